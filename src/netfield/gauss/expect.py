@@ -1,0 +1,96 @@
+"""Dispatch of Gaussian expectations: closed form where one exists, numerical rule otherwise.
+
+All functions act elementwise on broadcast arrays (cuu, cvv, cuv), so a whole kernel matrix is one
+call: ``pair(act, d[:, None], d[None, :], K)``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .activations import Activation, get_activation
+from . import quadrature
+
+METHODS = ("auto", "closed", "panels", "hermite")
+
+
+def _resolve(activation, method: str):
+    act = get_activation(activation)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if method == "closed" and not act.has_closed_form:
+        raise ValueError(
+            f"method='closed' needs an activation with a closed form, got {act.name!r}; "
+            f"use method='auto' or 'panels'"
+        )
+    use_closed = act.has_closed_form and method in ("auto", "closed")
+    numeric = "panels" if method in ("auto", "closed") else method
+    return act, use_closed, numeric
+
+
+def _with_price_derivatives(act: Activation):
+    """E[phi phi] whose JAX derivatives are the closed forms of Price's theorem (THEORY.md 4.1):
+    d/dcuv = E[phi' phi'], d/dcuu = E[phi'' phi]/2, d/dcvv = E[phi phi'']/2. This keeps gradients
+    finite on the diagonal (|c| = 1), where differentiating arccos/arcsin formulas gives inf * 0."""
+
+    @jax.custom_jvp
+    def f(cuu, cvv, cuv):
+        return act.pair(cuu, cvv, cuv)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        cuu, cvv, cuv = primals
+        duu, dvv, duv = tangents
+        out = f(cuu, cvv, cuv)
+        slope = (act.dpair(cuu, cvv, cuv) * duv + 0.5 * act.d2pair(cuu, cvv, cuv) * duu
+                 + 0.5 * act.d2pair(cvv, cuu, cuv) * dvv)
+        return out, slope
+
+    return f
+
+
+_PRICE_CACHE: dict = {}
+
+
+def pair(activation, cuu, cvv, cuv, *, method: str = "auto"):
+    """E[phi(u) phi(v)] for (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]), elementwise (THEORY.md 2.1)."""
+    act, use_closed, numeric = _resolve(activation, method)
+    if use_closed:
+        if act not in _PRICE_CACHE:
+            _PRICE_CACHE[act] = _with_price_derivatives(act)
+        cuu, cvv, cuv = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in (cuu, cvv, cuv)))
+        return _PRICE_CACHE[act](cuu, cvv, cuv)
+    return quadrature.numerical_pair(act, cuu, cvv, cuv, method=numeric)
+
+
+def dpair(activation, cuu, cvv, cuv, *, method: str = "auto"):
+    """E[phi'(u) phi'(v)] = d E[phi phi] / d cuv (Price's theorem), elementwise."""
+    act, use_closed, numeric = _resolve(activation, method)
+    if use_closed:
+        return act.dpair(*jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in (cuu, cvv, cuv))))
+    return quadrature.numerical_dpair(act, cuu, cvv, cuv, method=numeric)
+
+
+def d2pair(activation, cuu, cvv, cuv, *, method: str = "auto"):
+    """E[phi''(u) phi(v)] = 2 d E[phi phi] / d cuu (Price's theorem), elementwise."""
+    act, use_closed, numeric = _resolve(activation, method)
+    if use_closed:
+        return act.d2pair(*jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in (cuu, cvv, cuv))))
+    return quadrature.numerical_d2pair(act, cuu, cvv, cuv, method=numeric)
+
+
+def pair_kernel(activation, cov, diag1=None, diag2=None, *, method: str = "auto"):
+    """Matrix of E[phi(u_a) phi(v_b)] from a covariance block and the variances of its rows/columns.
+
+    Args:
+        cov: (N1, N2) covariance block C_ab.
+        diag1, diag2: variances of the row / column variables; default: the diagonal of a square
+            ``cov`` (then ``cov`` is a kernel matrix of one set of inputs).
+    """
+    cov = jnp.asarray(cov)
+    if diag1 is None:
+        diag1 = jnp.diagonal(cov)
+    if diag2 is None:
+        diag2 = jnp.diagonal(cov)
+    return pair(activation, jnp.asarray(diag1)[:, None], jnp.asarray(diag2)[None, :], cov, method=method)
