@@ -1,0 +1,6 @@
+"""Mean-field (infinite-width) interpreter of network programs."""
+
+from .interpreter import CovarianceEngine
+from .kernels import READOUTS, MeanFieldResult, kernel, mean_field
+
+__all__ = ["CovarianceEngine", "MeanFieldResult", "READOUTS", "kernel", "mean_field"]

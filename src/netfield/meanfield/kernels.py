@@ -1,0 +1,174 @@
+"""Public mean-field API: ``kernel`` and ``mean_field`` (THEORY.md 2.1, 2.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_choice
+from ..program import Network, Patterns, parse_inputs
+from .interpreter import CovarianceEngine
+
+READOUTS = ("last", "all")
+
+
+def _check_net(net):
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+
+
+def _warm(engine: CovarianceEngine, t: int, s: int, A: str, B: str):
+    """Fill the memo bottom-up along the chain (t-k, s-k) so the lazy recursion stays shallow."""
+    hidden = engine.program.hidden
+    for j in range(1, max(t, s) + 1):
+        engine.variance(hidden[j - 1], A)
+        engine.variance(hidden[j - 1], B)
+    for k in range(min(t, s) - 1, -1, -1):
+        engine.block(hidden[t - k - 1], hidden[s - k - 1], A, B)
+
+
+def _group_sets(prefix: str, patterns: Patterns):
+    return [(f"{prefix}:{length}", length, idx, x) for length, idx, x in patterns.groups()]
+
+
+def _row_index(patterns: Patterns, readout: str):
+    """For readout='all': the row of (pattern a, step t) in the sequence-by-sequence ordering."""
+    if readout == "last":
+        return None
+    offsets = np.concatenate([[0], np.cumsum(patterns.lengths)[:-1]])
+    return offsets
+
+
+def readout_kernel(engine: CovarianceEngine, p1: Patterns, p2: Patterns, symmetric: bool, readout: str):
+    prog = engine.program
+    g1, g2 = _group_sets("x1", p1), (_group_sets("x1", p1) if symmetric else _group_sets("x2", p2))
+    if readout == "last":
+        out = jnp.zeros((p1.count, p2.count))
+    else:
+        out = jnp.zeros((int(p1.lengths.sum()), int(p2.lengths.sum())))
+    off1, off2 = _row_index(p1, readout), _row_index(p2, readout)
+    for i, (A, len_a, idx_a, _) in enumerate(g1):
+        for j, (B, len_b, idx_b, _) in enumerate(g2):
+            if symmetric and j < i:
+                continue
+            if readout == "last":
+                _warm(engine, len_a, len_b, A, B)
+                blk = engine.block_or_zeros(prog.readouts[len_a - 1], prog.readouts[len_b - 1], A, B)
+                out = out.at[np.ix_(idx_a, idx_b)].set(blk)
+                if symmetric and j != i:
+                    out = out.at[np.ix_(idx_b, idx_a)].set(blk.T)
+                continue
+            for t in range(1, len_a + 1):
+                for s in range(1, len_b + 1):
+                    _warm(engine, t, s, A, B)
+                    blk = engine.block_or_zeros(prog.readouts[t - 1], prog.readouts[s - 1], A, B)
+                    rows, cols = off1[idx_a] + t - 1, off2[idx_b] + s - 1
+                    out = out.at[np.ix_(rows, cols)].set(blk)
+                    if symmetric and j != i:
+                        out = out.at[np.ix_(cols, rows)].set(blk.T)
+    return out
+
+
+def _prepare(net, x1, x2):
+    _check_net(net)
+    p1 = parse_inputs(x1, net.steps, "x1")
+    p2 = p1 if x2 is None else parse_inputs(x2, net.steps, "x2")
+    if p2.dim != p1.dim:
+        raise ValueError(f"x2 must have the same input dimension d as x1 ({p1.dim}), got d = {p2.dim}")
+    sets = {A: x for A, _, _, x in _group_sets("x1", p1)}
+    if x2 is not None:
+        sets.update({B: x for B, _, _, x in _group_sets("x2", p2)})
+    return p1, p2, sets
+
+
+def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto"):
+    """Readout (NNGP) kernel of a network: K_ab = readout_var <phi(h_a) phi(h_b)> + readout_bias_var.
+
+    Args:
+        net: from :func:`netfield.dnn` or :func:`netfield.rnn`.
+        x1: inputs, (N1, d), (N1, T, d) or a list of (T_i, d) arrays (see :mod:`netfield.program.inputs`).
+        x2: second inputs (default: x1, symmetric kernel).
+        readout: ``"last"`` - output at each sequence's last step, shape (N1, N2); ``"all"`` - joint
+            covariance of the outputs at every step of every sequence, ordered sequence by sequence
+            and step by step inside it, shape (sum T_a, sum T_b).
+        method: Gaussian-expectation method (``"auto"``, ``"closed"``, ``"panels"``, ``"hermite"``).
+
+    Returns:
+        A float64 JAX array.
+
+    Example:
+        >>> import numpy as np, netfield
+        >>> x = np.random.default_rng(0).normal(size=(4, 3))
+        >>> k_dnn = netfield.kernel(netfield.dnn(3, "erf", weight_var=2.0), x)
+        >>> k_rnn = netfield.kernel(netfield.rnn(3, "erf", weight_var=2.0), x)
+        >>> bool(np.allclose(k_dnn, k_rnn, rtol=0, atol=1e-13))
+        True
+    """
+    check_choice("readout", readout, READOUTS)
+    p1, p2, sets = _prepare(net, x1, x2)
+    engine = CovarianceEngine(net, sets, method=method)
+    return readout_kernel(engine, p1, p2, x2 is None, readout)
+
+
+@dataclass(frozen=True, eq=False)
+class MeanFieldResult:
+    """Mean-field (infinite-width) kernels of a network on one set of inputs.
+
+    Pre-activation blocks are computed on demand and cached. For a DNN the cross-layer blocks are
+    exactly zero (independent weights); for an RNN they are the two-time kernel C(t, s).
+    """
+
+    net: Network
+    patterns: Patterns
+    _engine: CovarianceEngine
+
+    @property
+    def steps(self) -> int:
+        return self.net.steps
+
+    def _check_step(self, name, t):
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= self.steps:
+            raise ValueError(f"{name} must be an integer step in 1..{self.steps}, got {t!r}")
+        return int(t)
+
+    def preactivation(self, t: int, s: int | None = None):
+        """(N, N) covariance C_{ts}^{ab} = Cov(h_t(a), h_s(b)) of pre-activations (THEORY.md 2.2)."""
+        t = self._check_step("t", t)
+        s = t if s is None else self._check_step("s", s)
+        _warm(self._engine, t, s, "all", "all")
+        hidden = self._engine.program.hidden
+        return self._engine.block_or_zeros(hidden[t - 1], hidden[s - 1], "all", "all")
+
+    def two_time(self, a: int = 0, b: int | None = None):
+        """(T, T) matrix C(t, s) for patterns a and b (default b = a)."""
+        b = a if b is None else b
+        T = self.steps
+        return jnp.array([[self.preactivation(t, s)[a, b] for s in range(1, T + 1)] for t in range(1, T + 1)])
+
+    @property
+    def readout(self):
+        """Readout kernel at each pattern's last step, (N, N)."""
+        return self.readout_kernel("last")
+
+    def readout_kernel(self, readout: str = "last"):
+        check_choice("readout", readout, READOUTS)
+        return readout_kernel(self._engine, self.patterns, self.patterns, True, readout)
+
+
+def mean_field(net: Network, x, *, method: str = "auto") -> MeanFieldResult:
+    """Mean-field theory of ``net`` on inputs ``x``: pre-activation kernels and the readout kernel.
+
+    Example:
+        >>> import numpy as np, netfield
+        >>> x = np.eye(3)
+        >>> mf = netfield.mean_field(netfield.rnn(4, "tanh", bias_var=0.5), x)
+        >>> mf.preactivation(3, 2).shape
+        (3, 3)
+    """
+    p, _, sets = _prepare(net, x, None)
+    x_all = p.x if p.sequential else p.x[:, :1]
+    sets = dict(sets, all=x_all)
+    engine = CovarianceEngine(net, sets, method=method)
+    return MeanFieldResult(net, p, engine)

@@ -1,0 +1,88 @@
+"""Input conventions (THEORY.md section 1, DESIGN.md section 3).
+
+- ``(N, d)`` array: the input enters at step 1 only; every pattern runs all ``steps`` of the network
+  and is read out at the last one.
+- ``(N, T, d)`` array: a sequence; x_t enters at step t; read out at step T (T <= steps).
+- list of ``(T_i, d)`` arrays: variable-length sequences; sequence i runs T_i steps and is read out
+  at its own last step. Pre-activation kernels of the whole batch treat a sequence that has ended as
+  receiving no further input (the same convention in the mean-field and finite-width interpreters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._checks import check_finite_array
+
+
+@dataclass(frozen=True, eq=False)
+class Patterns:
+    """Parsed inputs.
+
+    Attributes:
+        x: (N, T_in, d) float64, zero-padded after each sequence's end.
+        lengths: (N,) readout step of each pattern.
+        sequential: False for (N, d) inputs (input at step 1 only).
+    """
+
+    x: np.ndarray
+    lengths: np.ndarray
+    sequential: bool
+
+    @property
+    def count(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.x.shape[2]
+
+    def groups(self):
+        """Patterns grouped by length: list of (length, indices, x of shape (n_i, T_in_i, d))."""
+        out = []
+        for length in np.unique(self.lengths):
+            idx = np.flatnonzero(self.lengths == length)
+            t_in = int(length) if self.sequential else 1
+            out.append((int(length), idx, self.x[idx, :t_in]))
+        return out
+
+
+def parse_inputs(x, steps: int, name: str = "x") -> Patterns:
+    """Validate and normalise inputs for a network with ``steps`` layers / time steps."""
+    if isinstance(x, (list, tuple)):
+        if len(x) == 0:
+            raise ValueError(f"{name} must be a non-empty list of (T_i, d) arrays, got an empty list")
+        seqs = [check_finite_array(f"{name}[{i}]", s) for i, s in enumerate(x)]
+        for i, s in enumerate(seqs):
+            if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < 1:
+                raise ValueError(f"{name}[{i}] must be a (T_i, d) array with T_i, d >= 1, got shape {s.shape}")
+        dims = {s.shape[1] for s in seqs}
+        if len(dims) != 1:
+            raise ValueError(f"all sequences in {name} must have the same dimension d, got dimensions {sorted(dims)}")
+        lengths = np.array([s.shape[0] for s in seqs])
+        padded = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]))
+        for i, s in enumerate(seqs):
+            padded[i, : s.shape[0]] = s
+        arr, sequential = padded, True
+    else:
+        arr = check_finite_array(name, x)
+        if arr.ndim == 2:
+            if arr.shape[0] < 1 or arr.shape[1] < 1:
+                raise ValueError(f"{name} must have at least one pattern and one feature, got shape {arr.shape}")
+            return Patterns(arr[:, None, :], np.full(arr.shape[0], steps), False)
+        if arr.ndim != 3:
+            raise ValueError(
+                f"{name} must have shape (N, d), (N, T, d) or be a list of (T_i, d) arrays, "
+                f"got an array of shape {arr.shape}"
+            )
+        if min(arr.shape) < 1:
+            raise ValueError(f"{name} must have N, T, d >= 1, got shape {arr.shape}")
+        lengths, sequential = np.full(arr.shape[0], arr.shape[1]), True
+    if lengths.max() > steps:
+        raise ValueError(
+            f"{name} has sequences of length up to {int(lengths.max())}, but the network has only "
+            f"{steps} steps; build it with depth/steps >= {int(lengths.max())}"
+        )
+    return Patterns(arr, lengths, sequential)
