@@ -1,0 +1,77 @@
+"""Ensembles of empirical kernels of sampled finite networks, with statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def mean_and_sem(samples: np.ndarray):
+    """Mean over axis 0 and its standard error (std with ddof=1 over sqrt(count))."""
+    samples = np.asarray(samples)
+    k = samples.shape[0]
+    mean = samples.mean(axis=0)
+    sem = samples.std(axis=0, ddof=1) / np.sqrt(k) if k > 1 else np.full_like(mean, np.inf)
+    return mean, sem
+
+
+@dataclass(frozen=True, eq=False)
+class Ensemble:
+    """Empirical kernels of ``networks`` sampled networks of one width.
+
+    Attributes:
+        readout: (networks, M, M) conditional readout kernels (see :func:`netfield.sample`).
+        preactivations: {(t, s): (networks, N, N)} empirical pre-activation kernels, t <= s.
+        width, seed, readout_mode, first_network, steps: how it was sampled.
+    """
+
+    readout: np.ndarray
+    preactivations: dict = field(default_factory=dict)
+    width: int = 0
+    seed: int = 0
+    readout_mode: str = "last"
+    first_network: int = 0
+    steps: int = 0
+
+    @property
+    def networks(self) -> int:
+        return self.readout.shape[0]
+
+    def preactivation(self, t: int, s: int | None = None) -> np.ndarray:
+        """(networks, N, N) empirical Cov(h_t(a), h_s(b)) = (1/n) sum_i h_i(t, a) h_i(s, b)."""
+        s = t if s is None else s
+        if (t, s) in self.preactivations:
+            return self.preactivations[(t, s)]
+        if (s, t) in self.preactivations:
+            return np.swapaxes(self.preactivations[(s, t)], 1, 2)
+        kept = sorted(self.preactivations)
+        raise KeyError(
+            f"pre-activation kernel ({t}, {s}) was not recorded; recorded pairs: {kept}. "
+            f"Sample with preactivations='all' or a list of (t, s) pairs."
+        )
+
+    def readout_stats(self):
+        """(mean, standard error) of the readout kernel over networks."""
+        return mean_and_sem(self.readout)
+
+    def preactivation_stats(self, t: int, s: int | None = None):
+        return mean_and_sem(self.preactivation(t, s))
+
+    @staticmethod
+    def concatenate(parts: list["Ensemble"]) -> "Ensemble":
+        """Join ensembles of consecutive network ranges of one run (e.g. a resumed run)."""
+        if not parts:
+            raise ValueError("parts must be a non-empty list of Ensemble")
+        first = parts[0]
+        for p in parts[1:]:
+            if (p.width, p.seed, p.readout_mode, set(p.preactivations)) != (
+                first.width, first.seed, first.readout_mode, set(first.preactivations)
+            ):
+                raise ValueError("parts must come from the same run (width, seed, readout, preactivations)")
+        return Ensemble(
+            readout=np.concatenate([p.readout for p in parts]),
+            preactivations={k: np.concatenate([p.preactivations[k] for p in parts]) for k in first.preactivations},
+            width=first.width, seed=first.seed, readout_mode=first.readout_mode,
+            first_network=first.first_network, steps=first.steps,
+        )
