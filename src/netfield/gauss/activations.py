@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 
+from . import fastmath
+
 _PI = math.pi
 
 
@@ -72,13 +74,13 @@ def _arccos_kernel(cuu, cvv, cuv):
     """E[relu(u) relu(v)] = (sqrt(det) + cuv (pi - arccos c)) / (2 pi)  (Cho & Saul, order 1)."""
     c = correlation(cuu, cvv, cuv)
     root = jnp.sqrt(cuu * cvv)
-    return root * (safe_sqrt(1.0 - c * c) + c * (_PI - jnp.arccos(c))) / (2 * _PI)
+    return root * (safe_sqrt(1.0 - c * c) + c * (_PI - fastmath.arccos(c))) / (2 * _PI)
 
 
 def _step_step(cuu, cvv, cuv):
     """E[step(u) step(v)] = (pi - arccos c) / (2 pi)."""
     c = correlation(cuu, cvv, cuv)
-    return (_PI - jnp.arccos(c)) / (2 * _PI)
+    return (_PI - fastmath.arccos(c)) / (2 * _PI)
 
 
 def leaky_relu_closed_forms(slope: float):
@@ -102,7 +104,7 @@ def leaky_relu_closed_forms(slope: float):
 
 def erf_pair(cuu, cvv, cuv):
     """E[erf(u) erf(v)] = (2/pi) arcsin(2 cuv / sqrt((1 + 2 cuu)(1 + 2 cvv)))."""
-    return (2 / _PI) * jnp.arcsin(2 * cuv / jnp.sqrt((1 + 2 * cuu) * (1 + 2 * cvv)))
+    return (2 / _PI) * fastmath.arcsin(2 * cuv / jnp.sqrt((1 + 2 * cuu) * (1 + 2 * cvv)))
 
 
 def erf_dpair(cuu, cvv, cuv):
@@ -117,7 +119,7 @@ def erf_d2pair(cuu, cvv, cuv):
 
 
 def sign_pair(cuu, cvv, cuv):
-    return (2 / _PI) * jnp.arcsin(correlation(cuu, cvv, cuv))
+    return (2 / _PI) * fastmath.arcsin(correlation(cuu, cvv, cuv))
 
 
 def sign_dpair(cuu, cvv, cuv):

@@ -53,6 +53,11 @@ class CovarianceEngine:
             value = self._blocks[mirror]
             return None if value is None else value.T
         value = self._sum_atoms(g1, g2, A, B, pointwise=False)
+        if value is not None and g1 == g2 and A == B:
+            # the diagonal is Var g(a) exactly (same arithmetic as `pointwise`), so that roundoff
+            # never moves a correlation off 1, where maps like sign's have infinite slope
+            idx = jnp.arange(value.shape[0])
+            value = value.at[idx, idx].set(self.variance(g1, A))
         self._blocks[key] = value
         if value is not None:
             self.blocks_computed += 1
