@@ -1,0 +1,56 @@
+"""The fused chain path (meanfield/fused.py) must agree with the generic interpreter."""
+
+import numpy as np
+import pytest
+
+import netfield as nf
+from netfield.meanfield import fused
+from netfield.meanfield.interpreter import CovarianceEngine
+from netfield.meanfield.kernels import _fused_applies, _prepare, readout_kernel
+
+
+def generic_kernel(net, x1, x2=None):
+    p1, p2, sets = _prepare(net, x1, x2)
+    engine = CovarianceEngine(net, sets)
+    return np.asarray(readout_kernel(engine, p1, p2, x2 is None, "last"))
+
+
+RNG = np.random.default_rng(7)
+INPUTS = {
+    "static-symmetric": (RNG.normal(size=(300, 7)), None),  # 300 > one tile, not a multiple of it
+    "static-cross": (RNG.normal(size=(130, 7)), RNG.normal(size=(270, 7))),
+    "sequence-shorter-than-steps": (RNG.normal(size=(40, 4, 3)), None),
+    "sequence-cross": (RNG.normal(size=(40, 5, 3)), RNG.normal(size=(20, 5, 3))),
+}
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu", "leaky_relu", "linear", "sign", "step", "sin", "cos"])
+@pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
+@pytest.mark.parametrize("case", sorted(INPUTS))
+def test_fused_equals_generic(activation, builder, case):
+    net = builder(5, activation, weight_var=1.7, bias_var=0.3, input_var=1.2, readout_var=0.9,
+                  readout_bias_var=0.1)
+    x1, x2 = INPUTS[case]
+    p1, p2, _ = _prepare(net, x1, x2)
+    assert _fused_applies(net, p1, p2, "last", "auto")
+    fast = np.asarray(nf.kernel(net, x1, x2))
+    slow = generic_kernel(net, x1, x2)
+    assert np.abs(fast - slow).max() <= 1e-13 * np.abs(slow).max()
+
+
+def test_fused_not_used_where_it_does_not_apply():
+    net = nf.rnn(4, "erf", bias_var=0.2)
+    seqs = [RNG.normal(size=(3, 2)), RNG.normal(size=(4, 2))]
+    p1, p2, _ = _prepare(net, seqs, None)
+    assert not _fused_applies(net, p1, p2, "last", "auto")  # different readout steps
+    p1, p2, _ = _prepare(net, RNG.normal(size=(3, 2)), None)
+    assert not _fused_applies(net, p1, p2, "all", "auto")
+    assert not _fused_applies(nf.dnn(3, "tanh"), p1, p2, "last", "auto")  # no closed form
+
+
+def test_thread_count_does_not_change_result():
+    net = nf.dnn(6, "erf", weight_var=2.25, bias_var=0.01)
+    x = RNG.normal(size=(520, 16))[:, None, :]
+    one = fused.readout_kernel(net, x, None, threads=1)
+    two = fused.readout_kernel(net, x, None, threads=2)
+    np.testing.assert_array_equal(one, two)
