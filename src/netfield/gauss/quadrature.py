@@ -127,15 +127,34 @@ def _hermite_one(f, g, degree, cuu, cvv, cuv):
     return jnp.sum(w * f(su * z) * inner)
 
 
-def _elementwise(one, cuu, cvv, cuv):
-    """Apply a scalar rule over broadcast covariance arrays, in memory-bounded batches."""
-    cuu, cvv, cuv = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in (cuu, cvv, cuv)))
+def _floats(*arrays):
+    return jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in arrays))
+
+
+def _elementwise(run, cuu, cvv, cuv):
+    """Apply a compiled scalar rule over broadcast covariance arrays (flattened, batched)."""
+    cuu, cvv, cuv = _floats(cuu, cvv, cuv)
     shape = cuu.shape
-    flat = [a.reshape(-1) for a in (cuu, cvv, cuv)]
-    if flat[0].size == 0:
+    if cuu.size == 0:
         return jnp.zeros(shape)
-    out = jax.lax.map(lambda t: one(*t), tuple(flat), batch_size=min(BATCH, flat[0].size))
-    return out.reshape(shape)
+    return run(cuu.reshape(-1), cvv.reshape(-1), cuv.reshape(-1)).reshape(shape)
+
+
+@lru_cache(maxsize=512)
+def _compiled_rule(f, g, points_u, points_v, breaks_v, nodes_per_panel, method, degree):
+    """One jitted, memory-bounded (lax.map in batches) evaluation of a rule per (f, g, rule) key."""
+    if method == "panels":
+        one = partial(_panels_one, f, g, points_u, points_v, breaks_v, nodes_per_panel)
+    elif method == "hermite":
+        one = partial(_hermite_one, f, g, degree)
+    else:
+        raise ValueError(f"method must be 'panels' or 'hermite', got {method!r}")
+
+    @jax.jit
+    def run(cuu, cvv, cuv):
+        return jax.lax.map(lambda t: one(*t), (cuu, cvv, cuv), batch_size=min(BATCH, cuu.shape[0]))
+
+    return run
 
 
 def _points(act: Activation, method: str):
@@ -145,15 +164,11 @@ def _points(act: Activation, method: str):
 def expect_product(f, g, cuu, cvv, cuv, *, points_u=(), points_v=(), breaks_v=(), method="panels",
                    nodes_per_panel=NODES_PER_PANEL, degree=HERMITE_DEGREE):
     """E[f(u) g(v)] elementwise over broadcast covariance arrays, for JAX-traceable f and g."""
-    if method == "panels":
-        one = partial(_panels_one, f, g, tuple(points_u), tuple(points_v), tuple(breaks_v), nodes_per_panel)
-    elif method == "hermite":
-        one = partial(_hermite_one, f, g, degree)
-    else:
-        raise ValueError(f"method must be 'panels' or 'hermite', got {method!r}")
-    return _elementwise(one, cuu, cvv, cuv)
+    run = _compiled_rule(f, g, tuple(points_u), tuple(points_v), tuple(breaks_v), nodes_per_panel, method, degree)
+    return _elementwise(run, cuu, cvv, cuv)
 
 
+@lru_cache(maxsize=256)
 def _derivative(fn, order: int):
     d = fn
     for _ in range(order):
@@ -166,10 +181,6 @@ def _kink_jumps(act: Activation):
     d1 = jax.grad(act.fn)
     eps = 1e-7
     return tuple(float(d1(k + eps) - d1(k - eps)) for k in act.kinks)
-
-
-def _floats(*arrays):
-    return jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in arrays))
 
 
 def numerical_pair(act: Activation, cuu, cvv, cuv, *, method="panels", **kw):
