@@ -9,8 +9,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._checks import is_traced
 from .activations import Activation, get_activation
-from . import quadrature
+from . import quadrature, series
 
 METHODS = ("auto", "closed", "panels", "hermite")
 
@@ -61,7 +62,36 @@ def pair(activation, cuu, cvv, cuv, *, method: str = "auto"):
             _PRICE_CACHE[act] = _with_price_derivatives(act)
         cuu, cvv, cuv = jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in (cuu, cvv, cuv)))
         return _PRICE_CACHE[act](cuu, cvv, cuv)
+    if method == "auto" and not any(is_traced(a) for a in (cuu, cvv, cuv)):
+        if _is_diagonal(cuu, cvv, cuv):  # c = 1: a 1-D integral
+            return quadrature.square_mean(act, cuu)
+        if series.applies(act):
+            fast = _series_pair(act, cuu, cvv, cuv)
+            if fast is not None:
+                return fast
     return quadrature.numerical_pair(act, cuu, cvv, cuv, method=numeric)
+
+
+def _is_diagonal(cuu, cvv, cuv) -> bool:
+    if not (jnp.shape(cuu) == jnp.shape(cvv) == jnp.shape(cuv)):
+        return False
+    return (cuu is cvv and cvv is cuv) or bool(jnp.array_equal(cuu, cvv) and jnp.array_equal(cvv, cuv))
+
+
+def _series_pair(act: Activation, cuu, cvv, cuv):
+    """Mehler series (gauss/series.py) for a kernel block given as (N1, 1), (1, N2), (N1, N2) arrays
+    of concrete values; None where it does not apply or cannot meet its tolerance."""
+    if any(is_traced(a) for a in (cuu, cvv, cuv)):
+        return None
+    shapes = [jnp.shape(a) for a in (cuu, cvv, cuv)]
+    if not (len(shapes[0]) == 2 and len(shapes[1]) == 2 and shapes[0][1] == 1 and shapes[1][0] == 1
+            and shapes[2] == (shapes[0][0], shapes[1][1])):
+        return None
+    q1, q2 = jnp.asarray(cuu, float)[:, 0], jnp.asarray(cvv, float)[0]
+    order = series.choose_order(act, jnp.concatenate([q1, q2]))
+    if order is None:
+        return None
+    return series.pair_matrix(act, q1, q2, jnp.asarray(cuv, float), order)
 
 
 def dpair(activation, cuu, cvv, cuv, *, method: str = "auto"):

@@ -127,6 +127,25 @@ def _hermite_one(f, g, degree, cuu, cvv, cuv):
     return jnp.sum(w * f(su * z) * inner)
 
 
+@lru_cache(maxsize=256)
+def _compiled_square_mean(f, points, nodes_per_panel):
+    @jax.jit
+    def run(var):
+        sd = safe_sqrt(var)
+        z, w = _panel_rule(_map_points(points, jnp.zeros_like(sd), sd), nodes_per_panel)
+        vals = f(sd[:, None] * z)
+        return jnp.sum(w * vals * vals, axis=-1)
+
+    return run
+
+
+def square_mean(act: Activation, var, *, nodes_per_panel=NODES_PER_PANEL):
+    """E[phi(u)^2], u ~ N(0, var): the c = 1 case of the pair rule as a 1-D panel rule."""
+    var = jnp.asarray(var, dtype=jnp.result_type(float))
+    run = _compiled_square_mean(act.fn, _points(act, "panels"), nodes_per_panel)
+    return run(var.reshape(-1)).reshape(var.shape)
+
+
 def _floats(*arrays):
     return jnp.broadcast_arrays(*(jnp.asarray(a, dtype=jnp.result_type(float)) for a in arrays))
 
