@@ -54,3 +54,21 @@ def test_thread_count_does_not_change_result():
     one = fused.readout_kernel(net, x, None, threads=1)
     two = fused.readout_kernel(net, x, None, threads=2)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu", "sign", "tanh"])
+@pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
+def test_all_two_time_blocks_equal_generic(activation, builder):
+    """mean_field(...).preactivations() (fused offset chains for closed forms) == block by block."""
+    net = builder(5, activation, weight_var=1.5, bias_var=0.5, input_var=1.2)
+    for x in (RNG.normal(size=(6, 3)), RNG.normal(size=(6, 4, 3))):
+        mf = nf.mean_field(net, x)
+        allblocks = mf.preactivations()
+        assert allblocks.shape == (5, 5, 6, 6)
+        fresh = nf.mean_field(net, x)
+        for t in range(1, 6):
+            for s in range(1, 6):
+                expected = np.asarray(fresh.preactivation(t, s))
+                assert np.abs(allblocks[t - 1, s - 1] - expected).max() < 1e-13
+                if builder is nf.dnn and t != s:
+                    assert not allblocks[t - 1, s - 1].any()

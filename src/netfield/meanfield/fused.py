@@ -212,3 +212,77 @@ def readout_kernel(net, x1: np.ndarray, x2: np.ndarray | None, steps: int | None
 
 __all__ = ["diagonals", "readout_kernel", "supports"]
 _ = partial
+
+
+# ---- all two-time blocks of an RNN (or DNN) -------------------------------------------------------
+
+@lru_cache(maxsize=32)
+def _offset_chains(act: Activation, steps: int, t_in: int):
+    """Jitted map over offsets delta of the chain C(t, t + delta), t = 1..steps (THEORY.md 2.2).
+
+    C(1, 1 + delta) = bias_var + input_var x_1 . x_{1+delta} / d
+    C(t, t + delta) = bias_var + input_var x_t . x_{t+delta} / d
+                      + weight_var E[phi phi](D_{t-1}, D_{t-1+delta}, C(t-1, t-1+delta))
+    For a DNN the W / U / b of different layers differ, so only delta = 0 is non-zero; the caller
+    passes ``shared=False`` to zero the rest.
+    """
+    prep, entry = _factorisation(act)
+
+    @jax.jit
+    def run(hyper, x, diag, shared):
+        wv, bv, iv = hyper[0], hyper[1], hyper[2]
+        n, dim = x.shape[0], x.shape[2]
+        pad = jnp.concatenate([diag, jnp.ones_like(diag)])  # steps beyond the end: harmless values
+        xpad = jnp.concatenate([x, jnp.zeros_like(x)], axis=1)
+        preps = prep(pad)
+        eye = jnp.eye(n, dtype=bool)
+
+        def chain(delta):
+            def gram(t):
+                xa = jax.lax.dynamic_index_in_dim(xpad, t, 1, False)
+                xb = jax.lax.dynamic_index_in_dim(xpad, t + delta, 1, False)
+                return xa @ xb.T / dim
+
+            first = bv + iv * gram(0)
+            first = jnp.where(eye & (delta == 0), pad[0][:, None], first)
+
+            def step(k, t):
+                pa = tuple(jax.lax.dynamic_index_in_dim(p, t - 1, 0, False)[:, None] for p in preps)
+                pb = tuple(jax.lax.dynamic_index_in_dim(p, t - 1 + delta, 0, False)[None, :] for p in preps)
+                new = bv + wv * entry(k, pa, pb)
+                if t_in > 1:  # static: inputs beyond step 1 exist
+                    new = new + iv * gram(t)
+                new = jnp.where(eye & (delta == 0), jax.lax.dynamic_index_in_dim(pad, t, 0, False)[:, None], new)
+                return new, new
+
+            _, rest = jax.lax.scan(step, first, jnp.arange(1, steps))
+            out = jnp.concatenate([first[None], rest])
+            return jnp.where((delta == 0) | shared, out, 0.0)
+
+        return jax.lax.map(chain, jnp.arange(steps))
+
+    return run
+
+
+def two_time_kernels(net, x: np.ndarray, steps: int | None = None) -> np.ndarray:
+    """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)), shape (steps, steps, N, N), numpy.
+
+    x: (N, T_in, d) inputs of one length (zero-padded after T_in: no input).
+    """
+    act = net.activation
+    steps = net.steps if steps is None else steps
+    hyper = tuple(float(net.hyper(k)) for k in
+                  ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var"))
+    diag = diagonals(act, hyper, x, steps)
+    xin = np.zeros((x.shape[0], steps, x.shape[2]))
+    xin[:, : min(steps, x.shape[1])] = x[:, :steps]
+    run = _offset_chains(act, steps, min(steps, x.shape[1]))
+    by_offset = np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag, net.architecture == "rnn"))
+    out = np.empty((steps, steps) + by_offset.shape[2:])
+    t = np.arange(steps)
+    for delta in range(steps):
+        rows = t[: steps - delta]
+        out[rows, rows + delta] = by_offset[delta, : steps - delta]
+        if delta:
+            out[rows + delta, rows] = np.swapaxes(by_offset[delta, : steps - delta], 1, 2)
+    return out
