@@ -8,11 +8,11 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import gauss  # noqa: E402
-from .gauss import Activation, get_activation, leaky_relu  # noqa: E402
-from .finite import Ensemble, sample  # noqa: E402
-from .meanfield import MeanFieldResult, kernel, mean_field  # noqa: E402
-from .program import Network, dnn, rnn  # noqa: E402
+from . import gauss
+from .finite import Ensemble, sample
+from .gauss import Activation, get_activation, leaky_relu
+from .meanfield import MeanFieldResult, kernel, mean_field
+from .program import Network, dnn, rnn
 
 __version__ = "0.1.0"
 

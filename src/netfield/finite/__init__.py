@@ -3,4 +3,4 @@
 from .ensemble import Ensemble, mean_and_sem
 from .sampler import PREACTIVATIONS, sample
 
-__all__ = ["Ensemble", "PREACTIVATIONS", "mean_and_sem", "sample"]
+__all__ = ["PREACTIVATIONS", "Ensemble", "mean_and_sem", "sample"]

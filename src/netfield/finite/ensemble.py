@@ -59,7 +59,7 @@ class Ensemble:
         return mean_and_sem(self.preactivation(t, s))
 
     @staticmethod
-    def concatenate(parts: list["Ensemble"]) -> "Ensemble":
+    def concatenate(parts: list[Ensemble]) -> Ensemble:
         """Join ensembles of consecutive network ranges of one run (e.g. a resumed run)."""
         if not parts:
             raise ValueError("parts must be a non-empty list of Ensemble")

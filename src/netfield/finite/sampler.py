@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import check_choice, check_positive_int
 from ..meanfield.kernels import READOUTS, _check_net
 from ..program import Network, parse_inputs
-from ..program.ir import Bias, InputProj, LinComb, MatMul, Nonlin
+from ..program.ir import Bias, InputProj, MatMul, Nonlin
 from .ensemble import Ensemble
 
 PREACTIVATIONS = ("none", "last", "equal", "all")

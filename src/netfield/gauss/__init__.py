@@ -5,6 +5,14 @@ from .expect import METHODS, d2pair, dpair, pair, pair_kernel
 from .montecarlo import pair_mc
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "METHODS", "d2pair", "dpair", "get_activation", "leaky_relu",
-    "pair", "pair_kernel", "pair_mc",
+    "ACTIVATIONS",
+    "METHODS",
+    "Activation",
+    "d2pair",
+    "dpair",
+    "get_activation",
+    "leaky_relu",
+    "pair",
+    "pair_kernel",
+    "pair_mc",
 ]

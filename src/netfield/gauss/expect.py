@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import is_traced
-from .activations import Activation, get_activation
 from . import quadrature, series
+from .activations import Activation, get_activation
 
 METHODS = ("auto", "closed", "panels", "hermite")
 

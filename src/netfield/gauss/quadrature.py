@@ -26,7 +26,7 @@ they come from autodiff of the rule itself (valid off |c| = 1, where they are in
 from __future__ import annotations
 
 import math
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -42,13 +42,13 @@ BATCH = 64             # entries evaluated together (memory ~ BATCH * nodes^2)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _legendre(n: int):
     x, w = np.polynomial.legendre.leggauss(n)
     return x, w
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hermite(n: int):
     x, w = np.polynomial.hermite_e.hermegauss(n)
     return x, w / math.sqrt(2.0 * math.pi)

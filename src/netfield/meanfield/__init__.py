@@ -3,4 +3,4 @@
 from .interpreter import CovarianceEngine
 from .kernels import READOUTS, MeanFieldResult, kernel, mean_field
 
-__all__ = ["CovarianceEngine", "MeanFieldResult", "READOUTS", "kernel", "mean_field"]
+__all__ = ["READOUTS", "CovarianceEngine", "MeanFieldResult", "kernel", "mean_field"]

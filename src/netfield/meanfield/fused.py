@@ -20,14 +20,13 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..gauss import pair
-from ..gauss import fastmath
+from ..gauss import fastmath, pair
 from ..gauss.activations import Activation
 
 TILE = 256
@@ -210,8 +209,7 @@ def readout_kernel(net, x1: np.ndarray, x2: np.ndarray | None, steps: int | None
     return out
 
 
-__all__ = ["diagonals", "readout_kernel", "supports"]
-_ = partial
+__all__ = ["diagonals", "readout_kernel", "supports", "two_time_kernels"]
 
 
 # ---- all two-time blocks of an RNN (or DNN) -------------------------------------------------------

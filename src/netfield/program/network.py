@@ -77,7 +77,7 @@ class Network:
     def program(self) -> Program:
         return build_program(self.architecture, self.depth, self.activation)
 
-    def replace(self, **changes) -> "Network":
+    def replace(self, **changes) -> Network:
         """A copy with some hyper-parameters changed (validated like the builders)."""
         unknown = set(changes) - set(HYPER_PARAMETERS)
         if unknown:
