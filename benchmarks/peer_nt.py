@@ -1,0 +1,94 @@
+"""neural-tangents worker: one benchmark case in a fresh process of the neural-tangents virtual environment.
+
+    benchmarks/.venv-nt/bin/python benchmarks/peer_nt.py SPEC.json RESULT.json
+
+SPEC (written by run.py): {"activation": "erf" | "relu" | "tanh", "depth": L, "x": "inputs.npy",
+"out": "kernel.npy" or null, "hyper": {"weight_var", "bias_var"}, "deg": 25 (tanh only),
+"budget": seconds for warm repeats}.
+
+The network is ``stax.serial(*[Dense(512, W_std, b_std), Act()] * L, Dense(1, W_std, b_std))`` with
+W_std = sqrt(weight_var), b_std = sqrt(bias_var) in every Dense (so netfield's input_var and
+readout_var equal weight_var and readout_bias_var equals bias_var); Act is Erf(), Relu() or
+ElementwiseNumerical(jnp.tanh, deg) for tanh. Its NNGP kernel_fn is jit-compiled ahead of time
+(``lower(...).compile()``: compile_s), then executed (first run, then warm repeats). Peak memory is
+measured as described in common.py, from just before compilation to the end.
+
+Imports only the standard library, numpy, JAX and neural-tangents: never netfield.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp
+import numpy as np
+from common import PeakMemory, machine_info, package_versions, read_json, timed, write_json
+from neural_tangents import stax
+
+
+def activation(name: str, deg: int):
+    if name == "erf":
+        return stax.Erf()
+    if name == "relu":
+        return stax.Relu()
+    if name == "tanh":
+        return stax.ElementwiseNumerical(fn=jnp.tanh, deg=deg)
+    raise ValueError(f"activation must be erf, relu or tanh, got {name!r}")
+
+
+def main(spec_path: str, result_path: str):
+    spec = read_json(spec_path)
+    w_std = math.sqrt(spec["hyper"]["weight_var"])
+    b_std = math.sqrt(spec["hyper"]["bias_var"])
+    layers = [stax.Dense(512, W_std=w_std, b_std=b_std), activation(spec["activation"], spec.get("deg", 25))]
+    _, _, kernel_fn = stax.serial(*(layers * spec["depth"]), stax.Dense(1, W_std=w_std, b_std=b_std))
+    x = jnp.asarray(np.load(spec["x"]), dtype=jnp.float64)
+    fn = jax.jit(lambda inputs: kernel_fn(inputs, None, "nngp"))
+
+    mem = PeakMemory().start()
+    t0 = time.perf_counter()
+    compiled = fn.lower(x).compile()
+    compile_s = time.perf_counter() - t0
+
+    def call():
+        return compiled(x).block_until_ready()
+
+    k, first_run_s = timed(call)
+    warm = []
+    budget = spec.get("budget", 30.0)
+    while spec.get("warm", True) and len(warm) < 3 and first_run_s + sum(warm) < budget:
+        k, dt = timed(call)
+        warm.append(dt)
+    memory = mem.stop()
+
+    if spec.get("out"):
+        np.save(spec["out"], np.asarray(k, dtype=np.float64))
+    write_json(result_path, {
+        "library": "neural-tangents",
+        "compile_s": compile_s,
+        "first_run_s": first_run_s,
+        "first_call_s": compile_s + first_run_s,
+        "warm_runs_s": warm,
+        # the first execution after compilation counts as warm when no repeat fit in the budget
+        "warm_s": min(warm) if warm else first_run_s,
+        "memory": memory,
+        "versions": package_versions(["neural-tangents", "jax", "jaxlib", "numpy", "scipy", "tensorflow"]),
+        "machine": machine_info(),
+        "dtype": str(k.dtype),
+    })
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: peer_nt.py SPEC.json RESULT.json")
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,114 @@
+"""Compile-once sampling of finite networks for long studies (same numbers as :func:`netfield.sample`).
+
+:func:`netfield.sample` builds a fresh ``jax.jit`` on every call and bakes the hyper-parameters into
+it, so every call pays an XLA compilation (1-3 s on 2 CPU cores, dominated by ``jax.random.normal``
+in float64). A convergence study calls it hundreds of times (architectures x widths x weight
+variances x resumable chunks). This module evaluates *the same* finite-width interpreter
+(``netfield.finite.sampler``: same parameter sampling, same keys ``fold_in(PRNGKey(seed), i)``, same
+conditional readout kernel) through one compiled single-network function per
+(architecture, depth, activation, width, input shape), with the hyper-parameters passed as traced
+pytree leaves. Results are bit-identical to :func:`netfield.sample` (tested in
+``tests/experiments/test_sampling_engine.py``); only the compile count changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_choice, check_positive_int
+from ..finite import Ensemble
+from ..finite import sampler as _finite
+from ..meanfield.kernels import READOUTS, _check_net
+from ..program import Network, Patterns, parse_inputs
+
+
+def check_seed(seed) -> int:
+    """A seed: an integer in [0, 2**63)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
+        raise TypeError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+@lru_cache(maxsize=128)
+def _compiled(architecture: str, depth: int, activation, width: int, dim: int, lengths: tuple,
+              readout: str, pairs: tuple, dtype: str):
+    """One jitted network evaluation: (net, x, index, seed) -> (readout kernel, [pre-activation kernels])."""
+    prog = Network(architecture, depth, activation).program
+    lengths_arr = np.asarray(lengths)
+    steps = int(lengths_arr.max())
+    shape_only = Patterns(np.zeros((len(lengths), 1, dim)), lengths_arr, True)  # rows depend on lengths only
+    rows_a, rows_t = _finite._readout_rows(shape_only, readout)
+
+    def one(net, x, index, seed):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
+        params = _finite._sample_parameters(net, key, width, dim, dtype)
+        values = _finite._run_network(net, x, params, steps)
+        readout_k = _finite._readout_kernel(net, values, rows_a, rows_t, width)
+        pre = [values[prog.hidden[t - 1]].T @ values[prog.hidden[s - 1]] / width for t, s in pairs]
+        return readout_k, pre
+
+    return jax.jit(one)
+
+
+def preactivation_pairs(preactivations, steps: int) -> tuple:
+    """The (t, s) pairs recorded for a ``preactivations`` argument of :func:`netfield.sample`."""
+    return _finite._preactivation_pairs(preactivations, steps)
+
+
+def sample_range(net: Network, x, width: int, first_network: int, networks: int, seed: int = 0, *,
+                 readout: str = "last", preactivations="equal", dtype: str = "float64",
+                 on_network=None) -> Ensemble:
+    """Networks ``first_network .. first_network + networks - 1`` of a run, as :func:`netfield.sample`.
+
+    Args:
+        net: from :func:`netfield.dnn` / :func:`netfield.rnn`.
+        x: inputs (N, d), (N, T, d) or a list of (T_i, d) arrays.
+        width: hidden width n.
+        first_network: index of the first network of the range.
+        networks: number of networks in the range.
+        seed: run seed; network i uses ``fold_in(PRNGKey(seed), i)``.
+        readout, preactivations, dtype: as for :func:`netfield.sample`.
+        on_network: optional callable, called with no argument after each network.
+
+    Returns:
+        :class:`netfield.Ensemble`, equal to ``netfield.sample(net, x, width, networks, seed,
+        first_network=first_network, ...)``.
+
+    Example:
+        >>> import numpy as np, netfield
+        >>> from netfield.experiments.sampling import sample_range
+        >>> net = netfield.rnn(3, "erf")
+        >>> a = sample_range(net, np.eye(2), 16, 2, 3, seed=1)
+        >>> b = netfield.sample(net, np.eye(2), 16, 3, seed=1, first_network=2)
+        >>> bool(np.array_equal(a.readout, b.readout))
+        True
+    """
+    _check_net(net)
+    width = check_positive_int("width", width)
+    networks = check_positive_int("networks", networks)
+    first_network = check_positive_int("first_network", first_network, minimum=0)
+    seed = check_seed(seed)
+    check_choice("readout", readout, READOUTS)
+    check_choice("dtype", str(dtype), ("float32", "float64"))
+    patterns = parse_inputs(x, net.steps, "x")
+    steps = int(patterns.lengths.max())
+    pairs = preactivation_pairs(preactivations, steps)
+    x_in = jnp.asarray(patterns.x if patterns.sequential else patterns.x[:, :1], dtype)
+    fn = _compiled(net.architecture, net.depth, net.activation, width, patterns.dim,
+                   tuple(int(v) for v in patterns.lengths), readout, pairs, str(dtype))
+    readouts, pres = [], []
+    for index in range(first_network, first_network + networks):
+        k, p = jax.device_get(fn(net, x_in, index, seed))
+        readouts.append(np.asarray(k, np.float64))
+        pres.append([np.asarray(v, np.float64) for v in p])
+        if on_network is not None:
+            on_network()
+    return Ensemble(
+        readout=np.stack(readouts),
+        preactivations={pair: np.stack([p[i] for p in pres]) for i, pair in enumerate(pairs)},
+        width=width, seed=seed, readout_mode=readout, first_network=first_network, steps=steps,
+    )

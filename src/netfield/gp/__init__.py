@@ -1,0 +1,64 @@
+"""Bayesian inference with network kernels: GP regression, evidence, classification, scikit-learn.
+
+Pure JAX functions (jit-able, differentiable through the network kernel) and NumPy/LAPACK paths for
+large N; estimators and a kernel that plug into scikit-learn (THEORY.md 2.3).
+
+Example:
+    >>> import numpy as np, netfield
+    >>> from netfield import gp
+    >>> x = np.random.default_rng(0).normal(size=(30, 4)); y = np.tanh(x[:, 0])
+    >>> fit = gp.fit_network(netfield.dnn(3, "erf", weight_var=2.0), x, y, noise=1e-2)
+    >>> fit.predict(x[:5]).mean.shape
+    (5,)
+"""
+
+from .classify import (
+    LaplaceMode,
+    LaplacePredictor,
+    class_indicators,
+    laplace_latent,
+    laplace_latent_numpy,
+    laplace_log_evidence,
+    laplace_mode,
+    laplace_mode_numpy,
+    laplace_predictor,
+    laplace_predictor_numpy,
+    one_hot,
+    softmax_expectation,
+)
+from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
+from .optimize import (
+    DEFAULT_BOUNDS,
+    DepthSelection,
+    EvidenceFit,
+    maximize_evidence,
+    maximize_laplace_evidence,
+    select_depth,
+    with_depth,
+)
+from .regression import (
+    CholeskyFactor,
+    KernelJitterWarning,
+    KernelRegression,
+    NetworkRegression,
+    Posterior,
+    cholesky_with_jitter,
+    evidence_and_grad,
+    factorize,
+    fit_kernel,
+    fit_network,
+    log_evidence,
+    log_marginal_likelihood,
+    posterior,
+)
+from .sklearn import NetworkKernel, NNGPClassifier, NNGPRegressor
+
+__all__ = [
+    "DEFAULT_BOUNDS", "CholeskyFactor", "DepthSelection", "EvidenceFit", "KernelJitterWarning", "KernelRegression",
+    "LaplaceMode", "LaplacePredictor", "NNGPClassifier", "NNGPRegressor", "NetworkKernel", "NetworkRegression",
+    "Posterior", "check_readout", "cholesky_with_jitter", "class_indicators", "evidence_and_grad", "factorize",
+    "fit_kernel", "fit_network", "gram_matrix", "kernel_diag", "laplace_latent", "laplace_latent_numpy",
+    "laplace_log_evidence", "laplace_mode", "laplace_mode_numpy", "laplace_predictor", "laplace_predictor_numpy", "log_evidence", "log_marginal_likelihood", "maximize_evidence",
+    "maximize_laplace_evidence", "network_kernel", "one_hot", "posterior", "select_depth", "softmax_expectation",
+    "with_depth",
+]

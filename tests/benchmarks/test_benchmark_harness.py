@@ -1,0 +1,156 @@
+"""The pure-python parts of benchmarks/: baselines, reference, work counts, tables.
+
+No timing assertions, and nothing that needs the neural-tangents environment.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import erf
+
+import netfield as nf
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+
+def _load(name, filename):
+    spec = importlib.util.spec_from_file_location(name, BENCH / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load("bench_common", "common.py")
+gp4a = _load("bench_gp4a_style", "gp4a_style.py")
+tanh_ref = _load("bench_tanh_reference", "tanh_reference.py")
+runner = _load("bench_run", "run.py")
+
+HYPER = {"weight_var": 2.25, "bias_var": 0.01, "input_var": 1.3}
+
+
+def netfield_two_time(x, steps):
+    mf = nf.mean_field(nf.rnn(steps, "erf", **HYPER), x)
+    return np.array([[np.asarray(mf.preactivation(t, s)) for s in range(1, steps + 1)]
+                     for t in range(1, steps + 1)])
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 3), (5, 4, 3), (5, 3)], ids=["sequence", "shorter-sequence", "static"])
+def test_gp4a_style_recursion_equals_netfield(shape):
+    x = np.random.default_rng(1).normal(size=shape)
+    expected = netfield_two_time(x, 6)
+    causal = gp4a.two_time_kernel(x, steps=6, **HYPER)
+    sweep = gp4a.two_time_kernel_sweep(x, steps=6, **HYPER)
+    assert causal.shape == (6, 6, 5, 5)
+    scale = np.abs(expected).max()
+    assert np.abs(causal - expected).max() <= 1e-10 * scale
+    assert np.abs(sweep - expected).max() <= 1e-10 * scale
+    # cross-time blocks are not trivially zero: the check above compares real two-time kernels
+    assert np.abs(causal[1, 4]).max() > 1e-3
+
+
+def test_gp4a_style_is_symmetric_under_token_exchange():
+    x = np.random.default_rng(2).normal(size=(4, 5, 2))
+    c = gp4a.two_time_kernel(x, **HYPER)
+    np.testing.assert_array_equal(c, c.transpose(1, 0, 3, 2))
+
+
+def test_gp4a_style_rejects_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        gp4a.two_time_kernel(np.zeros(3), **HYPER)
+    with pytest.raises(ValueError, match="steps"):
+        gp4a.two_time_kernel(np.zeros((2, 4, 3)), steps=3, **HYPER)
+
+
+def test_expectation_counts():
+    # tokens (t, a) with t >= 2: 2 patterns x 2 steps = 4 tokens -> 4 * 5 / 2 unordered pairs
+    assert gp4a.expectation_count(2, 3) == 10
+    assert common.dnn_expectation_count(5000, 10) == 5000 * 5001 // 2 * 10
+
+
+def test_panel_rule_integrates_the_normal_density():
+    z, w = tanh_ref.panel_rule()
+    assert abs(w.sum() - 1.0) < 1e-14
+    assert abs(w @ z**2 - 1.0) < 1e-13
+    assert abs(w @ z**4 - 3.0) < 1e-12
+
+
+def test_reference_pair_expectation_matches_the_erf_closed_form():
+    rng = np.random.default_rng(3)
+    q1, q2 = rng.uniform(0.1, 2.5, 20), rng.uniform(0.1, 2.5, 20)
+    c = np.concatenate([rng.uniform(-0.99, 0.99, 18), [1.0, -1.0]])
+    got = tanh_ref.pair_expectation(erf, q1, q2, c, tanh_ref.panel_rule())
+    cov = c * np.sqrt(q1 * q2)
+    closed = gp4a.erf_pair(q1, q2, cov)
+    np.testing.assert_allclose(got, closed, rtol=0, atol=1e-13)
+
+
+def test_reference_kernel_recursion_matches_netfield_for_erf():
+    x = np.random.default_rng(4).normal(size=(4, 6))
+    hyper = {"weight_var": 2.25, "bias_var": 0.01, "input_var": 2.25, "readout_var": 2.25,
+             "readout_bias_var": 0.01}
+    got = tanh_ref.readout_kernel(x, 3, erf, **hyper)
+    expected = np.asarray(nf.kernel(nf.dnn(3, "erf", **hyper), x))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_sample_flops_by_hand():
+    out = common.sample_flops(depth=3, width=4, n=2, dim=5, networks=7, preactivation_kernels=3)
+    per = out["per_network"]
+    assert per == {"input_layer": 2 * 4 * 5 * 2, "hidden_layers": 2 * 2 * 16 * 2, "readout_kernel": 2 * 4 * 4,
+                   "preactivation_kernels": 3 * 2 * 4 * 4}
+    assert out["total"] == 7 * sum(per.values())
+
+
+def test_format_table():
+    rows = [
+        {"case": "erf L=10 N=5000", "peer": "NT", "peer_s": 8.0, "ours_s": 0.5, "ours_first_s": 1.25,
+         "peer_mem_bytes": 3 * 5000**2 * 8, "ours_mem_bytes": 5000**2 * 8, "n": 5000, "check": "diff 1e-15",
+         "target": ">=10x", "met": True},
+        {"case": "sample", "peer": "matmul rate", "peer_s": 1.0, "ours_s": 2.0, "ratio": 0.5, "ratio_text": "50%",
+         "met": False},
+        {"case": "no peer"},
+    ]
+    lines = common.format_table(rows).splitlines()
+    assert len(lines) == 2 + len(rows)
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:5] == ["case", "peer", "peer time", "netfield time", "ratio"]
+    first = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert first[:6] == ["erf L=10 N=5000", "NT", "8.00 s", "500 ms", "16.0x", "1.25 s"]
+    assert first[6] == "572 MB (3.00 N^2)" and first[7] == "191 MB (1.00 N^2)"
+    assert first[-1] == "yes"
+    second = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert second[4] == "50%" and second[-1] == "NO"
+    third = [c.strip() for c in lines[4].strip("|").split("|")]
+    assert third[0] == "no peer" and set(third[1:]) == {"-"}
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "-"), (123.4, "123 s"), (12.34, "12.3 s"), (1.234, "1.23 s"),
+                                           (0.01234, "12.3 ms"), (2e-6, "2 us")])
+def test_fmt_seconds(seconds, text):
+    assert common.fmt_seconds(seconds) == text
+
+
+def test_targets_and_case_parameters():
+    assert runner._target(12.0, ">=", 10.0)["met"] is True
+    assert runner._target(2e-10, "<=", 1e-10)["met"] is False
+    assert runner._target(None, "<", 2.0)["met"] is None
+    assert runner._all_met({"a": runner._target(1, ">=", 0), "b": runner._target(1, "<=", 0)}) is False
+    assert runner._all_met({"a": runner._target(None, ">=", 0)}) is None
+    kind, p = runner.case_params("dnn-erf-L10", quick=True)
+    assert kind == "dnn" and p["n"] < 5000 and p["depth"] == 10
+    kind, p = runner.case_params("dnn-erf-L10", quick=False)
+    assert p["n"] == 5000
+    assert set(runner.DEFAULT_CASES) <= set(runner.CASES)
+
+
+def test_peak_memory_sees_an_allocation():
+    mem = common.PeakMemory().start()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    out = mem.stop()
+    del block
+    assert out["peak_above_baseline_bytes"] >= 60 * 2**20
+    assert out["method"]

@@ -1,0 +1,48 @@
+"""The digits study and its demo-report section (issue item 4)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from netfield.gp import figures
+
+
+@pytest.fixture(scope="module")
+def section(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gp_demo")
+    return out, figures.demo_section(out)
+
+
+@pytest.mark.slow
+def test_demo_section_files_text_and_numbers(section):
+    out, result = section
+    assert result["figures"] == [figures.SWEEPS_PNG, figures.COMPARISON_PNG]
+    for name in result["figures"]:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+        assert len(result["paragraphs"][name]) > 300
+    json.dumps(result)  # JSON-serialisable
+    for key, value in result["numbers"].items():
+        if isinstance(value, float):
+            assert math.isfinite(value), key
+    assert result["numbers"]["seconds"] < 60
+
+
+@pytest.mark.slow
+def test_study_reproduces_the_seed_claim(section):
+    n = section[1]["numbers"]
+    # a single readout layer / time: identical kernels, predictions and accuracy
+    assert n["accuracy_dnn"] == n["accuracy_rnn"] and n["max_prediction_difference"] < 1e-10
+    assert n["generic_rnn_max_kernel_difference"] < 1e-12
+    assert n["laplace_accuracy_dnn"] == n["laplace_accuracy_rnn"]
+    assert n["rows-last_disagreement"] == 0.0 and n["rows-last_max_kernel_difference"] < 1e-12
+    # outputs of several times averaged: the RNN's cross-time kernels make them differ
+    assert n["static-mean_max_kernel_difference"] > 0.1 and n["rows-mean_max_kernel_difference"] > 0.1
+    assert n["rows-mean_disagreement"] > 0.0
+    # the evidence finds the edge of chaos at depth 32, where accuracy is best
+    assert n["evidence_optimal_weight_var"] == pytest.approx(n["critical_weight_var"], rel=0.1)
+    assert n["evidence_optimal_weight_var_accuracy"] >= n["best_accuracy_vs_weight_var"] - 0.01
+    assert min(n["depth_curve_ordered_accuracy"][-1], n["depth_curve_chaotic_accuracy"][-1]) < 0.3
+    assert n["accuracy_dnn"] > 0.9 and n["rbf_accuracy"] > 0.9

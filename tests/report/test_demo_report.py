@@ -1,0 +1,84 @@
+"""``netfield demo --out DIR``: every promised file, figures = summary.json numbers, HTML links exist.
+
+Runs the real command once (about a minute of CPU on 2 cores); marked slow.
+"""
+
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+
+import matplotlib.image as mpimg
+import pytest
+
+from netfield.report.figures import FIGURES
+
+PROMISED = {"kernels.png", "cross_time.png", "convergence.png", "weight_var.png", "depth.png", "summary.json",
+            "index.html"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "tmp"
+    exe = shutil.which("netfield")
+    cmd = ([exe] if exe else [sys.executable, "-m", "netfield"]) + ["demo", "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc, cpu, json.loads((out / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_every_promised_file_exists(demo):
+    out, proc, cpu, summary = demo
+    names = {p.name for p in out.iterdir()}
+    assert PROMISED <= names
+    for block in summary["figures"].values():
+        assert (out / block["file"]).stat().st_size > 20_000  # a real figure, not an empty canvas
+    for section in summary.get("sections", {}).values():  # e.g. the criticality phase diagram
+        if "error" not in section:
+            assert all((out / f).is_file() for f in section["figures"])
+    # progress on stderr, the headline table on stdout
+    assert "[2/6] sampling" in proc.stderr and "100%" in proc.stderr
+    assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout
+    # 3 minutes on 2 cores: CPU seconds are what a 2-core machine must supply (wall time varies with load)
+    assert cpu < 180, f"demo used {cpu:.0f} s of CPU"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figures_show_the_numbers_in_summary_json(demo, figure_check, name):
+    out, _, _, summary = demo
+    data = summary["figures"][name]
+    figure_check(name, data)
+    png = mpimg.imread(out / data["file"])
+    fig = FIGURES[name](data)
+    width, height = fig.canvas.get_width_height()
+    assert png.shape[:2] == (height, width)  # the PNG is this figure, drawn from these numbers
+
+
+@pytest.mark.slow
+def test_html_references_only_existing_files(demo):
+    out, _, _, _ = demo
+    text = (out / "index.html").read_text()
+    refs = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", text)
+    assert refs and all((out / r).is_file() for r in refs), refs
+    pngs = {p.name for p in out.glob("*.png")}
+    assert pngs <= set(refs)  # and every figure is shown
+    assert "summary.json" in refs
+    assert text.count("<figcaption>") == len(pngs)
+
+
+@pytest.mark.slow
+def test_headline_numbers_are_printed_and_physical(demo):
+    _, proc, _, summary = demo
+    rows = summary["headline"]
+    for row in rows:
+        assert f"{row['ratio']:.2f} ± {row['ratio_se']:.2f}" in proc.stdout
+    head = next(r for r in rows if r["weight_var"] == 1.5 and r["kernel"] == "readout")
+    assert head["ratio"] - 1 > 2 * head["ratio_se"]  # the RNN converges slower (paper A)
+    assert summary["figures"]["kernels"]["max_abs_difference"] < 1e-12  # identical mean-field kernels
