@@ -19,9 +19,9 @@ NETWORKS = 192
 DEPTH = 20
 
 
-def _study(arch, weight_var, input_power=0.0, seed=11):
+def _study(arch, weight_var, input_power=0.0, seed=11, networks=NETWORKS):
     net = getattr(netfield, arch)(DEPTH, "tanh", weight_var=weight_var, bias_var=0.05)
-    return width_study(net, widths=WIDTHS, networks=NETWORKS, seed=seed, input_power=input_power)
+    return width_study(net, widths=WIDTHS, networks=networks, seed=seed, input_power=input_power)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def dnn_ordered():
 
 @pytest.fixture(scope="module")
 def rnn_ordered():
-    return _study("rnn", 1.2)
+    return _study("rnn", 1.2, networks=4 * NETWORKS)   # RNNs are cheap: one W per network
 
 
 def test_probe_runs_the_networks_of_sample():
@@ -103,7 +103,7 @@ def test_dnn_correlation_length_and_its_t_over_n_correction(dnn_ordered):
 def test_rnn_correlation_decay_differs_from_dnn(dnn_ordered, rnn_ordered):
     d, r = dnn_ordered, rnn_ordered
     assert abs(r.typical_rate_fit.a - r.rate_theory) < 4 * r.typical_rate_fit.a_err
-    # weight sharing: the mean correlation gap of the RNN decays more slowly at finite width (its
-    # rate has a large positive 1/n coefficient; the DNN's is compatible with zero)
+    # weight sharing: the mean correlation gap of the RNN decays more slowly at finite width - its
+    # rate has a large positive 1/n coefficient, well above the DNN's
+    assert r.rate_fit.b > 4 * r.rate_fit.b_err
     assert r.rate_fit.b > d.rate_fit.b + 4 * math.hypot(r.rate_fit.b_err, d.rate_fit.b_err)
-    assert abs(d.rate_fit.b) < 4 * d.rate_fit.b_err

@@ -13,17 +13,13 @@ pytree leaves. Results are bit-identical to :func:`netfield.sample` (tested in
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
-from ..finite import Ensemble
+from ..finite import Ensemble, sample
 from ..finite import sampler as _finite
 from ..meanfield.kernels import READOUTS, _check_net
-from ..program import Network, Patterns, parse_inputs
+from ..program import Network
 
 
 def check_seed(seed) -> int:
@@ -31,27 +27,6 @@ def check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
         raise TypeError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     return int(seed)
-
-
-@lru_cache(maxsize=128)
-def _compiled(architecture: str, depth: int, activation, width: int, dim: int, lengths: tuple,
-              readout: str, pairs: tuple, dtype: str):
-    """One jitted network evaluation: (net, x, index, seed) -> (readout kernel, [pre-activation kernels])."""
-    prog = Network(architecture, depth, activation).program
-    lengths_arr = np.asarray(lengths)
-    steps = int(lengths_arr.max())
-    shape_only = Patterns(np.zeros((len(lengths), 1, dim)), lengths_arr, True)  # rows depend on lengths only
-    rows_a, rows_t = _finite._readout_rows(shape_only, readout)
-
-    def one(net, x, index, seed):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-        params = _finite._sample_parameters(net, key, width, dim, dtype)
-        values = _finite._run_network(net, x, params, steps)
-        readout_k = _finite._readout_kernel(net, values, rows_a, rows_t, width)
-        pre = [values[prog.hidden[t - 1]].T @ values[prog.hidden[s - 1]] / width for t, s in pairs]
-        return readout_k, pre
-
-    return jax.jit(one)
 
 
 def preactivation_pairs(preactivations, steps: int) -> tuple:
@@ -94,21 +69,9 @@ def sample_range(net: Network, x, width: int, first_network: int, networks: int,
     seed = check_seed(seed)
     check_choice("readout", readout, READOUTS)
     check_choice("dtype", str(dtype), ("float32", "float64"))
-    patterns = parse_inputs(x, net.steps, "x")
-    steps = int(patterns.lengths.max())
-    pairs = preactivation_pairs(preactivations, steps)
-    x_in = jnp.asarray(patterns.x if patterns.sequential else patterns.x[:, :1], dtype)
-    fn = _compiled(net.architecture, net.depth, net.activation, width, patterns.dim,
-                   tuple(int(v) for v in patterns.lengths), readout, pairs, str(dtype))
-    readouts, pres = [], []
-    for index in range(first_network, first_network + networks):
-        k, p = jax.device_get(fn(net, x_in, index, seed))
-        readouts.append(np.asarray(k, np.float64))
-        pres.append([np.asarray(v, np.float64) for v in p])
-        if on_network is not None:
+    ens = sample(net, x, width, networks, seed, readout=readout, preactivations=preactivations,
+                 dtype=dtype, first_network=first_network)
+    if on_network is not None:
+        for _ in range(networks):
             on_network()
-    return Ensemble(
-        readout=np.stack(readouts),
-        preactivations={pair: np.stack([p[i] for p in pres]) for i, pair in enumerate(pairs)},
-        width=width, seed=seed, readout_mode=readout, first_network=first_network, steps=steps,
-    )
+    return ens

@@ -17,13 +17,15 @@ fold_in(that, k), so results do not depend on how networks are chunked, and netw
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from ..meanfield.kernels import READOUTS, _check_net
-from ..program import Network, parse_inputs
+from ..program import Network, Patterns, parse_inputs
 from ..program.ir import Bias, InputProj, MatMul, Nonlin
 from .ensemble import Ensemble
 
@@ -169,33 +171,44 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     patterns = parse_inputs(x, net.steps, "x")
     steps = int(patterns.lengths.max())
     pairs = _preactivation_pairs(preactivations, steps)
-    rows_a, rows_t = _readout_rows(patterns, readout)
     x_in = jnp.asarray(patterns.x if patterns.sequential else patterns.x[:, :1], dtype)
 
     if chunk_size is None:
         chunk_size = min(networks, default_chunk_size(width, patterns.count, steps, dtype))
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    prog = net.program
-
-    def one(index):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-        params = _sample_parameters(net, key, width, patterns.dim, dtype)
-        values = _run_network(net, x_in, params, steps)
-        readout_k = _readout_kernel(net, values, rows_a, rows_t, width)
-        pre = [values[prog.hidden[t - 1]].T @ values[prog.hidden[s - 1]] / width for t, s in pairs]
-        return readout_k, pre
-
-    batched = jax.jit(jax.vmap(one))
+    batched = _compiled_chunk(net.architecture, net.depth, net.activation, width, patterns.dim,
+                              tuple(int(v) for v in patterns.lengths), readout, pairs, str(dtype))
     chunks = []
     for start in range(first_network, first_network + networks, chunk_size):
         count = min(chunk_size, first_network + networks - start)
         idx = jnp.arange(start, start + chunk_size)  # fixed chunk shape: one compilation
-        readout_k, pre = jax.device_get(batched(idx))
+        readout_k, pre = jax.device_get(batched(net, x_in, idx, jnp.asarray(seed, jnp.int64)))
         chunks.append((np.asarray(readout_k[:count], np.float64), [np.asarray(p[:count], np.float64) for p in pre]))
     readout_arr = np.concatenate([c[0] for c in chunks])
     pre = {p: np.concatenate([c[1][i] for c in chunks]) for i, p in enumerate(pairs)}
     return Ensemble(readout=readout_arr, preactivations=pre, width=width, seed=int(seed),
                     readout_mode=readout, first_network=first_network, steps=steps)
+
+
+@lru_cache(maxsize=128)
+def _compiled_chunk(architecture: str, depth: int, activation, width: int, dim: int, lengths: tuple,
+                    readout: str, pairs: tuple, dtype: str):
+    """One jitted, vmapped evaluation per network structure; hyper-parameters, inputs and the seed
+    are runtime arguments, so repeated calls (studies, resumed runs) compile once."""
+    prog = Network(architecture, depth, activation).program
+    lengths_arr = np.asarray(lengths)
+    steps = int(lengths_arr.max())
+    rows_a, rows_t = _readout_rows(Patterns(np.zeros((len(lengths), 1, dim)), lengths_arr, True), readout)
+
+    def one(net, x, index, seed):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
+        params = _sample_parameters(net, key, width, dim, dtype)
+        values = _run_network(net, x, params, steps)
+        readout_k = _readout_kernel(net, values, rows_a, rows_t, width)
+        pre = [values[prog.hidden[t - 1]].T @ values[prog.hidden[s - 1]] / width for t, s in pairs]
+        return readout_k, pre
+
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, None)))
 
 
 def default_chunk_size(width: int, patterns: int, steps: int, dtype=np.float64) -> int:

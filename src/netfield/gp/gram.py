@@ -112,18 +112,15 @@ MAX_FAST_ENTRIES = 6 * 10**7  # T^2 N^2 pre-activation entries (480 MB) for the 
 
 @lru_cache(maxsize=32)
 def _weighted_readout(activation):
-    """Jitted sum_{t, s} w_t w_s E[phi(h_t(a)) phi(h_s(b))] over all blocks C(t, s) (THEORY.md 1:
+    """Jitted sum_{t, s} w_t w_s E[phi(h_t(a)) phi(h_s(b))] over all blocks C(t, s) at once (THEORY.md 1:
     the readout kernel is readout_var E[phi phi] + readout_bias_var at each pair of steps)."""
 
     @jax.jit
     def run(blocks, w):
         steps = blocks.shape[0]
-        diag = jnp.stack([jnp.diag(blocks[t, t]) for t in range(steps)])
-        total = jnp.zeros(blocks.shape[2:])
-        for t in range(steps):
-            for u in range(steps):
-                total = total + w[t] * w[u] * pair(activation, diag[t][:, None], diag[u][None, :], blocks[t, u])
-        return total
+        diag = jnp.diagonal(blocks[jnp.arange(steps), jnp.arange(steps)], axis1=1, axis2=2)  # (T, N): Var h_t(a)
+        moments = pair(activation, diag[:, None, :, None], diag[None, :, None, :], blocks)  # (T, T, N, N)
+        return jnp.einsum("t,s,tsab->ab", w, w, moments)
 
     return run
 

@@ -188,10 +188,9 @@ def _static(x):
 
 def _generic_kernel(net, x):
     """The readout kernel through the generic master-theorem interpreter: a JAX-traced hyper-parameter
-    skips the fused fast path (netfield.kernel's documented rule), so the RNN's shared W, U, b are
-    handled by the interpreter's covariance rules; jvp returns the primal kernel unchanged."""
-    primal, _ = jax.jvp(lambda w: _kernel(_with_weight(net, w), x), (float(net.weight_var),), (0.0,))
-    return np.asarray(primal)
+    (here under jit) skips the fused fast path (netfield.kernel's documented rule), so the RNN's shared
+    W, U, b are handled by the interpreter's covariance rules."""
+    return np.asarray(jax.jit(lambda w: _kernel(_with_weight(net, w), x))(float(net.weight_var)))
 
 
 def _with_weight(net, w):
