@@ -1,14 +1,8 @@
-"""Compile-once sampling of finite networks for long studies (same numbers as :func:`netfield.sample`).
+"""A range of sampled networks of one run, with a per-network progress callback.
 
-:func:`netfield.sample` builds a fresh ``jax.jit`` on every call and bakes the hyper-parameters into
-it, so every call pays an XLA compilation (1-3 s on 2 CPU cores, dominated by ``jax.random.normal``
-in float64). A convergence study calls it hundreds of times (architectures x widths x weight
-variances x resumable chunks). This module evaluates *the same* finite-width interpreter
-(``netfield.finite.sampler``: same parameter sampling, same keys ``fold_in(PRNGKey(seed), i)``, same
-conditional readout kernel) through one compiled single-network function per
-(architecture, depth, activation, width, input shape), with the hyper-parameters passed as traced
-pytree leaves. Results are bit-identical to :func:`netfield.sample` (tested in
-``tests/experiments/test_sampling_engine.py``); only the compile count changes.
+Thin wrapper over :func:`netfield.sample` (which compiles once per network structure and takes the
+hyper-parameters, inputs and seed as runtime arguments), used by the studies and the resumable
+command-line runs: networks [first, first + count) of a run equal the same slice of a longer run.
 """
 
 from __future__ import annotations
