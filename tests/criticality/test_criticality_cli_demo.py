@@ -22,7 +22,7 @@ def test_phase_diagram_command_writes_figure_and_numbers(tmp_path, capsys):
     assert args.func(args) == 0
     assert out.stat().st_size > 10_000
     numbers = json.loads(js.read_text())
-    first = dict((b, w) for b, w in numbers["critical_points"])
+    first = {b: w for b, w in numbers["critical_points"]}
     assert first[0.0] == pytest.approx(0.7853981633974483, rel=1e-7)
     assert "critical point" in capsys.readouterr().out
 

@@ -39,9 +39,9 @@ def test_correction_errors(args, kwargs, exc, words):
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(widths=(32,)), ValueError, "at least two widths"),
-    (dict(widths=(32, 64), window=(0, 5)), ValueError, "window must be"),
-    (dict(widths=(32, 64), networks=2), ValueError, "networks must be an integer >= 4"),
+    ({"widths": (32,)}, ValueError, "at least two widths"),
+    ({"widths": (32, 64), "window": (0, 5)}, ValueError, "window must be"),
+    ({"widths": (32, 64), "networks": 2}, ValueError, "networks must be an integer >= 4"),
 ])
 def test_width_study_errors(kwargs, exc, words):
     with pytest.raises(exc, match=words):

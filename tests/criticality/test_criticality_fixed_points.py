@@ -110,13 +110,13 @@ def test_result_serialises():
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [
-    (dict(activation_or_net="tanh", weight_var=-1.0), ValueError, "weight_var must be a finite number > 0, got -1.0"),
-    (dict(activation_or_net="tanh", weight_var=1.0, bias_var=float("nan")), ValueError, "bias_var"),
-    (dict(activation_or_net="tanh"), TypeError, "weight_var is required"),
-    (dict(activation_or_net="nope", weight_var=1.0), ValueError, "activation must be one of"),
-    (dict(activation_or_net="tanh", weight_var=1.0, input_power=-2), ValueError, "input_power"),
-    (dict(activation_or_net="tanh", weight_var=1.0, q0=0.0), ValueError, "q0 must be a finite number > 0"),
-    (dict(activation_or_net=netfield.dnn(2, "tanh"), weight_var=1.0), ValueError, "must not be given together"),
+    ({"activation_or_net": "tanh", "weight_var": -1.0}, ValueError, "weight_var must be a finite number > 0, got -1.0"),
+    ({"activation_or_net": "tanh", "weight_var": 1.0, "bias_var": float("nan")}, ValueError, "bias_var"),
+    ({"activation_or_net": "tanh"}, TypeError, "weight_var is required"),
+    ({"activation_or_net": "nope", "weight_var": 1.0}, ValueError, "activation must be one of"),
+    ({"activation_or_net": "tanh", "weight_var": 1.0, "input_power": -2}, ValueError, "input_power"),
+    ({"activation_or_net": "tanh", "weight_var": 1.0, "q0": 0.0}, ValueError, "q0 must be a finite number > 0"),
+    ({"activation_or_net": netfield.dnn(2, "tanh"), "weight_var": 1.0}, ValueError, "must not be given together"),
 ])
 def test_errors_name_argument_value_and_accepted(kwargs, exc, words):
     with pytest.raises(exc, match=words.replace("(", r"\(")):

@@ -79,11 +79,11 @@ def test_maps_agree_with_scalar_criticality(name):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(resolution=(1, 5)), "resolution\\[0\\] must be an integer >= 2"),
-    (dict(resolution=10), "resolution must be a pair"),
-    (dict(weight_range=(2.0, 1.0)), "weight_range must satisfy min < max"),
-    (dict(bias_range=(-0.1, 0.2)), "bias_range must be a finite number >= 0"),
-    (dict(input_power=-1.0), "input_power"),
+    ({"resolution": (1, 5)}, "resolution\\[0\\] must be an integer >= 2"),
+    ({"resolution": 10}, "resolution must be a pair"),
+    ({"weight_range": (2.0, 1.0)}, "weight_range must satisfy min < max"),
+    ({"bias_range": (-0.1, 0.2)}, "bias_range must be a finite number >= 0"),
+    ({"input_power": -1.0}, "input_power"),
 ])
 def test_phase_diagram_errors(kwargs, words):
     with pytest.raises(ValueError, match=words):

@@ -27,7 +27,10 @@ def test_demo_section_files_text_and_numbers(section):
     for key, value in result["numbers"].items():
         if isinstance(value, float):
             assert math.isfinite(value), key
-    assert result["numbers"]["seconds"] < 60
+    # "< 60 s on 2 cores": CPU time of the process (all threads) bounds the wall time on an idle 2-core
+    # machine for this compute-bound job, and unlike wall time it does not grow when other jobs share
+    # the cores (measured: about 42 s CPU; wall 40-85 s on this shared machine depending on its load)
+    assert result["numbers"]["cpu_seconds"] < 60
 
 
 @pytest.mark.slow

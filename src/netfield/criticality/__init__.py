@@ -1,21 +1,41 @@
-"""Criticality: fixed points, order-to-chaos transition, Lyapunov exponents, depth scales, phase diagrams."""
+"""Criticality: fixed points, order-to-chaos transition, Lyapunov exponents, depth scales, phase diagrams.
 
-from .fixed_points import Criticality, CorrelationFixedPoint, correlation_map, criticality, length_map
+Theory and numbered equations: docs/criticality.md. ``netfield.criticality`` (the package attribute)
+is the function :func:`criticality`; import the rest from here, e.g.
+``from netfield.criticality import critical_line, width_study``.
+"""
+
+from .demo import demo_section
+from .extrapolate import WidthFit, fit_inverse_width
+from .figures import plot_phase_diagram, plot_width_study
+from .finite_width import LyapunovCorrection, WidthStudy, dnn_lyapunov_correction, width_study
+from .fixed_points import CorrelationFixedPoint, Criticality, correlation_map, criticality, length_map
+from .lyapunov import LyapunovMeasurement, Probe, mean_field_eps, measure_lyapunov, probe
 from .phase_diagram import CriticalLine, PhaseDiagram, critical_line, critical_weight_var, phase_diagram
 
 __all__ = [
-    "CriticalLine", "Criticality", "CorrelationFixedPoint", "PhaseDiagram", "correlation_map", "critical_line",
-    "critical_weight_var", "criticality", "length_map", "phase_diagram",
+    "CorrelationFixedPoint",
+    "CriticalLine",
+    "Criticality",
+    "LyapunovCorrection",
+    "LyapunovMeasurement",
+    "PhaseDiagram",
+    "Probe",
+    "WidthFit",
+    "WidthStudy",
+    "correlation_map",
+    "critical_line",
+    "critical_weight_var",
+    "criticality",
+    "demo_section",
+    "dnn_lyapunov_correction",
+    "fit_inverse_width",
+    "length_map",
+    "mean_field_eps",
+    "measure_lyapunov",
+    "phase_diagram",
+    "plot_phase_diagram",
+    "plot_width_study",
+    "probe",
+    "width_study",
 ]
-from .lyapunov import LyapunovMeasurement, Probe, mean_field_eps, measure_lyapunov, probe  # noqa: E402
-
-__all__ += ["LyapunovMeasurement", "Probe", "mean_field_eps", "measure_lyapunov", "probe"]
-from .extrapolate import WidthFit, fit_inverse_width  # noqa: E402
-from .finite_width import LyapunovCorrection, WidthStudy, dnn_lyapunov_correction, width_study  # noqa: E402
-
-__all__ += ["LyapunovCorrection", "WidthFit", "WidthStudy", "dnn_lyapunov_correction", "fit_inverse_width",
-            "width_study"]
-from .demo import demo_section  # noqa: E402
-from .figures import plot_phase_diagram, plot_width_study  # noqa: E402
-
-__all__ += ["demo_section", "plot_phase_diagram", "plot_width_study"]

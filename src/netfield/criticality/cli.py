@@ -117,11 +117,13 @@ def _summary(pd) -> dict:
                     points.append((b, line.weight_var_at(b)))
                 except ValueError:
                     points.append((b, float(line.weight_var[0])) if hi == lo else (b, None))
-    finite = lambda a: [float(v) for v in (a.min(), a.max())] if a.size else None  # noqa: E731
+    def span(a):
+        return [float(a.min()), float(a.max())] if a.size else None
+
     lam = pd.lyapunov[pd.phase != 3]
     return {
         "activation": pd.activation, "drive": pd.drive, "critical_points": points,
-        "line_points": len(line), "lyapunov_range": finite(lam[lam > -1e300]) if lam.size else None,
+        "line_points": len(line), "lyapunov_range": span(lam[lam > -1e300]),
         "phase_fractions": {name: float((pd.phase == code).mean())
                             for name, code in (("ordered", 0), ("critical", 1), ("chaotic", 2), ("unbounded", 3))},
     }

@@ -9,17 +9,11 @@ from .finite_width import WidthStudy
 from .phase_diagram import PhaseDiagram
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure without pyplot (no backend, no global state: safe on headless machines)."""
+    from matplotlib.figure import Figure
 
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        try:
-            matplotlib.use("Agg", force=False)
-        except Exception:  # pragma: no cover - a backend already in use elsewhere
-            pass
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _line(ax, line, label=True):
@@ -37,10 +31,10 @@ def plot_phase_diagram(pd: PhaseDiagram, path=None, *, xi_max: float = 100.0, ma
 
     Returns the matplotlib Figure (saved to ``path`` if given).
     """
-    plt = _pyplot()
     from matplotlib.colors import LogNorm, TwoSlopeNorm
 
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), constrained_layout=True)
+    fig = _figure(figsize=(11.5, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
     W, B = np.meshgrid(pd.weight_var, pd.bias_var)
     unbounded = pd.phase == 3
 
@@ -83,7 +77,6 @@ def plot_phase_diagram(pd: PhaseDiagram, path=None, *, xi_max: float = 100.0, ma
     axes[0].legend(loc="upper left", fontsize=8, framealpha=0.85)
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig
 
 
@@ -99,7 +92,6 @@ def plot_width_study(studies, path=None, *, labels=None):
         studies: list of :class:`WidthStudy` (e.g. a DNN and an RNN with the same hyper-parameters).
         labels: legend labels (default: architecture and input drive).
     """
-    plt = _pyplot()
     studies = list(studies)
     if not studies or not all(isinstance(s, WidthStudy) for s in studies):
         raise TypeError("studies must be a non-empty list of WidthStudy")
@@ -107,7 +99,8 @@ def plot_width_study(studies, path=None, *, labels=None):
         labels = [f"{s.architecture.upper()}" + (f", drive {s.input_power:g}" if s.input_power else "")
                   for s in studies]
     colors = ["C0", "C3", "C2", "C1", "C4"]
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 8.2), constrained_layout=True)
+    fig = _figure(figsize=(11.5, 8.2), layout="constrained")
+    axes = fig.subplots(2, 2)
     ax = axes[0, 0]
     for s, lab, col in zip(studies, labels, colors):
         x = 1.0 / s.widths
@@ -181,5 +174,4 @@ def plot_width_study(studies, path=None, *, labels=None):
                  f"sampled networks ({s0.networks} per width) vs mean field", fontsize=11)
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig

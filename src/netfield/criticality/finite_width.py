@@ -35,12 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_positive_int
-from ..gauss import Activation, dpair, d2pair, pair
+from ..gauss import Activation, d2pair, dpair, pair
 from ..program import Network
 from .extrapolate import WidthFit, fit_inverse_width
 from .fixed_points import _resolve_arguments, criticality, depth_scale
 from .lyapunov import _check_burn_in, mean_field_eps, probe
-
 
 # ---------------------------------------------------------------------------------------------
 # (C14): the analytic 1/n coefficient of the DNN Lyapunov exponent
@@ -76,10 +75,10 @@ def _derived(act: Activation):
         )
     fn = act.fn
     d1 = jnp.vectorize(jax.grad(fn))
-    common = dict(features=act.features)
-    return (Activation(f"{act.name}^2", lambda x: fn(x) ** 2, kinks=act.kinks, **common),
-            Activation(f"{act.name}'^2", lambda x: d1(x) ** 2, jumps=act.kinks, **common),
-            Activation(f"{act.name}{act.name}'", lambda x: fn(x) * d1(x), jumps=act.kinks, **common))
+    feats = act.features
+    return (Activation(f"{act.name}^2", lambda x: fn(x) ** 2, kinks=act.kinks, features=feats),
+            Activation(f"{act.name}'^2", lambda x: d1(x) ** 2, jumps=act.kinks, features=feats),
+            Activation(f"{act.name}{act.name}'", lambda x: fn(x) * d1(x), jumps=act.kinks, features=feats))
 
 
 def _first_derivative(f, q):

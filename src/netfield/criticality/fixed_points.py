@@ -291,8 +291,10 @@ def correlation_fixed_points(act: Activation, q: float, weight_var: float, sigma
         if ka == 0.0:
             roots.append(a)
         elif ka * kb < 0:
-            ends = {a: ka, b: kb}  # the scan's values at the bracket ends (their signs define it)
-            roots.append(brentq(lambda c: ends.get(c, None) if c in ends else kfun(c), a, b,
+            # Brent's method with the scan's values at the bracket ends (their signs define the
+            # bracket; a re-evaluation through another code path of ``pair`` may round differently)
+            ends = {a: ka, b: kb}
+            roots.append(brentq(lambda c, ends=ends: ends[c] if c in ends else kfun(c), a, b,
                                 xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=200))
     points = [CorrelationFixedPoint(1.0, slope_one, abs(slope_one) < 1.0)]
     for i, r in enumerate(roots):
@@ -380,7 +382,7 @@ def criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=
                      f"the correlation map are their large-q limits, evaluated at q = {Q_LARGE:g} without sigma2")
         q_slope, q_stable = math.inf, False
     else:
-        q_eval = q_star if q_star > Q_DEGENERATE else Q_DEGENERATE
+        q_eval = max(Q_DEGENERATE, q_star)
         q_slope = length_slope(act, q_star, wv, method)
         q_stable = abs(q_slope) < 1.0
     chi_1 = float(wv * derivative_moment(act, q_eval, method))

@@ -73,7 +73,7 @@ class Probe:
     def lyapunov(self, burn_in: int = 0) -> np.ndarray:
         """(networks,) measured Lyapunov exponent per step: mean growth over steps t > burn_in."""
         burn_in = _check_burn_in(burn_in, self.steps)
-        return self.growth[:, burn_in + 1:].mean(axis=1) if burn_in >= 1 else self.growth[:, 1:].mean(axis=1)
+        return self.growth[:, max(burn_in, 1):].mean(axis=1)    # column k holds step t = k + 1
 
 
 def _check_burn_in(burn_in, steps):

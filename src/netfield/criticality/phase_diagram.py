@@ -29,10 +29,18 @@ from scipy.interpolate import CubicSpline, RectBivariateSpline
 from scipy.optimize import brentq
 
 from .._checks import check_positive_int, check_variance
-from ..gauss import Activation, dpair, get_activation, pair
+from ..gauss import Activation, get_activation, pair
 from .fixed_points import (
-    CRITICAL_TOL, Q_DEGENERATE, Q_LARGE, Q_MAX, Q_TABLE, correlation_fixed_points, depth_scale, derivative_moment,
-    second_moment, select_correlation_fixed_point,
+    CRITICAL_TOL,
+    Q_DEGENERATE,
+    Q_LARGE,
+    Q_MAX,
+    Q_TABLE,
+    correlation_fixed_points,
+    depth_scale,
+    derivative_moment,
+    second_moment,
+    select_correlation_fixed_point,
 )
 
 PHASE_CODES = {"ordered": 0, "critical": 1, "chaotic": 2, "unbounded": 3}
@@ -291,7 +299,7 @@ def _land(act, inside, outside, bias_max, weight_max, drive, method):
             continue
         q_in, q_out = float(inside[2]), max(float(outside[2]), 0.0)
 
-        def g(q):
+        def g(q, index=index, bound=bound):
             w, bb = _q_param(act, q, drive, method)
             return float((w if index == 0 else bb)[0]) - bound
 

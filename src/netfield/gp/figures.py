@@ -135,7 +135,7 @@ def _numbers(s: DigitsStudy) -> dict:
         "best_accuracy_vs_weight_var": float(np.max(s.accuracy_vs_weight_var)),
         "evidence_optimal_depth": s.evidence_optimal_depth,
         "rbf_accuracy": s.rbf_accuracy, "rbf_log_evidence": s.rbf_log_evidence, "rbf_kernel": s.rbf_kernel,
-        "seconds": s.seconds,
+        "seconds": s.seconds, "cpu_seconds": s.cpu_seconds,
     }
     for c in s.comparisons:
         out[f"{c.name}_accuracy_dnn"] = c.accuracy_dnn
