@@ -19,7 +19,7 @@ RNG = np.random.default_rng(8)
 X_SEQ = RNG.normal(size=(3, 3, 4))
 NET = nf.rnn(3, "tanh", weight_var=1.5, bias_var=0.3, readout_var=0.8, readout_bias_var=0.1)
 SEQS = [RNG.normal(size=(2, 3)), RNG.normal(size=(4, 3)), RNG.normal(size=(1, 3))]
-RUN = dict(width=40, seed=4, preactivations="all")
+RUN = {"width": 40, "seed": 4, "preactivations": "all"}
 
 
 @pytest.fixture(scope="module")

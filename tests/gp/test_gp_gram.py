@@ -86,3 +86,12 @@ def test_block_wise_gram_matrix_equals_the_kernel():
 def test_bad_input_is_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("n1, n2", [(5, None), (17, 3), (300, 40)])
+def test_padding_to_bucket_sizes_does_not_change_the_kernel(n1, n2):
+    x = RNG.normal(size=(n1 + (n2 or 0), 3))
+    x1, x2 = x[:n1], (None if n2 is None else x[n1:])
+    net = nf.rnn(3, "erf", weight_var=1.6, bias_var=0.2)
+    np.testing.assert_allclose(gp.network_kernel(net, x1, x2), nf.kernel(net, x1, x2), rtol=1e-14, atol=1e-16)
+    assert gram._bucket(5) == 16 and gram._bucket(17) == 32 and gram._bucket(300) == 512

@@ -64,8 +64,8 @@ def test_pure_functions_jit():
 @pytest.mark.parametrize("architecture, readout", [("dnn", "last"), ("rnn", "mean")])
 def test_evidence_gradient_matches_finite_differences(architecture, readout):
     build = nf.dnn if architecture == "dnn" else nf.rnn
-    net = build(3, "erf", weight_var=1.7, bias_var=0.2, input_var=1.1, readout_var=0.9, readout_bias_var=0.05)
-    x, y = X[:12], Y2[:12]
+    net = build(2, "erf", weight_var=1.7, bias_var=0.2, input_var=1.1, readout_var=0.9, readout_bias_var=0.05)
+    x, y = X[:10], Y2[:10]
     value, grad = gp.evidence_and_grad(net, x, y, noise=0.05, readout=readout)
     assert value == pytest.approx(float(gp.log_evidence(net, x, y, noise=0.05, readout=readout)), rel=1e-12)
     for name in gp.regression.PARAMETERS:
@@ -94,7 +94,7 @@ def test_nngp_posterior_is_the_wide_network_limit():
     avg = gp.gram._averaging(np.full(20, 3), "mean", "x")
     rms, means = {}, {}
     for width in (64, 1024):
-        ens = nf.sample(net, x, width=width, networks=40, seed=11, readout="all", preactivations="none")
+        ens = nf.sample(net, x, width=width, networks=30, seed=11, readout="all", preactivations="none")
         preds = []
         for k_all in ens.readout:
             k = avg @ k_all @ avg.T

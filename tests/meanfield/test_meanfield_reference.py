@@ -25,7 +25,7 @@ CASES = sorted(REFERENCE["cases"])
 
 def _net(case, **changes):
     act, depth = case.split("_L")
-    kw = dict(weight_var=W_VAR, bias_var=B_VAR, input_var=W_VAR, readout_var=W_VAR, readout_bias_var=B_VAR)
+    kw = {"weight_var": W_VAR, "bias_var": B_VAR, "input_var": W_VAR, "readout_var": W_VAR, "readout_bias_var": B_VAR}
     kw.update(changes)
     return nf.dnn(int(depth), act, **kw)
 

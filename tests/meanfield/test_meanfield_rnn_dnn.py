@@ -14,7 +14,7 @@ import netfield as nf
 RNG = np.random.default_rng(11)
 X_STATIC = RNG.normal(size=(5, 3))
 X_SEQ = RNG.normal(size=(5, 4, 3))
-HYPER = dict(weight_var=1.6, bias_var=0.3, input_var=1.2, readout_var=0.8, readout_bias_var=0.05)
+HYPER = {"weight_var": 1.6, "bias_var": 0.3, "input_var": 1.2, "readout_var": 0.8, "readout_bias_var": 0.05}
 STEPS = 4
 
 

@@ -18,7 +18,7 @@ RNG = np.random.default_rng(21)
 SEQS = [RNG.normal(size=(2, 3)), RNG.normal(size=(5, 3)), RNG.normal(size=(3, 3))]
 LENGTHS = [len(s) for s in SEQS]
 OFFSETS = np.concatenate([[0], np.cumsum(LENGTHS)[:-1]])
-HYPER = dict(weight_var=1.4, bias_var=0.2, input_var=1.1, readout_var=0.9, readout_bias_var=0.05)
+HYPER = {"weight_var": 1.4, "bias_var": 0.2, "input_var": 1.1, "readout_var": 0.9, "readout_bias_var": 0.05}
 
 
 @pytest.mark.parametrize("act", ["erf", "relu", "tanh"])

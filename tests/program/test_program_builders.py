@@ -74,7 +74,7 @@ def test_activation_spellings():
     assert nf.dnn(2, " ReLU ").activation is nf.get_activation("relu")
     leaky = nf.leaky_relu(0.2)
     assert nf.dnn(2, leaky).activation is leaky
-    fn = lambda x: x * x  # noqa: E731
+    fn = lambda x: x * x
     assert nf.get_activation(fn, kinks=(0.0,)) is nf.get_activation(fn, kinks=(0.0,))  # cached
     assert nf.get_activation(fn).kinks == ()
 

@@ -105,7 +105,7 @@ def test_zero_weight_and_readout_variance_rejected(hyper):
 
 @pytest.mark.parametrize("hyper", ["bias_var", "input_var", "readout_bias_var"])
 def test_zero_bias_and_input_variance_allowed(hyper):
-    kw = dict(bias_var=0.1, input_var=1.0, readout_bias_var=0.1)
+    kw = {"bias_var": 0.1, "input_var": 1.0, "readout_bias_var": 0.1}
     kw[hyper] = 0.0
     k = np.asarray(nf.kernel(nf.dnn(2, "erf", **kw), X))
     assert np.isfinite(k).all() and (np.diag(k) > 0).all()

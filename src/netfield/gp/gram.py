@@ -96,7 +96,7 @@ def network_kernel(net: Network, x1, x2=None, readout="last"):
     _check_net(net)
     readout = check_readout(readout)
     if readout == "last":
-        return _kernel(net, x1, x2)
+        return _bucketed_kernel(net, x1, x2)
     fast = _multi_readout_fast(net, x1, x2, readout)
     if fast is not None:
         return fast
@@ -105,6 +105,37 @@ def network_kernel(net: Network, x1, x2=None, readout="last"):
     a1 = _averaging(p1.lengths, readout, "x1")
     a2 = a1 if x2 is None else _averaging(parse_inputs(x2, net.steps, "x2").lengths, readout, "x2")
     return jnp.asarray(a1) @ k_all @ jnp.asarray(a2).T
+
+
+def _bucket(n: int) -> int:
+    """Pattern counts rounded up to a power of two <= 256, else to a multiple of 256 (the fused path's tile)."""
+    return 1 << max(4, (n - 1).bit_length()) if n <= 256 else -(-n // 256) * 256
+
+
+def _pad(a: np.ndarray) -> np.ndarray:
+    """Pad with copies of the first pattern (a valid input: no degenerate zero-variance rows)."""
+    extra = _bucket(a.shape[0]) - a.shape[0]
+    return np.concatenate([a, np.repeat(a[:1], extra, axis=0)]) if extra else a
+
+
+def _bucketed_kernel(net: Network, x1, x2):
+    """netfield.kernel with the pattern counts padded (rows discarded afterwards) to a few bucket sizes.
+
+    The fused path compiles one program per tile size and its per-pattern set-up per pattern count;
+    estimators called on many data sizes (scikit-learn's checks, cross-validation, batches) would
+    otherwise compile for every size. Entries are computed independently, so padding does not change
+    them (tested). Lists of sequences and traced hyper-parameters go straight through.
+    """
+    if (isinstance(x1, (list, tuple)) or isinstance(x2, (list, tuple))
+            or any(is_traced(net.hyper(k)) for k in HYPER_PARAMETERS)):
+        return _kernel(net, x1, x2)
+    p1 = parse_inputs(x1, net.steps, "x1")  # validate with the caller's names before padding
+    a1 = np.asarray(x1, dtype=np.float64)
+    if x2 is None:
+        return _kernel(net, _pad(a1))[: p1.count, : p1.count]
+    p2 = parse_inputs(x2, net.steps, "x2")
+    a2 = np.asarray(x2, dtype=np.float64)
+    return _kernel(net, _pad(a1), _pad(a2))[: p1.count, : p2.count]
 
 
 MAX_FAST_ENTRIES = 6 * 10**7  # T^2 N^2 pre-activation entries (480 MB) for the fast multi-readout path
