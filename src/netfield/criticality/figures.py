@@ -46,7 +46,7 @@ def plot_phase_diagram(pd: PhaseDiagram, path=None, *, xi_max: float = 100.0, ma
     norm = TwoSlopeNorm(vcenter=0.0, vmin=vmin, vmax=vmax)
     m0 = axes[0].pcolormesh(W, B, lam, cmap="RdBu_r", norm=norm, shading="auto")
     finite = np.isfinite(pd.lyapunov) & ~unbounded
-    grid_contour = finite.any() and np.nanmin(vals) < 0 < np.nanmax(vals)
+    grid_contour = finite.any() and pd.lyapunov[finite].min() < 0 < pd.lyapunov[finite].max()
     fig.colorbar(m0, ax=axes[0], label="$\\lambda_{max} = \\frac{1}{2}\\ln\\chi_1$ per layer")
     axes[0].set_title(f"{pd.activation}: Lyapunov exponent (blue ordered, red chaotic)")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -208,7 +209,12 @@ def laplace_mode(k, y, *, max_iter: int = 100, tol: float = 1e-9) -> LaplaceMode
         (True, (20, 2))
     """
     k, y, max_iter = _check_mode_args(k, y, max_iter)
-    k, y = jnp.asarray(k), jnp.asarray(y, dtype=jnp.float64)
+    return _mode_jax(jnp.asarray(k), jnp.asarray(y, dtype=jnp.float64), max_iter, tol)
+
+
+@partial(jax.jit, static_argnums=(2,))
+def _mode_jax(k, y, max_iter, tol):
+    """The while loops of :func:`laplace_mode`, compiled once per shape (module-level jit)."""
     n, c = y.shape
 
     def cond(state):

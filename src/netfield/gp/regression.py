@@ -103,7 +103,12 @@ class Posterior:
 def cholesky_with_jitter(k, noise):
     """(L, jitter): L L^T = K + (noise + jitter) I with the smallest jitter in {0, 1e-10 s, ..., 1e-6 s},
     s = mean(diag K). Jit-able and differentiable in K and noise (the search runs on stopped values).
-    ``jitter`` is ``inf`` (and L NaN) if every try fails."""
+    ``jitter`` is ``inf`` (and L NaN) if every try fails. Compiled once per shape (module-level jit)."""
+    return _cholesky_with_jitter(k, noise)
+
+
+@jax.jit
+def _cholesky_with_jitter(k, noise):
     n = k.shape[0]
     eye = jnp.eye(n, dtype=k.dtype)
     l0 = jnp.linalg.cholesky(k + noise * eye)
