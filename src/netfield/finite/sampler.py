@@ -11,7 +11,8 @@ Per sampled network it records
   (its average over networks is the output covariance; THEORY.md 4.1 calls it the conditional kernel).
 
 Randomness: network i uses the key fold_in(PRNGKey(seed), i) and matrix k of the program the key
-fold_in(that, k), so results do not depend on how networks are chunked, and networks
+fold_in(that, k), so results do not depend on how networks are chunked (up to the rounding of
+batched matrix products, ~1e-16), and networks
 [first, first + count) of a run can be computed separately (resumable runs).
 """
 
