@@ -24,8 +24,10 @@ def test_readout_var_optimum_is_the_analytic_one():
 
 
 def test_joint_maximisation_reaches_a_stationary_point():
-    net = nf.rnn(3, "erf", weight_var=1.0, bias_var=0.1)
-    fit = gp.maximize_evidence(net, X, Y, noise=0.1, params=("weight_var", "bias_var", "readout_var", "noise"))
+    net = nf.rnn(3, "erf", weight_var=1.0, bias_var=0.0, readout_var=1.0)
+    fit = gp.maximize_evidence(net, X, Y, noise=0.1)  # default params: the positive variances and noise
+    assert fit.params == ("weight_var", "input_var", "readout_var", "noise")  # bias_var = 0 stays 0
+    assert fit.network.bias_var == 0.0
     assert fit.network.architecture == "rnn" and fit.network.depth == 3
     assert fit.log_evidence > fit.initial_log_evidence + 1.0
     for p, g in fit.gradient.items():
@@ -33,12 +35,6 @@ def test_joint_maximisation_reaches_a_stationary_point():
             assert abs(g) < 1e-3, (p, g)
     again = float(gp.log_evidence(fit.network, X, Y, noise=fit.noise))
     assert again == pytest.approx(fit.log_evidence, rel=1e-10)
-
-
-def test_default_params_leave_out_zero_variances():
-    fit = gp.maximize_evidence(nf.dnn(2, "erf"), X, Y, noise=0.1, max_iter=3)
-    assert fit.params == ("weight_var", "input_var", "readout_var", "noise")  # bias_var = 0 stays 0
-    assert fit.network.bias_var == 0.0
 
 
 def test_depth_selection_recovers_the_generating_depth():

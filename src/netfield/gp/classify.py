@@ -157,7 +157,7 @@ def _newton_step(be, k, y, f):
 def _log_evidence_at(be, k, y, f, a):
     """Laplace log marginal likelihood at the mode (GPML eq. 3.44 with the exact log-determinant)."""
     xp = be.xp
-    e, m, z = _decompose(be, k, _softmax(xp, f))
+    _, m, z = _decompose(be, k, _softmax(xp, f))
     return _psi(xp, y, f, a) - xp.sum(z) - xp.sum(xp.log(xp.diagonal(m)))
 
 

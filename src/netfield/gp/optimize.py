@@ -23,9 +23,16 @@ from scipy.optimize import minimize
 
 from .._checks import check_positive_int, check_variance
 from ..program import HYPER_PARAMETERS, Network, dnn, rnn
-from .gram import check_readout, gram_matrix, network_kernel
 from .classify import _indicator, laplace_log_evidence
-from .regression import PARAMETERS, _check_noise, _check_targets, _with_values, fit_kernel, log_marginal_likelihood
+from .gram import check_readout, gram_matrix, network_kernel
+from .regression import (
+    PARAMETERS,
+    _check_noise,
+    _check_targets,
+    _with_values,
+    fit_kernel,
+    log_marginal_likelihood,
+)
 
 DEFAULT_BOUNDS = {
     "weight_var": (1e-2, 1e2),

@@ -179,11 +179,11 @@ def posterior(k_train, y, k_cross, *, noise, k_test=None, k_test_diag=None) -> P
     Example:
         >>> import numpy as np, netfield
         >>> from netfield.gp import posterior
-        >>> x = np.linspace(-2, 2, 8)[:, None]; net = netfield.dnn(2, "erf")
+        >>> x = np.linspace(-2, 2, 8)[:, None]; net = netfield.dnn(2, "erf", bias_var=0.1)
         >>> post = posterior(netfield.kernel(net, x), np.sin(x[:, 0]), netfield.kernel(net, x[:3], x),
         ...                  noise=1e-4, k_test_diag=np.diag(netfield.kernel(net, x[:3])))
-        >>> bool(np.allclose(post.mean, np.sin(x[:3, 0]), atol=1e-2))
-        True
+        >>> bool(np.allclose(post.mean, np.sin(x[:3, 0]), atol=0.05)), post.var.shape
+        (True, (3,))
     """
     _check_noise(noise)
     k_train = _check_square("k_train", k_train)
@@ -272,7 +272,8 @@ def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=PARAMETE
         hyper = {p: v for p, v in values.items() if p != "noise"}
         return log_evidence(_with_values(net, hyper), x, y, noise=values.get("noise", noise), readout=readout)
 
-    value, grad = jax.value_and_grad(objective)({p: jnp.asarray(v, jnp.float64) for p, v in start.items()})
+    # compiled: one compilation (~1 s per layer) is cheaper than dispatching the interpreter op by op
+    value, grad = jax.jit(jax.value_and_grad(objective))({p: jnp.asarray(v, jnp.float64) for p, v in start.items()})
     return float(value), {p: float(g) for p, g in grad.items()}
 
 
@@ -539,7 +540,18 @@ def fit_network(net: Network, x, y, *, noise, readout="last") -> NetworkRegressi
 
 
 __all__ = [
-    "CholeskyFactor", "KernelJitterWarning", "KernelRegression", "NetworkRegression", "PARAMETERS", "Posterior",
-    "cholesky_with_jitter", "evidence_and_grad", "factorize", "fit_kernel", "fit_network", "log_evidence",
-    "log_marginal_likelihood", "posterior",
+    "PARAMETERS",
+    "CholeskyFactor",
+    "KernelJitterWarning",
+    "KernelRegression",
+    "NetworkRegression",
+    "Posterior",
+    "cholesky_with_jitter",
+    "evidence_and_grad",
+    "factorize",
+    "fit_kernel",
+    "fit_network",
+    "log_evidence",
+    "log_marginal_likelihood",
+    "posterior",
 ]
