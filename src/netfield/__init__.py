@@ -8,17 +8,16 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import gauss
-from . import gp
+from . import gauss, gp
+from .criticality import criticality, phase_diagram
 from .finite import Ensemble, sample
 from .gauss import Activation, get_activation, leaky_relu
 from .meanfield import MeanFieldResult, kernel, mean_field
 from .program import Network, dnn, rnn
-from .criticality import criticality, phase_diagram  # noqa: E402  (the function shadows the subpackage name)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Ensemble", "MeanFieldResult", "Network", "criticality", "dnn", "gauss", "get_activation", "kernel",
+    "Activation", "Ensemble", "MeanFieldResult", "Network", "criticality", "dnn", "gauss", "get_activation", "gp", "kernel",
     "leaky_relu", "mean_field", "phase_diagram", "rnn", "sample",
 ]
