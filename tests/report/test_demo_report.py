@@ -39,9 +39,14 @@ def test_every_promised_file_exists(demo):
     assert PROMISED <= names
     for block in summary["figures"].values():
         assert (out / block["file"]).stat().st_size > 20_000  # a real figure, not an empty canvas
-    for section in summary.get("sections", {}).values():  # e.g. the criticality phase diagram
-        if "error" not in section:
-            assert all((out / f).is_file() for f in section["figures"])
+    sections = summary["sections"]
+    assert set(sections) == {"criticality", "gp"}
+    for name, section in sections.items():  # the phase diagram and the digits GP study
+        assert "error" not in section, (name, section)
+        assert all((out / f).is_file() for f in section["figures"])
+    gp = sections["gp"]["numbers"]  # the seed's claim: one readout time -> identical DNN and RNN predictions
+    assert gp["accuracy_dnn"] == gp["accuracy_rnn"] and gp["static-last_disagreement"] == 0.0
+    assert gp["rows-mean_disagreement"] > 0.0  # several readout times: the RNN's cross-time kernels matter
     # progress on stderr, the headline table on stdout
     assert "[2/6] sampling" in proc.stderr and "100%" in proc.stderr
     assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout

@@ -127,7 +127,9 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     }
 
     stages("criticality section: order-to-chaos phase diagram (netfield.criticality)")
-    sections = {"criticality": _criticality_section(out, err, quiet)}
+    sections = {"criticality": _section("criticality.demo", "6. Order-to-chaos phase diagram", out, err, quiet)}
+    stages("Bayesian inference section: GP classification of digits, DNN vs RNN (netfield.gp, ~1 min)")
+    sections["gp"] = _section("gp.figures", "7. Bayesian inference with network kernels", out, err, quiet)
     summary["sections"] = sections
 
     stages("figures, summary.json and index.html")
@@ -146,21 +148,21 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     return stored
 
 
-def _criticality_section(out: Path, err, quiet: bool) -> dict:
-    """The phase-diagram section written by :mod:`netfield.criticality` (its figures, paragraphs, numbers).
+def _section(module: str, title: str, out: Path, err, quiet: bool) -> dict:
+    """A report section written by ``netfield.<module>.demo_section(out)`` (its figures, paragraphs, numbers).
 
     A failure there must not cost the user the convergence report: it is reported on stderr and in
     ``summary.json`` (``{"error": ...}``), and the section is left out of ``index.html``.
     """
     try:
-        from ..criticality import demo_section
+        import importlib
 
-        section = demo_section(out)
+        section = importlib.import_module(f"netfield.{module}").demo_section(out)
     except Exception as exc:  # noqa: BLE001 - isolate an optional section, but say what went wrong
         if not quiet:
-            print(f"netfield demo: warning: criticality section skipped: {type(exc).__name__}: {exc}", file=err)
+            print(f"netfield demo: warning: {title} section skipped: {type(exc).__name__}: {exc}", file=err)
         return {"error": f"{type(exc).__name__}: {exc}"}
     missing = [f for f in section.get("figures", []) if not (out / f).is_file()]
     if missing:
-        return {"error": f"criticality section did not write {missing}"}
-    return {"title": "6. Order-to-chaos phase diagram", **section}
+        return {"error": f"{title} section did not write {missing}"}
+    return {"title": title, **section}
