@@ -217,9 +217,10 @@ def nlo(net, x) -> NLOResult:
                          "does not exist at these hyper-parameters")
 
     mu = obs.scale * means  # <f_i>
-    N, Mterm = _noise(phi, C, obs, var_of, mu, R)
+    N, Mterm, coupled = _noise(phi, C, obs, var_of, mu, R)
     JR = J @ R
-    Mterm = Mterm - JR @ mu - mu * np.trace(JR)  # d(mu_i mu_j)/dC_c = J_ic mu_j + mu_i J_jc
+    # d(mu_i mu_j)/dC_c = J_ic mu_j + mu_i J_jc, for the pairs whose noise covariance is not structurally zero
+    Mterm = Mterm - (coupled * JR) @ mu - mu * (coupled @ np.diag(JR))
     Sigma = R @ N @ R.T
     Sh = Sigma[np.ix_(hidden, hidden)]
     half_h = 0.5 * np.einsum("ibc,bc->i", H, Sh)
@@ -233,13 +234,19 @@ def nlo(net, x) -> NLOResult:
 
 
 def _noise(phi, C, obs: Observables, var_of, mu, R):
-    """N_ij = Cov(f_i, f_j) and the first part of M_i = sum_{j,c} d<f_i f_j>/dC_c R_cj (the rest is in nlo)."""
+    """N_ij = Cov(f_i, f_j), the part sum_{j,c} d<f_i f_j>/dC_c R_cj of M_i (the rest is in nlo), and the
+    (M, M) mask of pairs that are not structurally independent (skipped pairs contribute exactly zero)."""
     M = len(obs)
     N = np.zeros((M, M))
     Mterm = np.zeros(M)
+    coupled = np.zeros((M, M))
     groups = defaultdict(list)
     for i in range(M):
         for j in range(i, M):
+            ni, nj = [obs.u[i], obs.v[i]], [obs.u[j], obs.v[j]]
+            if not np.any(C[np.ix_(ni, nj)]) and np.all(var_of[np.ix_(ni, nj)] < 0):
+                continue  # independent nodes (DNN layers): N_ij = 0 and no order parameter couples them
+            coupled[i, j] = coupled[j, i] = 1.0
             nodes, slots = canonical((obs.u[i], obs.v[i], obs.u[j], obs.v[j]))
             groups[(len(nodes), tuple(sorted(slots)))].append((i, j, nodes))
     from .moments import gauss_hermite
@@ -257,7 +264,7 @@ def _noise(phi, C, obs: Observables, var_of, mu, R):
                     Mterm[i] += ss * grads[r, e] * R[c, j]
                     if j != i:
                         Mterm[j] += ss * grads[r, e] * R[c, i]
-    return N, Mterm
+    return N, Mterm, coupled
 
 
 __all__ = ["NLOResult", "mean_field_covariance", "nlo"]
