@@ -173,11 +173,12 @@ class NLOResult:
                 "covariance": self.covariance.tolist(), "mean_shift_without_m": self.mean_shift_without_m.tolist()}
 
 
-def _width(width) -> float:
-    w = float(width)
-    if not np.isfinite(w) or w <= 0:
-        raise ValueError(f"width must be a positive number, got {width!r}")
-    return w
+def _width(width):
+    """A width n > 0 (a number or an array of them, broadcast against the entries)."""
+    w = np.asarray(width, float)
+    if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError(f"width must be a positive number (or an array of them), got {width!r}")
+    return w if w.ndim else float(w)
 
 
 def nlo(net, x) -> NLOResult:
