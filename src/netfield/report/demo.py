@@ -79,7 +79,7 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, got the existing file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(6, stream=err, enabled=not quiet)
+    stages = Stages(7, stream=err, enabled=not quiet)
 
     stages(f"inputs: {cfg.patterns} digit images from scikit-learn's bundled digits dataset (no download)")
     digits = digits_inputs(cfg.patterns)
@@ -130,6 +130,8 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     sections = {"criticality": _section("criticality.demo", "6. Order-to-chaos phase diagram", out, err, quiet)}
     stages("Bayesian inference section: GP classification of digits, DNN vs RNN (netfield.gp, ~1 min)")
     sections["gp"] = _section("gp.figures", "7. Bayesian inference with network kernels", out, err, quiet)
+    stages("next-to-leading order: kernel fluctuations of DNN vs RNN, theory and simulation (netfield.nlo, ~45 s)")
+    sections["nlo"] = _section("nlo.figures", "8. Kernel fluctuations at next-to-leading order (1/n)", out, err, quiet)
     summary["sections"] = sections
 
     stages("figures, summary.json and index.html")
