@@ -13,11 +13,12 @@ from .criticality import criticality, phase_diagram
 from .finite import Ensemble, sample
 from .gauss import Activation, get_activation, leaky_relu
 from .meanfield import MeanFieldResult, kernel, mean_field
+from .nlo import nlo  # the function; the subpackage stays importable as netfield.nlo.<module>
 from .program import Network, dnn, rnn
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "Ensemble", "MeanFieldResult", "Network", "criticality", "dnn", "gauss", "get_activation", "gp", "kernel",
-    "leaky_relu", "mean_field", "phase_diagram", "rnn", "sample",
+    "leaky_relu", "mean_field", "nlo", "phase_diagram", "rnn", "sample",
 ]
