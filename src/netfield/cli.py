@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                          netfield kernel --arch rnn --depth 5 --inputs x.npy --out k.npy
                          netfield sample --arch rnn --width 256 --networks 64 --out s.npz
                          netfield converge --weight-vars 0.8,1.5,4 --depth 6 --out conv/
+                         netfield gp --data digits --arch rnn --readout last   # NNGP accuracy, log evidence
+                         netfield nlo --arch rnn --depth 6 --activation tanh   # 1/n mean shift and fluctuations
                          netfield <command> --help              # options of one command"""))
     from . import __version__
     parser.add_argument("--version", action="version", version=f"netfield {__version__}")
@@ -307,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     if add_criticality_parser is not None:
         add_criticality_parser(sub)
 
+    try:  # netfield.gp registers its own subcommand (gp)
+        from .gp.cli import add_parser as add_gp_parser
+    except ImportError:  # pragma: no cover - the module is optional for the CLI to work
+        add_gp_parser = None
+    if add_gp_parser is not None:
+        add_gp_parser(sub)
+
+    from .nlo.cli import add_parser as add_nlo_parser  # netfield.nlo registers `nlo`
+
+    add_nlo_parser(sub)
+
     p = sub.add_parser("demo", help="the DNN-vs-RNN report (figures, summary.json, index.html)", formatter_class=fmt,
                        description="Reproduce 'finite RNNs converge slower to the mean field than DNNs' on digit "
                                    "images bundled with scikit-learn (no download); about a minute on 2 cores.",
@@ -329,6 +342,8 @@ def _checkpoint_dir(args) -> str:
         return str(args.checkpoint)
     if args.command == "sample":
         return f"{args.out}.checkpoints"
+    if not getattr(args, "out", None):
+        return "nowhere (pass --out DIR to keep finished chunks)"
     return str(Path(args.out) / ".checkpoints")
 
 
