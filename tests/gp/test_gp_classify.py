@@ -133,3 +133,33 @@ def test_binary_problem_is_the_two_class_softmax():
 def test_bad_input_is_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def _linalg_operand_ranks(jaxpr):
+    """ndim of every cholesky / triangular_solve operand in a jaxpr and its sub-jaxprs (scan, while, ...)."""
+    out = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("cholesky", "triangular_solve"):
+            out += [v.aval.ndim for v in eqn.invars]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    out += _linalg_operand_ranks(inner)
+    return out
+
+
+def test_jax_laplace_path_makes_no_batched_lapack_calls():
+    """Batched LAPACK kernels deadlocked XLA's 2-thread pool (maximize_laplace_evidence hung on 2 cores);
+    the JAX backend factors the per-class matrices one at a time."""
+    import jax
+
+    from netfield.gp import laplace_log_evidence
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(12, 12))
+    k = a @ a.T / 12 + 0.1 * np.eye(12)
+    y = np.eye(3)[rng.integers(0, 3, 12)]
+    jaxpr = jax.make_jaxpr(jax.value_and_grad(lambda kk: laplace_log_evidence(kk, y)))(k)
+    ranks = _linalg_operand_ranks(jaxpr.jaxpr)
+    assert ranks and max(ranks) == 2, ranks

@@ -105,8 +105,25 @@ class _Backend:
     cho_solve: object
 
 
-_JAX = _Backend(jnp, jnp.linalg.cholesky, lambda lower, b: solve_triangular(lower, b, lower=True),
-                lambda lower, b: jax.scipy.linalg.cho_solve((lower, True), b))
+def _jax_cholesky(a):
+    """Cholesky of one matrix or, one at a time, of a stack (C, N, N).
+
+    jaxlib's batched LAPACK kernels split a batch over XLA's intra-op thread pool and wait for it
+    (ParallelBatchMap); when XLA runs two such kernels concurrently on a 2-thread pool, both pool
+    threads wait on each other and the program deadlocks (observed with jax 0.10 on 2 cores). A
+    sequential ``lax.map`` keeps every kernel call at batch size 1.
+    """
+    return jnp.linalg.cholesky(a) if a.ndim == 2 else jax.lax.map(jnp.linalg.cholesky, a)
+
+
+def _jax_solve_lower(lower, b):
+    """L \\ b for one factor or, one at a time, a stack of factors (see :func:`_jax_cholesky`)."""
+    if lower.ndim == 2:
+        return solve_triangular(lower, b, lower=True)
+    return jax.lax.map(lambda lb: solve_triangular(lb[0], lb[1], lower=True), (lower, b))
+
+
+_JAX = _Backend(jnp, _jax_cholesky, _jax_solve_lower, lambda lower, b: jax.scipy.linalg.cho_solve((lower, True), b))
 _NUMPY = _Backend(np, _np_cholesky, _np_solve_lower,
                   lambda lower, b: scipy.linalg.cho_solve((lower, True), b, check_finite=False))
 

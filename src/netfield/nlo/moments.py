@@ -71,6 +71,22 @@ def _symmetric(theta, k: int):
     return S.at[cols, rows].set(theta)
 
 
+def _small_cholesky(S, k: int):
+    """Lower Cholesky factor of a k x k matrix (k <= 4) with elementwise JAX ops.
+
+    No LAPACK call: vmapped ``jnp.linalg.cholesky`` becomes a batched LAPACK kernel, and jaxlib's batched
+    kernels can deadlock XLA's intra-op pool on 2-core machines (see netfield.gp.classify._jax_cholesky).
+    """
+    L = [[None] * k for _ in range(k)]
+    for j in range(k):
+        diag = S[j, j] - sum(L[j][m] ** 2 for m in range(j))
+        L[j][j] = jnp.sqrt(diag)
+        for i in range(j + 1, k):
+            L[i][j] = (S[i, j] - sum(L[i][m] * L[j][m] for m in range(j))) / L[j][j]
+    zero = jnp.zeros((), S.dtype)
+    return jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(k)]) for i in range(k)])
+
+
 @cache
 def line_rule(k: int, order: int | None = None):
     """The 1-D rule (x (m,), w (m,)) used in each of the k dimensions."""
@@ -90,7 +106,7 @@ def _moment_fn(phi, k: int, slots: tuple, order: int | None):
     m = x.shape[0]
 
     def moment(theta):
-        L = jnp.linalg.cholesky(_symmetric(theta, k))
+        L = _small_cholesky(_symmetric(theta, k), k)
         levels = []
         for p in range(k):  # h_p on the grid of (z_1..z_p): shape (m,) * (p + 1)
             h = 0.0
