@@ -89,15 +89,35 @@ def supports(act: Activation) -> bool:
 
 def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
     """D_t(a) = Var h_t(a), t = 1..steps, shape (steps, N) (THEORY.md 2.1 on the diagonal)."""
-    wv, bv, iv = hyper[0], hyper[1], hyper[2]
     d = x.shape[2]
-    sq = np.einsum("atd,atd->ta", x, x) / d  # (T_in, N)
-    out = [bv + iv * sq[0]]
-    for t in range(2, steps + 1):
-        prev = jnp.asarray(out[-1])
-        drive = iv * sq[t - 1] if t <= x.shape[1] else 0.0
-        out.append(bv + drive + wv * pair(act, prev, prev, prev))
-    return jnp.stack([jnp.asarray(o) for o in out])
+    sq = np.zeros((steps, x.shape[0]))
+    sq[: min(steps, x.shape[1])] = (np.einsum("atd,atd->ta", x, x) / d)[:steps]
+    if act.jumps:  # sign-like closed forms are arcsin(c) at c = 1: keep the concrete call (exact c = 1)
+        out = [hyper[1] + hyper[2] * sq[0]]
+        for t in range(1, steps):
+            prev = jnp.asarray(out[-1])
+            out.append(hyper[1] + hyper[2] * sq[t] + hyper[0] * pair(act, prev, prev, prev))
+        return jnp.stack([jnp.asarray(o) for o in out])
+    return _diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(sq))
+
+
+@lru_cache(maxsize=64)
+def _diagonal_chain(act: Activation):
+    """One jitted scan for the diagonal recursion (one dispatch instead of one per step)."""
+
+    @jax.jit
+    def run(hyper, sq):
+        wv, bv, iv = hyper[0], hyper[1], hyper[2]
+
+        def step(prev, drive):
+            new = bv + iv * drive + wv * pair(act, prev, prev, prev)
+            return new, new
+
+        first = bv + iv * sq[0]
+        _, rest = jax.lax.scan(step, first, sq[1:])
+        return jnp.concatenate([first[None], rest])
+
+    return run
 
 
 # ---- tiles ----------------------------------------------------------------------------------------
@@ -215,49 +235,49 @@ __all__ = ["diagonals", "readout_kernel", "supports", "two_time_kernels"]
 # ---- all two-time blocks of an RNN (or DNN) -------------------------------------------------------
 
 @lru_cache(maxsize=32)
-def _offset_chains(act: Activation, steps: int, t_in: int):
-    """Jitted map over offsets delta of the chain C(t, t + delta), t = 1..steps (THEORY.md 2.2).
+def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
+    """Jitted scan over rows t of the blocks C(t, s), s = 1..T (THEORY.md 2.2):
 
-    C(1, 1 + delta) = bias_var + input_var x_1 . x_{1+delta} / d
-    C(t, t + delta) = bias_var + input_var x_t . x_{t+delta} / d
-                      + weight_var E[phi phi](D_{t-1}, D_{t-1+delta}, C(t-1, t-1+delta))
-    For a DNN the W / U / b of different layers differ, so only delta = 0 is non-zero; the caller
-    passes ``shared=False`` to zero the rest.
+    C(t, 1) = bias_var + input_var x_t . x_1 / d
+    C(t, s) = bias_var + input_var x_t . x_s / d + weight_var E[phi phi](D_{t-1}, D_{s-1}, C(t-1, s-1))
+
+    The carry is one row of blocks (T, N, N); row t is an elementwise map of row t - 1 shifted by one
+    step, so the whole (T, T, N, N) result is written once, in order, with no transposes or scatters
+    (a fori_loop updating single blocks of the big buffer made XLA copy it at every block). Every block
+    is computed, T^2 instead of T (T + 1) / 2 evaluations: the price of contiguous, vectorised rows.
+    For a DNN (``shared`` False) only the blocks s = t exist (the rest is 0).
     """
     prep, entry = _factorisation(act)
 
     @jax.jit
-    def run(hyper, x, diag, shared):
+    def run(hyper, x, diag):
         wv, bv, iv = hyper[0], hyper[1], hyper[2]
         n, dim = x.shape[0], x.shape[2]
-        pad = jnp.concatenate([diag, jnp.ones_like(diag)])  # steps beyond the end: harmless values
-        xpad = jnp.concatenate([x, jnp.zeros_like(x)], axis=1)
-        preps = prep(pad)
+        preps = prep(diag)  # each (T, N)
+        pb = tuple(p[:-1, None, :] for p in preps)  # block s >= 1 of a row uses D_{s-1}
         eye = jnp.eye(n, dtype=bool)
+        xs = jnp.swapaxes(x, 0, 1)  # (T, N, d)
+        first_gram = xs[0] @ xs[0].T / dim
 
-        def chain(delta):
-            def gram(t):
-                xa = jax.lax.dynamic_index_in_dim(xpad, t, 1, False)
-                xb = jax.lax.dynamic_index_in_dim(xpad, t + delta, 1, False)
-                return xa @ xb.T / dim
+        def step(prev, t):
+            pa = tuple(jax.lax.dynamic_index_in_dim(p, jnp.maximum(t - 1, 0), 0, False)[None, :, None] for p in preps)
+            rec = jnp.where(t > 0, wv * entry(prev[:-1], pa, pb), 0.0)  # C(t-1, s-1) -> C(t, s)
+            row = bv + jnp.concatenate([jnp.zeros((1, n, n), rec.dtype), rec])
+            if t_in == 1:  # static: only x_1 is non-zero
+                row = row.at[0].add(jnp.where(t == 0, iv * first_gram, 0.0))
+            else:
+                xt = jax.lax.dynamic_index_in_dim(xs, t, 0, False)
+                row = row + iv * jnp.einsum("ad,sbd->sab", xt, xs) / dim
+            d = jax.lax.dynamic_index_in_dim(diag, t, 0, False)
+            own = jax.lax.dynamic_index_in_dim(row, t, 0, False)
+            own = jnp.where(eye, d[:, None], own)
+            if not shared:
+                row = jnp.zeros_like(row)
+            row = jax.lax.dynamic_update_index_in_dim(row, own, t, 0)
+            return row, row
 
-            first = bv + iv * gram(0)
-            first = jnp.where(eye & (delta == 0), pad[0][:, None], first)
-
-            def step(k, t):
-                pa = tuple(jax.lax.dynamic_index_in_dim(p, t - 1, 0, False)[:, None] for p in preps)
-                pb = tuple(jax.lax.dynamic_index_in_dim(p, t - 1 + delta, 0, False)[None, :] for p in preps)
-                new = bv + wv * entry(k, pa, pb)
-                if t_in > 1:  # static: inputs beyond step 1 exist
-                    new = new + iv * gram(t)
-                new = jnp.where(eye & (delta == 0), jax.lax.dynamic_index_in_dim(pad, t, 0, False)[:, None], new)
-                return new, new
-
-            _, rest = jax.lax.scan(step, first, jnp.arange(1, steps))
-            out = jnp.concatenate([first[None], rest])
-            return jnp.where((delta == 0) | shared, out, 0.0)
-
-        return jax.lax.map(chain, jnp.arange(steps))
+        _, rows = jax.lax.scan(step, jnp.zeros((steps, n, n), x.dtype), jnp.arange(steps))
+        return rows
 
     return run
 
@@ -274,13 +294,5 @@ def two_time_kernels(net, x: np.ndarray, steps: int | None = None) -> np.ndarray
     diag = diagonals(act, hyper, x, steps)
     xin = np.zeros((x.shape[0], steps, x.shape[2]))
     xin[:, : min(steps, x.shape[1])] = x[:, :steps]
-    run = _offset_chains(act, steps, min(steps, x.shape[1]))
-    by_offset = np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag, net.architecture == "rnn"))
-    out = np.empty((steps, steps) + by_offset.shape[2:])
-    t = np.arange(steps)
-    for delta in range(steps):
-        rows = t[: steps - delta]
-        out[rows, rows + delta] = by_offset[delta, : steps - delta]
-        if delta:
-            out[rows + delta, rows] = np.swapaxes(by_offset[delta, : steps - delta], 1, 2)
-    return out
+    run = _row_recursion(act, steps, min(steps, x.shape[1]), net.architecture == "rnn")
+    return np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag))
