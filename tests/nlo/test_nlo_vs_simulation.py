@@ -1,6 +1,6 @@
 """One-loop theory (netfield.nlo.nlo) against sampled finite networks (netfield.nlo.simulate).
 
-Single input x = 1 (d = 1) at step 1 with input_var = 0.5, T = 6 steps, widths 32..256 with more networks at
+Single input x = 1 (d = 1) at step 1 with input_var = 0.5, T = 6 steps, tanh and erf, ordered and chaotic, widths 32..256 with more networks at
 small widths (standard errors of n Var 2-5 %). For every entry: the Richardson limits (fit a + b/n over the
 widths) of n (E - K*) and n Var agree with the theory within 4 standard errors, and so do the raw values at
 the largest width. The NLO-corrected mean K* + shift/n explains the data at every width where the
@@ -19,10 +19,9 @@ from netfield.nlo.simulate import simulate
 WIDTHS = (32, 64, 128, 256)
 NETWORKS = (6000, 3000, 1500, 800)
 X1 = np.ones((1, 1))
-SETTINGS = {  # (activation, weight_var, bias_var): ordered and chaotic (chi_1 > 1) for tanh and erf
+SETTINGS = {  # (activation, weight_var, bias_var): ordered and chaotic (chi_1 > 1) settings of tanh and erf
     "tanh-ordered": ("tanh", 1.5, 0.5),
     "tanh-chaotic": ("tanh", 3.0, 0.05),
-    "erf-ordered": ("erf", 1.5, 0.5),
     "erf-chaotic": ("erf", 4.0, 0.05),
 }
 
@@ -41,7 +40,10 @@ def zscores(value, theory, se):
     return np.abs(np.asarray(value) - theory) / np.asarray(se)
 
 
-CASES = [(arch, setting) for setting in SETTINGS for arch in ("dnn", "rnn")]
+# both architectures in an ordered (tanh) and a chaotic (erf) setting, and the chaotic tanh RNN (whose
+# cross-time shifts are the largest; the M-term test below); the CI budget does not allow every combination
+CASES = [("dnn", "tanh-ordered"), ("rnn", "tanh-ordered"), ("dnn", "erf-chaotic"), ("rnn", "erf-chaotic"),
+         ("rnn", "tanh-chaotic")]
 
 
 @pytest.mark.slow
