@@ -154,7 +154,10 @@ def test_killed_sample_run_resumes_to_the_uninterrupted_result(files):
             "--inputs", str(files / "x5.npy"), "--out", str(out), "--checkpoint", str(ckpt), "--quiet"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-    proc = subprocess.Popen(_command() + argv, stderr=subprocess.PIPE, text=True, env=env)
+    # a shell that starts the test suite in the background makes children ignore SIGINT (and Python then
+    # installs no KeyboardInterrupt handler): restore the default so Ctrl-C is what the user would press
+    proc = subprocess.Popen(_command() + argv, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_chunks(ckpt, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
