@@ -1,9 +1,10 @@
 """``netfield demo``: the DNN-vs-RNN convergence study on real data, as a report folder.
 
-Writes ``summary.json`` (every plotted number), five PNG figures and ``index.html`` into ``out``.
+Writes ``summary.json`` (every plotted number), the PNG figures and ``index.html`` into ``out``.
 Inputs are digit images bundled with scikit-learn (no download). Default size: 2 architectures x
-4 weight variances x 6 widths x 32 networks of depth 8, about a minute on 2 CPU cores (most of it
-one-off XLA compilation). Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
+4 weight variances x 6 widths x 32 networks of depth 8 (about a minute on 2 CPU cores), then the
+sections of netfield.criticality (phase diagram), netfield.gp (digits classification) and netfield.nlo
+(1/n fluctuations, DNN vs RNN): 2-3 minutes in all. Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
 continues an interrupted run with identical numbers.
 """
 
