@@ -155,9 +155,13 @@ def test_killed_sample_run_resumes_to_the_uninterrupted_result(files):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     # a shell that starts the test suite in the background makes children ignore SIGINT (and Python then
-    # installs no KeyboardInterrupt handler): restore the default so Ctrl-C is what the user would press
-    proc = subprocess.Popen(_command() + argv, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # installs no KeyboardInterrupt handler); a handled (not ignored) SIGINT in this process is reset to
+    # the default at exec, so the child reacts to Ctrl-C as it would for a user
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(_command() + argv, stderr=subprocess.PIPE, text=True, env=env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _wait_for_chunks(ckpt, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
