@@ -1,6 +1,6 @@
 """``netfield demo --out DIR``: every promised file, figures = summary.json numbers, HTML links exist.
 
-Runs the real command once (about a minute of CPU on 2 cores); marked slow.
+Runs the real command once (2-3 minutes on 2 cores); marked slow.
 """
 
 import json
