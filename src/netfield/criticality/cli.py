@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
+
+from .._checks import check_output_file
 
 EXAMPLE = """examples:
   netfield phase-diagram --activation tanh --out fig.png
@@ -56,24 +57,15 @@ def _resolution(text: str):
     return int(parts[0]), int(parts[1])
 
 
-def _check_out(path: str, option: str, extensions):
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise ValueError(f"{option} must end in one of {', '.join(extensions)}, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option}: the folder {folder!r} does not exist")
-
-
 def run(args) -> int:
     """Compute and draw the phase diagram; print the critical points. Returns the exit status."""
     try:
         from .figures import plot_phase_diagram
         from .phase_diagram import phase_diagram
 
-        _check_out(args.out, "--out", FORMATS)
+        check_output_file(args.out, "--out", FORMATS)
         if args.json is not None:
-            _check_out(args.json, "--json", (".json",))
+            check_output_file(args.json, "--json", (".json",))
         for name, positive in (("bias_max", True), ("weight_min", True), ("weight_max", True),
                                ("input_var", False), ("input_power", False)):
             value = getattr(args, name)

@@ -18,6 +18,8 @@ import json
 import math
 import os
 
+from .._checks import check_output_file
+
 EXAMPLE = """examples:
   netfield gp                                              # digits, DNN depth 3, 500 training images
   netfield gp --data digits --arch rnn --readout last --out rnn.npz   # same accuracy as --arch dnn
@@ -343,15 +345,6 @@ def _wrap(option, fn, *args, **kw):
 
 # ---- output --------------------------------------------------------------------------------------
 
-def _check_out(path, option, extensions):
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise ValueError(f"{option} must end in one of {', '.join(extensions)}, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option}: the folder {folder!r} does not exist")
-
-
 def _write_predictions(path, y_test, pred):
     import numpy as np
 
@@ -433,9 +426,9 @@ def format_summary(s: dict) -> str:
 def run(args) -> int:
     """``netfield gp``: fit, print the table, write --out / --json. Returns the exit status."""
     if args.out is not None:
-        _check_out(args.out, "--out", OUT_SUFFIXES)
+        check_output_file(args.out, "--out", OUT_SUFFIXES)
     if args.json is not None:
-        _check_out(args.json, "--json", (".json",))
+        check_output_file(args.json, "--json", (".json",))
     task, x_tr, y_tr, x_te, y_te = prepare(args)
     pred, evidence, net, noise, evidence_fit = fit_and_predict(args, task, x_tr, y_tr, x_te)
     s = summary(args, task, len(x_tr), len(x_te), y_te, pred, evidence, net, noise, evidence_fit)

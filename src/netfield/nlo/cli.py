@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import numpy as np
+
+from .._checks import check_output_file
 
 EXAMPLE = """examples:
   netfield nlo --arch rnn --depth 6 --activation tanh --weight-var 1.5 --bias-var 0.5 --input-var 0.5
@@ -54,15 +55,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _check_file(path: str, option: str, extensions):
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise ValueError(f"{option} must end in one of {', '.join(extensions)}, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option}: the folder {folder!r} does not exist")
-
-
 def _table(result, sim=None) -> str:
     labels = result.observables.labels()
     head = f"{'entry':14s} {'K*':>10s} {'n(E-K*)':>10s} {'n Var':>10s}"
@@ -85,9 +77,9 @@ def run(args) -> int:
     from .oneloop import nlo
 
     if args.json:
-        _check_file(args.json, "--json", (".json",))
+        check_output_file(args.json, "--json", (".json",))
     if args.figure:
-        _check_file(args.figure, "--figure", (".png", ".pdf", ".svg"))
+        check_output_file(args.figure, "--figure", (".png", ".pdf", ".svg"))
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
     x = load_inputs(args.inputs, args.key) if args.inputs else np.ones((1, 1))
     net = _net(args, args.arch)

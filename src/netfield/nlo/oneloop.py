@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from .moments import canonical, triu_pairs, value_and_grad_fn, value_grad_hessian_fn
+from .moments import ORDERS, canonical, triu_pairs, value_and_grad_fn, value_grad_hessian_fn
 from .observables import Observables, observables
 
 CHUNK_NODES = 1 << 22  # quadrature nodes x batch entries evaluated at once (~ 100 MB per array)
@@ -82,9 +82,7 @@ def _two_point(phi, C: np.ndarray, obs: Observables, var_of: np.ndarray, with_he
     for (k, slots), items in groups.items():
         thetas = np.stack([_subcov(C, nodes) for _, nodes in items])
         fn = (value_grad_hessian_fn if with_hessian else value_and_grad_fn)(phi, k, slots)
-        from .moments import gauss_hermite
-
-        res = _batched(fn, thetas, len(gauss_hermite(k)[1]))
+        res = _batched(fn, thetas, ORDERS[k] ** k)
         rows, cols = triu_pairs(k)
         for r, (i, nodes) in enumerate(items):
             means[i] = res[0][r]
@@ -250,11 +248,9 @@ def _noise(phi, C, obs: Observables, var_of, mu, R):
             coupled[i, j] = coupled[j, i] = 1.0
             nodes, slots = canonical((obs.u[i], obs.v[i], obs.u[j], obs.v[j]))
             groups[(len(nodes), tuple(sorted(slots)))].append((i, j, nodes))
-    from .moments import gauss_hermite
-
     for (k, slots), items in groups.items():
         thetas = np.stack([_subcov(C, nodes) for _, _, nodes in items])
-        vals, grads = _batched(value_and_grad_fn(phi, k, slots), thetas, len(gauss_hermite(k)[1]))
+        vals, grads = _batched(value_and_grad_fn(phi, k, slots), thetas, ORDERS[k] ** k)
         rows, cols = triu_pairs(k)
         for r, (i, j, nodes) in enumerate(items):
             ss = obs.scale[i] * obs.scale[j]
