@@ -14,11 +14,47 @@ from .finite import Ensemble, sample
 from .gauss import Activation, get_activation, leaky_relu
 from .meanfield import MeanFieldResult, kernel, mean_field
 from .nlo import nlo  # the function; the subpackage stays importable as netfield.nlo.<module>
-from .program import Network, dnn, rnn
+from .program import (
+    Architecture,
+    Network,
+    ProgramBuilder,
+    ProgramError,
+    architecture,
+    batchnorm_mlp,
+    conv,
+    dnn,
+    gru,
+    lstm,
+    rnn,
+    transformer,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Ensemble", "MeanFieldResult", "Network", "criticality", "dnn", "gauss", "get_activation", "gp", "kernel",
-    "leaky_relu", "mean_field", "nlo", "phase_diagram", "rnn", "sample",
+    "Activation",
+    "Architecture",
+    "Ensemble",
+    "MeanFieldResult",
+    "Network",
+    "ProgramBuilder",
+    "ProgramError",
+    "architecture",
+    "batchnorm_mlp",
+    "conv",
+    "criticality",
+    "dnn",
+    "gauss",
+    "get_activation",
+    "gp",
+    "gru",
+    "kernel",
+    "leaky_relu",
+    "lstm",
+    "mean_field",
+    "nlo",
+    "phase_diagram",
+    "rnn",
+    "sample",
+    "transformer",
 ]

@@ -27,8 +27,10 @@ import numpy as np
 from .._checks import check_choice, check_positive_int
 from ..meanfield.kernels import READOUTS, _check_net
 from ..program import Network, Patterns, parse_inputs
+from ..program.architectures import Architecture
 from ..program.ir import Bias, InputProj, MatMul, Nonlin
 from .ensemble import Ensemble
+from .netsor import sample_program
 
 PREACTIVATIONS = ("none", "last", "equal", "all")
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations per chunk of networks
@@ -158,7 +160,18 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
         >>> ens = netfield.sample(netfield.rnn(3, "erf"), np.eye(2), width=64, networks=4, seed=1)
         >>> ens.readout.shape, ens.preactivation(2).shape
         ((4, 2, 2), (4, 2, 2))
+
+    For an :class:`~netfield.program.architectures.Architecture` (GRU, LSTM, transformer, conv, batch
+    norm, user programs) the same program the mean-field interpreter reads is run with sampled
+    matrices (:mod:`netfield.finite.netsor`); only the readout kernel is recorded.
     """
+    if isinstance(net, Architecture):
+        if readout != "last" or preactivations != "equal":
+            raise ValueError("for architectures, sample records the readout kernel only (readout='last')")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        return sample_program(net.program(x), width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
+                              first_network=first_network)
     _check_net(net)
     width = check_positive_int("width", width)
     networks = check_positive_int("networks", networks)

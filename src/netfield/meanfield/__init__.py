@@ -2,5 +2,6 @@
 
 from .interpreter import CovarianceEngine
 from .kernels import READOUTS, MeanFieldResult, kernel, mean_field
+from .netsor import ProgramKernel, program_kernel
 
-__all__ = ["READOUTS", "CovarianceEngine", "MeanFieldResult", "kernel", "mean_field"]
+__all__ = ["READOUTS", "CovarianceEngine", "MeanFieldResult", "ProgramKernel", "kernel", "mean_field", "program_kernel"]

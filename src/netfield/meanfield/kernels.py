@@ -7,17 +7,22 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_choice, is_traced
+from .._checks import check_choice, check_positive_int, is_traced
 from ..program import HYPER_PARAMETERS, Network, Patterns, parse_inputs
+from ..program.architectures import Architecture
 from . import fused
 from .interpreter import CovarianceEngine
+from .netsor import program_kernel
 
 READOUTS = ("last", "all")
 
 
 def _check_net(net):
     if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+        raise TypeError(
+            f"net must be a Network (netfield.dnn / netfield.rnn) or an Architecture (netfield.gru, lstm, "
+            f"transformer, conv, batchnorm_mlp, architecture), got {type(net).__name__}"
+        )
 
 
 def _warm(engine: CovarianceEngine, t: int, s: int, A: str, B: str):
@@ -107,6 +112,12 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
         >>> bool(np.allclose(k_dnn, k_rnn, rtol=0, atol=1e-13))
         True
     """
+    if isinstance(net, Architecture):
+        if readout != "last":
+            raise ValueError(f"readout must be 'last' for {net.name} architectures, got {readout!r}")
+        joined, n1 = joined_inputs(x1, x2)
+        k = program_kernel(net.program(joined)).readout
+        return jnp.asarray(k if n1 is None else k[:n1, n1:])
     check_choice("readout", readout, READOUTS)
     p1, p2, sets = _prepare(net, x1, x2)
     if _fused_applies(net, p1, p2, readout, method):
@@ -196,7 +207,22 @@ class MeanFieldResult:
         return readout_kernel(self._engine, self.patterns, self.patterns, True, readout)
 
 
-def mean_field(net: Network, x, *, method: str = "auto") -> MeanFieldResult:
+def joined_inputs(x1, x2):
+    """Inputs of a cross kernel K(x1, x2) of a program: one batch x1 + x2 (and where x2 starts)."""
+    if x2 is None:
+        return x1, None
+    if isinstance(x1, (list, tuple)) != isinstance(x2, (list, tuple)):
+        raise ValueError("x1 and x2 must both be arrays or both be lists of sequences")
+    if isinstance(x1, (list, tuple)):
+        return list(x1) + list(x2), len(x1)
+    a1, a2 = np.asarray(x1, dtype=float), np.asarray(x2, dtype=float)
+    if a1.shape[1:] != a2.shape[1:]:
+        raise ValueError(f"x2 must have the shape of x1 after the first axis ({a1.shape[1:]}), got {a2.shape[1:]}")
+    return np.concatenate([a1, a2]), len(a1)
+
+
+def mean_field(net: Network, x, *, method: str = "auto", qmc_points: int = 2**12, qmc_replicates: int = 8,
+               seed: int = 0):
     """Mean-field theory of ``net`` on inputs ``x``: pre-activation kernels and the readout kernel.
 
     Example:
@@ -205,7 +231,18 @@ def mean_field(net: Network, x, *, method: str = "auto") -> MeanFieldResult:
         >>> mf = netfield.mean_field(netfield.rnn(4, "tanh", bias_var=0.5), x)
         >>> mf.preactivation(3, 2).shape
         (3, 3)
+
+    For an :class:`~netfield.program.architectures.Architecture` (GRU, LSTM, transformer, conv, batch
+    norm, user programs) it returns a :class:`~netfield.meanfield.netsor.ProgramKernel` with the readout
+    kernel and its numerical error estimate; ``qmc_points`` (a power of 2) and ``qmc_replicates`` set
+    the quasi-Monte-Carlo back-end, ``seed`` its scrambling.
     """
+    if isinstance(net, Architecture):
+        check_positive_int("qmc_points", qmc_points)
+        if qmc_points & (qmc_points - 1):
+            raise ValueError(f"qmc_points must be a power of 2, got {qmc_points}")
+        check_positive_int("qmc_replicates", qmc_replicates, minimum=2)
+        return program_kernel(net.program(x), points=qmc_points, replicates=qmc_replicates, seed=seed)
     p, _, sets = _prepare(net, x, None)
     x_all = p.x if p.sequential else p.x[:, :1]
     sets = dict(sets, all=x_all)

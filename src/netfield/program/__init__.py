@@ -1,12 +1,15 @@
 """Network descriptions as tensor programs."""
 
+from .architectures import Architecture, architecture, batchnorm_mlp, conv, gru, lstm, transformer
 from .inputs import Patterns, parse_inputs
 from .ir import Bias, InputProj, LinComb, MatMul, Nonlin, Program
+from .netsor import ProgramBuilder, ProgramError
 from .network import ARCHITECTURES, HYPER_PARAMETERS, Network, build_program, dnn, rnn
 
 __all__ = [
     "ARCHITECTURES",
     "HYPER_PARAMETERS",
+    "Architecture",
     "Bias",
     "InputProj",
     "LinComb",
@@ -15,8 +18,16 @@ __all__ = [
     "Nonlin",
     "Patterns",
     "Program",
+    "ProgramBuilder",
+    "ProgramError",
+    "architecture",
+    "batchnorm_mlp",
     "build_program",
+    "conv",
     "dnn",
+    "gru",
+    "lstm",
     "parse_inputs",
     "rnn",
+    "transformer",
 ]

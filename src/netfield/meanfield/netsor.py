@@ -1,0 +1,431 @@
+"""Master-theorem interpreter of NETSOR+ programs (THEORY.md section 7).
+
+Every G-variable's coordinate is, at infinite width, one sample of a zero-mean Gaussian process over
+the rows; the covariances follow from the program in order (the "master theorem"):
+
+    Cov(U x, U x')    = var_U  x . x' / d                    (same input matrix)          (T1)
+    Cov(b, b)         = var_b                                 (same bias vector)           (T2)
+    Cov(W h, W h')    = var_W  E[h h']                        (same matrix W)              (T3)
+    Cov(sum_i a_i g_i, g') = sum_i a_i Cov(g_i, g')                                         (T4)
+    Cov(A g, g')      = A Cov(g, g')        row maps, attention weights A (deterministic)  (T5)
+    Cov(LN g, g')     = Cov(g, g') / sqrt(Var g + eps)        layer norm (Moments)          (T6)
+    attention weights = softmax_j(scale Cov(q_i, k_j)) on allowed rows   (1/n logits)       (T7)
+    anything else     = 0                                      (independent matrices)
+
+and E[h h'] of H-variables (T3) comes from one of three back-ends:
+
+- **closed form / panel quadrature** when both are single-argument activations of G-variables
+  (:func:`netfield.gauss.pair`): exact to ~1e-12;
+- **tensor Gauss-Hermite** per entry (:func:`netfield.gauss.multivariate.lowdim_expectation`) when
+  both are elementwise (row-by-row) functions of at most 4 Gaussian arguments in all, with an error
+  estimate from the last two orders (accepted below 1e-8, else the next back-end);
+- **randomized quasi-Monte Carlo** (scrambled Sobol points): per entry over the k1 + k2 arguments at
+  rows a and b for elementwise functions of more arguments (GRU / LSTM states unrolled in time),
+  or over the joint Gaussian of all rows for batch-coupled functions (batch norm) and Nonlin+ with
+  Moment parameters.
+
+The whole computation is carried out for ``replicates`` independent scramblings at once (a leading
+axis of every block), so the final kernel's error estimate (std over replicates / sqrt(replicates))
+includes how quasi-Monte-Carlo errors propagate through later layers.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..gauss import pair
+from ..gauss.quadrature import expect_product
+from ..program.netsor import (
+    Attention,
+    Bias,
+    Input,
+    LayerNorm,
+    LinComb,
+    MatMul,
+    Moment,
+    Nonlin,
+    Program,
+    Readout,
+    RowMap,
+)
+
+LOWDIM_MAX = 4
+LOWDIM_ORDERS = {1: (16, 32, 64, 96), 2: (16, 32, 64, 96), 3: (8, 16, 24, 32), 4: (8, 12, 16, 20)}
+LOWDIM_ACCEPT = 1e-8  # Gauss-Hermite results less converged than this go to quasi-Monte Carlo
+SOBOL_MAX_DIM = 21201
+
+
+def _softmax_masked(logits, mask):
+    z = jnp.where(mask, logits, -jnp.inf)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = jnp.where(mask, jnp.exp(z), 0.0)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ProgramEngine:
+    """Lazy, memoised covariance blocks (R, M1, M2) of one program's G-variables.
+
+    Args:
+        program: a validated :class:`~netfield.program.netsor.Program`.
+        points: quasi-Monte-Carlo points per replicate (a power of 2).
+        replicates: independent scramblings (used only if the program needs sampling).
+        seed: seed of the scramblings.
+    """
+
+    def __init__(self, program: Program, *, points: int = 2**12, replicates: int = 8, seed: int = 0):
+        self.program = program
+        self.points = points
+        self.seed = seed
+        self.replicates = replicates if needs_sampling(program) else 1
+        self._cov: dict = {}
+        self._mom: dict = {}
+        self._moment_values: dict = {}
+        self._weights: dict = {}
+        self.backend_counts = {"closed": 0, "lowdim": 0, "qmc": 0}
+        self.lowdim_error = 0.0
+        self.clipped_eigenvalue = 0.0
+        self._draws = 0
+
+    # -- G-variable covariances ------------------------------------------------------------------
+    def size(self, name):
+        return self.program.spaces[self.program[name].space]
+
+    def zeros(self, g1, g2):
+        return jnp.zeros((self.replicates, self.size(g1), self.size(g2)))
+
+    def cov(self, g1: str, g2: str):
+        """Cov(Z_g1(i), Z_g2(j)): (R, M1, M2) array, or None if structurally zero."""
+        key = (g1, g2)
+        if key in self._cov:
+            return self._cov[key]
+        if (g2, g1) in self._cov:
+            v = self._cov[(g2, g1)]
+            return None if v is None else jnp.swapaxes(v, -1, -2)
+        value = self._cov_rule(g1, g2)
+        self._cov[key] = value
+        return value
+
+    def cov_or_zeros(self, g1, g2):
+        v = self.cov(g1, g2)
+        return self.zeros(g1, g2) if v is None else v
+
+    def var(self, g):
+        return jnp.diagonal(self.cov_or_zeros(g, g), axis1=-2, axis2=-1)
+
+    def _linear(self, g):
+        """If g is a linear image of other G-variables: list of (map, name); map is a float or a
+        (R or 1, M_g, M_name) array applied on the left. None for atoms (Input, Bias, MatMul)."""
+        ins = self.program[g]
+        if isinstance(ins, LinComb):
+            return [(float(c), a) for c, a in ins.terms]
+        if isinstance(ins, RowMap):
+            return [(jnp.asarray(ins.rows)[None], ins.arg)]
+        if isinstance(ins, LayerNorm):  # (T6)
+            scale = 1.0 / jnp.sqrt(self.var(ins.arg) + ins.eps)
+            return [(scale[..., :, None] * jnp.eye(self.size(g))[None], ins.arg)]
+        if isinstance(ins, Attention):  # (T5), (T7)
+            return [(self.attention_weights(g), ins.value)]
+        return None
+
+    def attention_weights(self, g):
+        if g not in self._weights:
+            ins = self.program[g]
+            logits = ins.scale * self.cov_or_zeros(ins.query, ins.key)
+            self._weights[g] = _softmax_masked(logits, jnp.asarray(ins.mask)[None])
+        return self._weights[g]
+
+    def _cov_rule(self, g1, g2):
+        parts = self._linear(g1)
+        if parts is not None:  # (T4), (T5), (T6)
+            total = None
+            for m, name in parts:
+                c = self.cov(name, g2)
+                if c is None:
+                    continue
+                term = m * c if isinstance(m, float) else m @ c
+                total = term if total is None else total + term
+            return total
+        if self._linear(g2) is not None:
+            c = self.cov(g2, g1)
+            return None if c is None else jnp.swapaxes(c, -1, -2)
+        a, b = self.program[g1], self.program[g2]
+        if isinstance(a, Input) and isinstance(b, Input) and a.matrix == b.matrix:  # (T1)
+            f1, f2 = self.program.feeds[a.feed], self.program.feeds[b.feed]
+            return jnp.asarray(a.var * (f1 @ f2.T) / f1.shape[1])[None] * jnp.ones((self.replicates, 1, 1))
+        if isinstance(a, Bias) and isinstance(b, Bias) and a.vector == b.vector:  # (T2)
+            return a.var * jnp.ones((self.replicates, self.size(g1), self.size(g2)))
+        if isinstance(a, MatMul) and isinstance(b, MatMul) and a.matrix == b.matrix:  # (T3)
+            return a.var * self.moment(a.arg, b.arg)
+        return None
+
+    # -- H-variable moments ------------------------------------------------------------------------
+    def moment(self, h1: str, h2: str):
+        """E[h1(i) h2(j)]: (R, M1, M2)."""
+        key = (h1, h2)
+        if key not in self._mom:
+            if (h2, h1) in self._mom:
+                return jnp.swapaxes(self._mom[(h2, h1)], -1, -2)
+            self._mom[key] = self._moment_rule(h1, h2)
+        return self._mom[key]
+
+    def _moment_rule(self, h1, h2):
+        a, b = self.program[h1], self.program[h2]
+        if isinstance(a, RowMap):
+            return jnp.asarray(a.rows)[None] @ self.moment(a.arg, h2)
+        if isinstance(b, RowMap):
+            return self.moment(h1, b.arg) @ jnp.asarray(b.rows).T[None]
+        if _pairable(a) and _pairable(b):
+            self.backend_counts["closed"] += 1
+            return self._pair_moment(a, b)
+        if _elementwise(self.program, h1) and _elementwise(self.program, h2):
+            return self._entrywise_moment(h1, h2, _leaves(self.program, h1), _leaves(self.program, h2))
+        self.backend_counts["qmc"] += 1
+        return self._sampled_moment(h1, h2)
+
+    def _pair_moment(self, a: Nonlin, b: Nonlin):
+        g1, g2 = a.args[0], b.args[0]
+        v1, v2 = self.var(g1)[..., :, None], self.var(g2)[..., None, :]
+        c = self.cov_or_zeros(g1, g2)
+        if a.activation == b.activation:
+            return pair(a.activation, v1, v2, c)
+        act1, act2 = a.activation, b.activation
+        return expect_product(act1.fn, act2.fn, v1, v2, c, points_u=act1.features + act1.breakpoints,
+                              points_v=act2.features + act2.breakpoints, breaks_v=act2.breakpoints)
+
+    def _entrywise_moment(self, h1, h2, leaves1, leaves2):
+        """E[h1(a) h2(b)] entry by entry for elementwise H-variables: a Gaussian integral over the
+        k1 + k2 leaves at rows a and b (Gauss-Hermite up to 4 dimensions, else quasi-Monte Carlo)."""
+        from ..gauss.multivariate import lowdim_expectation
+
+        k1 = len(leaves1)
+        allv = list(leaves1) + list(leaves2)
+        side = [0] * k1 + [1] * len(leaves2)
+        R, M1, M2, D = self.replicates, self.size(h1), self.size(h2), len(allv)
+        cov = np.zeros((R, M1, M2, D, D))
+        for i, gi in enumerate(allv):
+            for j, gj in enumerate(allv):
+                c = np.asarray(self.cov_or_zeros(gi, gj))
+                if side[i] == side[j]:
+                    d = np.diagonal(c, axis1=1, axis2=2)
+                    cov[..., i, j] = d[:, :, None] if side[i] == 0 else d[:, None, :]
+                else:
+                    cov[..., i, j] = c if side[i] == 0 else np.swapaxes(c, 1, 2)
+
+        def fn(z):  # z (..., P, D) -> (..., P)
+            v1 = _evaluate_elementwise(self.program, h1, {g: z[..., i] for i, g in enumerate(leaves1)})
+            v2 = _evaluate_elementwise(self.program, h2, {g: z[..., k1 + i] for i, g in enumerate(leaves2)})
+            return v1 * v2
+
+        if D <= LOWDIM_MAX:
+            value, error = lowdim_expectation(fn, cov, tol=1e-10, orders=LOWDIM_ORDERS[D])
+            worst = float(np.max(error))
+            if worst <= LOWDIM_ACCEPT * max(1.0, float(np.abs(value).max())):
+                self.backend_counts["lowdim"] += 1
+                self.lowdim_error = max(self.lowdim_error, worst)
+                return jnp.asarray(value)
+        self.backend_counts["qmc"] += 1
+        return self._entrywise_qmc(fn, cov)
+
+    def _entrywise_qmc(self, fn, cov):
+        from ..gauss.multivariate import sobol_normals
+
+        R, M1, M2, D = cov.shape[:4]
+        self._draws += 1
+        seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
+        xi = sobol_normals(self.points, D, R, seed=seed)
+        w, v = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, -1, -2)))
+        if w.size and w.min() < 0:
+            self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
+        factor = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
+        out = np.empty((R, M1, M2))
+        rows_per_chunk = max(1, int(2**25 // max(1, M2 * self.points * D)))
+        for r in range(R):
+            for a0 in range(0, M1, rows_per_chunk):
+                z = np.einsum("sd,abed->abse", xi[r], factor[r, a0:a0 + rows_per_chunk])
+                out[r, a0:a0 + rows_per_chunk] = np.asarray(jnp.mean(fn(jnp.asarray(z)), axis=-1))
+        return jnp.asarray(out)
+
+    def _joint_samples(self, hvars):
+        """Per replicate: samples (S, M) of every G-leaf the H-variables depend on."""
+        from ..gauss.multivariate import sobol_normals
+
+        leaves = []
+        for h in hvars:
+            for g in _leaves(self.program, h):
+                if g not in leaves:
+                    leaves.append(g)
+        sizes = [self.size(g) for g in leaves]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        D = int(offsets[-1])
+        R = self.replicates
+        sigma = np.zeros((R, D, D))
+        for i, gi in enumerate(leaves):
+            for j, gj in enumerate(leaves[i:], start=i):
+                c = np.asarray(self.cov_or_zeros(gi, gj))
+                sigma[:, offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = c
+                sigma[:, offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = np.swapaxes(c, 1, 2)
+        self._draws += 1
+        seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
+        if D <= SOBOL_MAX_DIM:
+            xi = sobol_normals(self.points, D, R, seed=seed)
+        else:  # beyond Sobol's dimension table: plain Monte Carlo, same replicate error estimate
+            xi = np.random.default_rng(seed).standard_normal((R, self.points, D))
+        out = []
+        for r in range(R):
+            z = xi[r] @ self._factor(sigma[r]).T
+            out.append({g: jnp.asarray(z[:, offsets[k]:offsets[k + 1]]) for k, g in enumerate(leaves)})
+        return out
+
+    def _factor(self, sigma):
+        """Symmetric square-root factor; tiny negative eigenvalues (blocks estimated by separate
+        quasi-Monte-Carlo draws) are clipped and the largest clipped magnitude is recorded."""
+        sigma = 0.5 * (sigma + sigma.T)
+        w, v = np.linalg.eigh(sigma)
+        if w.size and w.min() < 0:
+            self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
+        order = np.argsort(w)[::-1]
+        w, v = np.clip(w[order], 0.0, None), v[:, order]
+        return v * np.sqrt(w)
+
+    def _sampled_moment(self, h1, h2):
+        values = []
+        for r, leaves in enumerate(self._joint_samples([h1, h2])):
+            memo = dict(leaves)
+            v1 = _evaluate(self.program, h1, memo, self, r)
+            v2 = _evaluate(self.program, h2, memo, self, r)
+            values.append(v1.T @ v2 / v1.shape[0])
+        return jnp.stack(values)
+
+    def moment_value(self, c: str):
+        """E fn(Z) of a Moment instruction, per replicate: (R, M)."""
+        if c not in self._moment_values:
+            ins = self.program[c]
+            vals = []
+            for r, leaves in enumerate(self._joint_samples(list(ins.args))):
+                memo = dict(leaves)
+                args = [_evaluate(self.program, a, memo, self, r) for a in ins.args]
+                vals.append(jnp.mean(ins.fn(*args), axis=0))
+            self.backend_counts["qmc"] += 1
+            self._moment_values[c] = jnp.stack(vals)
+        return self._moment_values[c]
+
+    # -- output ------------------------------------------------------------------------------------
+    def readout(self):
+        """Readout kernel per replicate: (R, N, N) (THEORY.md 7: var_v E[h h'] + bias)."""
+        out: Readout = self.program.readout
+        m = self.moment(out.arg, out.arg)
+        if out.flatten is not None:
+            idx = out.flatten
+            P = idx.shape[1]
+            m = sum(m[:, idx[:, p]][:, :, idx[:, p]] for p in range(P)) / P
+        return out.var * m + out.bias_var
+
+
+# -- program structure helpers --------------------------------------------------------------------
+def _pairable(ins) -> bool:
+    return (isinstance(ins, Nonlin) and ins.activation is not None and not ins.coupled and not ins.params
+            and len(ins.args) == 1)
+
+
+def _elementwise(program: Program, h: str) -> bool:
+    """True if h depends on its G-leaves row by row (no coupling, row maps or Moment parameters)."""
+    ins = program[h]
+    if program.kind(h) == "G":
+        return True
+    if not isinstance(ins, Nonlin) or ins.coupled or ins.params:
+        return False
+    return all(_elementwise(program, a) for a in ins.args)
+
+
+def _leaves(program: Program, h: str) -> list:
+    """G-variables an H-variable (or Moment) is a function of, in first-use order."""
+    out: list = []
+
+    def walk(name):
+        ins = program[name]
+        if program.kind(name) == "G":
+            if name not in out:
+                out.append(name)
+            return
+        if isinstance(ins, RowMap):
+            walk(ins.arg)
+            return
+        for a in ins.args:
+            walk(a)
+
+    walk(h)
+    return out
+
+
+def _evaluate_elementwise(program: Program, h: str, leaves: dict):
+    if h in leaves:
+        return leaves[h]
+    ins = program[h]
+    return ins.fn(*[_evaluate_elementwise(program, a, leaves) for a in ins.args])
+
+
+def _evaluate(program: Program, name: str, memo: dict, engine: ProgramEngine, r: int):
+    """Value (S, M) of an H-variable on the samples of its G-leaves (replicate r)."""
+    if name in memo:
+        return memo[name]
+    ins = program[name]
+    if isinstance(ins, RowMap):
+        value = _evaluate(program, ins.arg, memo, engine, r) @ jnp.asarray(ins.rows).T
+    elif isinstance(ins, Nonlin):
+        args = [_evaluate(program, a, memo, engine, r) for a in ins.args]
+        params = [engine.moment_value(p)[r][None, :] for p in ins.params]
+        value = ins.fn(*args, *params)
+    else:
+        raise TypeError(f"cannot evaluate {name!r} ({type(ins).__name__}) on samples")
+    memo[name] = value
+    return value
+
+
+def needs_sampling(program: Program) -> bool:
+    """True if some moment may need the quasi-Monte-Carlo back-end (then replicates are carried)."""
+    return any(isinstance(ins, Moment) or (isinstance(ins, Nonlin) and not _pairable(ins))
+               for ins in program.instructions)
+
+
+class ProgramKernel:
+    """Mean-field result of an architecture written as a program.
+
+    Attributes:
+        readout: (N, N) readout kernel (mean over quasi-Monte-Carlo replicates).
+        error: (N, N) estimated absolute numerical error of ``readout``: the replicate standard
+            error of the quasi-Monte-Carlo back-end plus the Gauss-Hermite error estimate; zero where
+            only closed forms / panel quadrature (~1e-12) were needed.
+        backends: how many moments each back-end computed ({"closed", "lowdim", "qmc"}).
+        program: the program that was interpreted.
+    """
+
+    def __init__(self, program: Program, engine: ProgramEngine):
+        reps = np.asarray(engine.readout())
+        self.program = program
+        self.engine = engine
+        self.readout = reps.mean(axis=0)
+        sem = reps.std(axis=0, ddof=1) / np.sqrt(reps.shape[0]) if reps.shape[0] > 1 else np.zeros_like(self.readout)
+        self.error = sem + engine.lowdim_error
+        self.backends = dict(engine.backend_counts)
+        self.replicates = reps.shape[0]
+
+    @property
+    def max_error(self) -> float:
+        return float(self.error.max())
+
+    def covariance(self, g1: str, g2: str) -> np.ndarray:
+        """Cov(Z_g1, Z_g2) between two G-variables of the program (replicate mean)."""
+        for g in (g1, g2):
+            if g not in self.program or self.program.kind(g) != "G":
+                raise ValueError(f"{g!r} is not a G-variable of the program")
+        return np.asarray(self.engine.cov_or_zeros(g1, g2)).mean(axis=0)
+
+    def __repr__(self) -> str:
+        return (f"ProgramKernel(N={self.readout.shape[0]}, max_error={self.max_error:.2e}, "
+                f"backends={self.backends})")
+
+
+def program_kernel(program: Program, *, points: int = 2**12, replicates: int = 8, seed: int = 0) -> ProgramKernel:
+    """Interpret a program with the master theorem (module docstring)."""
+    return ProgramKernel(program, ProgramEngine(program, points=points, replicates=replicates, seed=seed))

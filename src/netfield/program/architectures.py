@@ -1,0 +1,486 @@
+"""Architectures as NETSOR+ programs: GRU, LSTM, transformer, convolutional nets, batch norm, and
+any network a user writes with :class:`~netfield.program.netsor.ProgramBuilder` (THEORY.md 7).
+
+An :class:`Architecture` holds a *program function* ``fn(p, x)`` that writes the network as a program
+for concrete inputs ``x``; both interpreters (mean field, finite width) run the program it builds.
+Every builder here is a few lines of program, and reduces to the DNN / RNN builders where it
+should (GRU with both gates fixed open, LSTM with fixed gates and a linear cell output, a
+convolution with a 1-wide filter on one position).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+import numpy as np
+
+from .._checks import check_choice, check_finite_array, check_positive_int, check_variance
+from ..gauss import get_activation
+from .netsor import Program, ProgramBuilder, ProgramError
+
+
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """A network written as a NETSOR+ program function ``fn(p: ProgramBuilder, x) -> readout``.
+
+    Build with :func:`architecture` or the builders (:func:`gru`, :func:`lstm`, :func:`transformer`,
+    :func:`conv`, :func:`batchnorm_mlp`); use with :func:`netfield.kernel`,
+    :func:`netfield.mean_field` and :func:`netfield.sample`.
+    """
+
+    name: str
+    fn: Callable
+    options: dict = field(default_factory=dict)
+    prepare: Callable | None = None
+
+    def program(self, x) -> Program:
+        """The validated program of this architecture on inputs ``x``."""
+        data = self.prepare(x) if self.prepare is not None else check_finite_array("x", x)
+        p = ProgramBuilder()
+        self.fn(p, data)
+        return p.build()
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{self.name}({opts})"
+
+
+def architecture(fn: Callable, name: str | None = None) -> Architecture:
+    """Turn a program function ``fn(p, x)`` into an :class:`Architecture`.
+
+    Example:
+        >>> import numpy as np, netfield
+        >>> def shared_mlp(p, x):
+        ...     h = p.input("U", x, var=1.0) + p.bias("b", var=0.1)
+        ...     for _ in range(3):   # one matrix W for all layers: weight sharing
+        ...         h = p.matmul("W", p.nonlin("erf", h), var=1.5) + p.bias("b", var=0.1)
+        ...     return p.readout(p.nonlin("erf", h))
+        >>> arch = netfield.architecture(shared_mlp)
+        >>> netfield.kernel(arch, np.eye(3)).shape
+        (3, 3)
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable fn(p, x) writing a program, got {fn!r}")
+    return Architecture(name or getattr(fn, "__name__", "program"), fn)
+
+
+# -- gates ----------------------------------------------------------------------------------------
+def erf_sigmoid(u):
+    """sig(u) = (1 + erf(u)) / 2 (GP4A's gate; products are Gaussian orthant probabilities)."""
+    return 0.5 * (1.0 + jsp.erf(u))
+
+
+GATES = {"erf": erf_sigmoid, "logistic": lambda u: 1.0 / (1.0 + jnp.exp(-u))}
+
+
+def _sequence_inputs(x, steps):
+    """(N, d) -> input at step 1 only; (N, T, d) -> sequences; list of (T_i, d) -> masked lengths.
+    Returns (list of per-step features or None, lengths)."""
+    if isinstance(x, (list, tuple)):
+        seqs = [check_finite_array(f"x[{i}]", s) for i, s in enumerate(x)]
+        if any(s.ndim != 2 for s in seqs) or len({s.shape[1] for s in seqs}) != 1:
+            raise ValueError("x as a list must hold (T_i, d) arrays with one d")
+        lengths = np.array([s.shape[0] for s in seqs])
+        arr = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]))
+        for i, s in enumerate(seqs):
+            arr[i, : len(s)] = s
+    else:
+        arr = check_finite_array("x", x)
+        if arr.ndim == 2:
+            arr = arr[:, None, :]
+            lengths = np.full(arr.shape[0], steps)
+        elif arr.ndim == 3:
+            lengths = np.full(arr.shape[0], arr.shape[1])
+        else:
+            raise ValueError(f"x must have shape (N, d), (N, T, d) or be a list of (T_i, d) arrays, got {arr.shape}")
+    if lengths.max() > steps:
+        raise ValueError(f"x has sequences of length up to {int(lengths.max())}, the network has steps={steps}")
+    return arr, lengths
+
+
+def _gated_inputs(p, arr, t, names, input_var):
+    """U_name x_t for each gate, or None after the inputs end (no input: structurally zero)."""
+    if t > arr.shape[1]:
+        return {k: None for k in names}
+    return {k: p.input(f"U_{k}", arr[:, t - 1], input_var) for k in names}
+
+
+def _affine(p, terms):
+    total = None
+    for t in terms:
+        if t is not None:
+            total = t if total is None else total + t
+    return total
+
+
+def _masked(update, mask_t):
+    """State update frozen after a sequence ends: m * new + (1 - m) * old (m a fixed 0/1 per row)."""
+    if mask_t is None:
+        return update
+    m = jnp.asarray(mask_t, jnp.float64)
+    return lambda *a: m * update(*a[:-1]) + (1.0 - m) * a[-1]
+
+
+def _state(p, formula, named, old, mask):
+    """H-variable ``formula(dict of argument values)`` over the non-None named arguments; after a
+    sequence ends (``mask`` False for its row) the state ``old`` is kept instead (masking)."""
+    names = [k for k, v in named.items() if v is not None]
+    args = [named[k] for k in names]
+
+    def fn(*a):
+        return formula(dict(zip(names, a)))
+
+    if mask is None or old is None:
+        return p.nonlin(fn, *args)
+    return p.nonlin(_masked(fn, mask), *args, old, coupled=True)
+
+
+def _check_gates(fixed_gates, allowed):
+    fixed = dict(fixed_gates or {})
+    for k, v in fixed.items():
+        if k not in allowed:
+            raise ValueError(f"fixed_gates keys must be among {allowed}, got {k!r}")
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            raise ValueError(f"fixed_gates[{k!r}] must be a number in [0, 1], got {v!r}")
+    return fixed
+
+
+def _options(**values) -> dict:
+    return values
+
+
+def _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var):
+    check_variance("weight_var", weight_var, allow_zero=False)
+    check_variance("bias_var", bias_var)
+    check_variance("input_var", input_var)
+    check_variance("readout_var", readout_var, allow_zero=False)
+    check_variance("readout_bias_var", readout_bias_var)
+
+
+# -- GRU -------------------------------------------------------------------------------------------
+def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.0, readout_var=1.0,
+        readout_bias_var=0.0, *, gate="erf", fixed_gates=None) -> Architecture:
+    """Gated recurrent unit (GP4A's conventions by default: erf gates and candidate, variances 1)::
+
+        z_t = sig(W_z h_{t-1} + U_z x_t + b_z)          update gate
+        r_t = sig(W_r h_{t-1} + U_r x_t + b_r)          reset gate
+        h_t = (1 - z_t) h_{t-1} + z_t phi(W_h (r_t h_{t-1}) + U_h x_t + b_h),    h_0 = 0
+        f   = V h_T + b_o
+
+    ``fixed_gates={"update": 1, "reset": 1}`` replaces the gates by constants; with both open the
+    GRU is the simple RNN ``netfield.rnn(steps, activation)``.
+    """
+    steps = check_positive_int("steps", steps)
+    act = get_activation(activation)
+    check_choice("gate", gate, tuple(GATES))
+    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    fixed = _check_gates(fixed_gates, ("update", "reset"))
+    sig = GATES[gate]
+
+    def program(p, data):
+        arr, lengths = data
+        p.space("rows", arr.shape[0])
+        h = None
+        zc, rc = fixed.get("update"), fixed.get("reset")
+        for t in range(1, steps + 1):
+            u = _gated_inputs(p, arr, t, ("z", "r", "h"), input_var)
+            mask = None if (lengths >= t).all() else (lengths >= t)
+            gz = None if zc is not None else _affine(p, [None if h is None else p.matmul("W_z", h, weight_var),
+                                                          u["z"], p.bias("b_z", bias_var)])
+            if h is None:
+                gh = _affine(p, [u["h"], p.bias("b_h", bias_var)])
+            else:
+                if rc is None:
+                    gr = _affine(p, [p.matmul("W_r", h, weight_var), u["r"], p.bias("b_r", bias_var)])
+                    rh = p.nonlin(lambda g, hh: sig(g) * hh, gr, h)
+                else:
+                    rh = h if rc == 1 else p.nonlin(lambda hh, c=rc: c * hh, h)
+                gh = _affine(p, [p.matmul("W_h", rh, weight_var), u["h"], p.bias("b_h", bias_var)])
+
+            def update(d, h_old=h):  # h_t = (1 - z) h_{t-1} + z phi(gh), h_0 = 0
+                z = sig(d["z"]) if "z" in d else zc
+                new = z * act.fn(d["gh"])
+                return new if h_old is None else new + (1.0 - z) * d["h"]
+
+            if zc == 1 and mask is None:
+                h = p.nonlin(act, gh)  # gate fixed open: the simple RNN's state phi(gh)
+            else:
+                keep = h is not None and zc != 1
+                h = _state(p, update, {"z": gz, "gh": gh, "h": h if keep else None}, h, mask)
+        return p.readout(h, readout_var, readout_bias_var)
+
+    opts = _options(steps=steps, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
+                readout_var=readout_var, readout_bias_var=readout_bias_var, gate=gate, fixed_gates=fixed)
+    return Architecture("gru", program, opts, prepare=lambda x: _sequence_inputs(x, steps))
+
+
+# -- LSTM ------------------------------------------------------------------------------------------
+def lstm(steps: int, activation="tanh", weight_var=1.0, bias_var=1.0, input_var=1.0, readout_var=1.0,
+         readout_bias_var=0.0, *, gate="erf", cell_activation=None, fixed_gates=None) -> Architecture:
+    """Long short-term memory network::
+
+        i_t, f_t, o_t = sig(W_{i,f,o} h_{t-1} + U_{i,f,o} x_t + b_{i,f,o})      gates
+        c_t = f_t c_{t-1} + i_t phi(W_g h_{t-1} + U_g x_t + b_g),   c_0 = 0
+        h_t = o_t psi(c_t)         psi = cell_activation (default: phi),   h_0 = 0
+        f   = V h_T + b_o
+
+    With ``fixed_gates={"input": 1, "forget": 0, "output": 1}`` and ``cell_activation="linear"`` it
+    is the simple RNN ``netfield.rnn(steps, activation)``.
+    """
+    steps = check_positive_int("steps", steps)
+    act = get_activation(activation)
+    cell = act if cell_activation is None else get_activation(cell_activation)
+    check_choice("gate", gate, tuple(GATES))
+    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    fixed = _check_gates(fixed_gates, ("input", "forget", "output"))
+    sig = GATES[gate]
+
+    def program(p, data):
+        arr, lengths = data
+        p.space("rows", arr.shape[0])
+        h = c = None
+        ci, cf, co = fixed.get("input"), fixed.get("forget"), fixed.get("output")
+        for t in range(1, steps + 1):
+            u = _gated_inputs(p, arr, t, ("i", "f", "o", "g"), input_var)
+            pre = {}
+            for k, fix in (("i", ci), ("f", cf), ("o", co), ("g", None)):
+                if fix is None and not (k == "f" and c is None):
+                    rec = None if h is None else p.matmul(f"W_{k}", h, weight_var)
+                    pre[k] = _affine(p, [rec, u[k], p.bias(f"b_{k}", bias_var)])
+            mask = None if (lengths >= t).all() else (lengths >= t)
+
+            def cell_update(d, c_old=c):  # c_t = f c_{t-1} + i phi(g)
+                new = (sig(d["i"]) if "i" in d else ci) * act.fn(d["g"])
+                if c_old is not None and cf != 0:
+                    new = new + (sig(d["f"]) if "f" in d else cf) * d["c"]
+                return new
+
+            if ci == 1 and (c is None or cf == 0) and mask is None:
+                c = p.nonlin(act, pre["g"])
+            else:
+                keep = c is not None and cf != 0
+                c = _state(p, cell_update, {"i": pre.get("i"), "f": pre.get("f"), "g": pre["g"],
+                                            "c": c if keep else None}, c, mask)
+            if co == 1 and cell.name == "linear":
+                h = c  # h_t = c_t
+            else:
+                h_mask = mask if co is None else None  # a fixed output gate keeps a frozen cell frozen
+                h = _state(p, lambda d: (sig(d["o"]) if "o" in d else co) * cell.fn(d["c"]),
+                           {"o": pre.get("o"), "c": c}, h, h_mask)
+        return p.readout(h, readout_var, readout_bias_var)
+
+    opts = _options(steps=steps, activation=act.name, cell_activation=cell.name, weight_var=weight_var,
+                bias_var=bias_var, input_var=input_var, readout_var=readout_var,
+                readout_bias_var=readout_bias_var, gate=gate, fixed_gates=fixed)
+    return Architecture("lstm", program, opts, prepare=lambda x: _sequence_inputs(x, steps))
+
+
+# -- transformer -------------------------------------------------------------------------------------
+def _token_inputs(x):
+    arr = check_finite_array("x", x)
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise ValueError(f"x must have shape (N, L, d): N sequences of L tokens, got {arr.shape}")
+    return arr
+
+
+def transformer(blocks: int = 1, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0,
+                readout_var=1.0, readout_bias_var=0.0, *, attention_scale=1.0, tie_query_key=False,
+                causal=False, readout="mean") -> Architecture:
+    """Transformer encoder: ``blocks`` x (attention with 1/n logits, residual, layer norm, MLP)::
+
+        g_0 = U x_token + b                                     rows: (sequence, token)
+        a   = Attention(q = W_q g, k = W_k g, v = W_v g)        logits scale * q_i . k_j / n
+        g'  = LN(g + a),   g_next = LN(g' + W_2 phi(W_1 g' + b_1) + b_2)
+        f   = V mean_tokens(g_B)  (readout="mean")  or  V g_B(last token)  (readout="last")
+
+    At infinite width the logits are Cov(q_i, k_j): zero for independent W_q, W_k (uniform
+    attention), Cov(q_i, q_j) with ``tie_query_key=True`` (k = q).
+    """
+    blocks = check_positive_int("blocks", blocks)
+    act = get_activation(activation)
+    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    check_choice("readout", readout, ("mean", "last"))
+    if not np.isfinite(attention_scale):
+        raise ValueError(f"attention_scale must be a finite number, got {attention_scale!r}")
+
+    def program(p, arr):
+        N, L, d = arr.shape
+        rows = arr.reshape(N * L, d)
+        same = np.kron(np.eye(N, dtype=bool), np.ones((L, L), bool))
+        mask = same & np.kron(np.ones((N, N), bool), np.tril(np.ones((L, L), bool))) if causal else same
+        g = p.input("U", rows, input_var, space="tokens") + p.bias("b0", bias_var, space="tokens")
+        for b in range(1, blocks + 1):
+            s = p.nonlin("linear", g)
+            q = p.matmul(f"Wq{b}", s, weight_var)
+            k = q if tie_query_key else p.matmul(f"Wk{b}", s, weight_var)
+            v = p.matmul(f"Wv{b}", s, weight_var)
+            g1 = p.layernorm(g + p.attention(q, k, v, mask=mask, scale=attention_scale))
+            m = p.matmul(f"W1_{b}", p.nonlin("linear", g1), weight_var) + p.bias(f"b1_{b}", bias_var, space="tokens")
+            m = p.matmul(f"W2_{b}", p.nonlin(act, m), weight_var) + p.bias(f"b2_{b}", bias_var, space="tokens")
+            g = p.layernorm(g1 + m)
+        pool = np.kron(np.eye(N), np.full((1, L), 1.0 / L)) if readout == "mean" \
+            else np.kron(np.eye(N), np.eye(L)[-1:])
+        return p.readout(p.rowmap(p.nonlin("linear", g), pool, space="rows"), readout_var, readout_bias_var)
+
+    opts = _options(blocks=blocks, activation=act.name, weight_var=weight_var, bias_var=bias_var,
+                input_var=input_var, readout_var=readout_var, readout_bias_var=readout_bias_var,
+                attention_scale=attention_scale, tie_query_key=tie_query_key, causal=causal, readout=readout)
+    return Architecture("transformer", program, opts, prepare=_token_inputs)
+
+
+# -- convolution ---------------------------------------------------------------------------------------
+def _shift_matrices(spatial, filter_shape, padding):
+    """Per filter offset, the (P_out, P_in) 0/1 matrix picking input position q + o - pad."""
+    if padding == "SAME":
+        out_shape = spatial
+        pads = [(f - 1) // 2 for f in filter_shape]
+    else:
+        out_shape = tuple(s - f + 1 for s, f in zip(spatial, filter_shape))
+        pads = [0] * len(spatial)
+        if min(out_shape) < 1:
+            raise ValueError(f"filter_shape {filter_shape} is larger than the input {spatial} (padding VALID)")
+    P_in, P_out = int(np.prod(spatial)), int(np.prod(out_shape))
+    mats = []
+    for off in itertools.product(*[range(f) for f in filter_shape]):
+        S = np.zeros((P_out, P_in))
+        for q_idx, q in enumerate(itertools.product(*[range(s) for s in out_shape])):
+            src = [qi + oi - pi for qi, oi, pi in zip(q, off, pads)]
+            if all(0 <= s < n for s, n in zip(src, spatial)):
+                S[q_idx, np.ravel_multi_index(src, spatial)] = 1.0
+        mats.append(S)
+    return mats, out_shape
+
+
+def _positions(shape) -> str:
+    """Row-space name of the feature maps of one spatial shape (same shape = same rows)."""
+    return "positions" + "x".join(str(s) for s in shape)
+
+
+def _pool_matrix(spatial, window):
+    out_shape = tuple(s // w for s, w in zip(spatial, window))
+    if min(out_shape) < 1:
+        raise ValueError(f"pool_window {window} is larger than the feature map {spatial}")
+    A = np.zeros((int(np.prod(out_shape)), int(np.prod(spatial))))
+    for q_idx, q in enumerate(itertools.product(*[range(s) for s in out_shape])):
+        for off in itertools.product(*[range(w) for w in window]):
+            src = [qi * w + oi for qi, w, oi in zip(q, window, off)]
+            A[q_idx, np.ravel_multi_index(src, spatial)] = 1.0 / np.prod(window)
+    return A, out_shape
+
+
+def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0, readout_var=1.0,
+         readout_bias_var=0.0, *, filter_shape=(3, 3), padding="SAME", pool_window=None, readout="global_avg",
+         skip=False) -> Architecture:
+    """Convolutional network on images x of shape (N, *spatial, C) (1-D or 2-D, channels last)::
+
+        g_1 = Conv_U(x) + b_1,    g_l = Conv_{W_l}(P(phi(g_{l-1}))) + b_l      (skip: g_{l-1} + Conv(phi(g_{l-1})) + b_l)
+        f   = V R(phi(g_depth)) + b_o
+
+    Conv_W(h)(q) = sum_o W_o h(q + o) over the filter offsets o (one n x n matrix per offset, entries
+    N(0, var / (n * filter size)); zero padding for "SAME"), P an optional average pooling with
+    window = stride = ``pool_window`` before each conv layer after the first, R the readout: mean over
+    positions (``"global_avg"``) or all positions at once (``"flatten"``). The same conventions as
+    neural-tangents' ``stax.Conv`` / ``AvgPool`` / ``GlobalAvgPool`` / ``Flatten`` NNGP kernels.
+    """
+    depth = check_positive_int("depth", depth)
+    act = get_activation(activation)
+    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    check_choice("padding", padding, ("SAME", "VALID"))
+    check_choice("readout", readout, ("global_avg", "flatten"))
+    filter_shape = tuple(int(f) for f in np.atleast_1d(filter_shape))
+    if min(filter_shape) < 1:
+        raise ValueError(f"filter_shape must hold positive integers, got {filter_shape}")
+    window = None if pool_window is None else tuple(int(w) for w in np.atleast_1d(pool_window))
+    if skip and (padding != "SAME" or window is not None):
+        raise ValueError("skip=True needs padding='SAME' and no pool_window (the residual must keep the shape)")
+
+    def prepare(x):
+        arr = check_finite_array("x", x)
+        if arr.ndim not in (3, 4) or len(filter_shape) != arr.ndim - 2:
+            raise ValueError(
+                f"x must have shape (N, *spatial, C) with {len(filter_shape)} spatial dimension(s) to match "
+                f"filter_shape {filter_shape}, got {arr.shape}"
+            )
+        if window is not None and len(window) != len(filter_shape):
+            raise ValueError(f"pool_window {window} must have {len(filter_shape)} entries")
+        return arr
+
+    def program(p, arr):
+        N, spatial, C = arr.shape[0], arr.shape[1:-1], arr.shape[-1]
+        k = int(np.prod(filter_shape))
+        feats = arr.reshape(N, -1, C)
+        shifts, shape = _shift_matrices(spatial, filter_shape, padding)
+        space = p.space(_positions(shape), N * int(np.prod(shape)))
+        per = [np.einsum("qp,npc->nqc", S, feats).reshape(-1, C) for S in shifts]
+        g = _affine(p, [p.input(f"U_{o}", f, input_var / k, space=space) for o, f in enumerate(per)]
+                    + [p.bias("b1", bias_var, space=space)])
+        for layer in range(2, depth + 1):
+            h = p.nonlin(act, g)
+            if window is not None:
+                A, shape2 = _pool_matrix(shape, window)
+                h = p.rowmap(h, np.kron(np.eye(N), A), space=_positions(shape2))
+                shape = shape2
+            shifts, out = _shift_matrices(shape, filter_shape, padding)
+            space = p.space(_positions(out), N * int(np.prod(out)))
+            terms = [p.matmul(f"W{layer}_{o}", p.rowmap(h, np.kron(np.eye(N), S), space=space), weight_var / k)
+                     for o, S in enumerate(shifts)]
+            new = _affine(p, terms + [p.bias(f"b{layer}", bias_var, space=space)])
+            g = g + new if skip else new
+            shape = out
+        h = p.nonlin(act, g)
+        P = int(np.prod(shape))
+        if readout == "global_avg":
+            h = p.rowmap(h, np.kron(np.eye(N), np.full((1, P), 1.0 / P)), space="rows")
+            return p.readout(h, readout_var, readout_bias_var)
+        return p.readout(h, readout_var, readout_bias_var, flatten=np.arange(N * P).reshape(N, P))
+
+    opts = _options(depth=depth, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
+                readout_var=readout_var, readout_bias_var=readout_bias_var, filter_shape=filter_shape,
+                padding=padding, pool_window=window, readout=readout, skip=skip)
+    return Architecture("conv", program, opts, prepare=prepare)
+
+
+# -- batch norm --------------------------------------------------------------------------------------
+def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0, readout_var=1.0,
+                  readout_bias_var=0.0, *, eps=0.0) -> Architecture:
+    """MLP with batch norm before every activation (GP4A's batchnorm + ReLU network)::
+
+        g_1 = U x + b_1,   h_l = phi(BN(g_l)),   g_{l+1} = W_{l+1} h_l + b_{l+1},   f = V h_depth + b_o
+        BN(g)(a) = (g(a) - mean_batch g) / sqrt(var_batch g + eps)     per coordinate, over the batch
+
+    The batch is the set of patterns x given (batch-coupled: the kernel of a pattern depends on the
+    other patterns of the batch).
+    """
+    depth = check_positive_int("depth", depth)
+    act = get_activation(activation)
+    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+
+    def bn_act(g):
+        centred = g - g.mean(axis=-1, keepdims=True)
+        return act.fn(centred / jnp.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + eps))
+
+    def prepare(x):
+        arr = check_finite_array("x", x)
+        if arr.ndim != 2 or arr.shape[0] < 2:
+            raise ValueError(f"x must have shape (N, d) with a batch of N >= 2 patterns, got {arr.shape}")
+        return arr
+
+    def program(p, arr):
+        g = p.input("U", arr, input_var) + p.bias("b1", bias_var)
+        for layer in range(2, depth + 1):
+            g = p.matmul(f"W{layer}", p.nonlin(bn_act, g, coupled=True), weight_var) + p.bias(f"b{layer}", bias_var)
+        return p.readout(p.nonlin(bn_act, g, coupled=True), readout_var, readout_bias_var)
+
+    opts = _options(depth=depth, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
+                readout_var=readout_var, readout_bias_var=readout_bias_var, eps=eps)
+    return Architecture("batchnorm_mlp", program, opts, prepare=prepare)
+
+
+__all__ = ["Architecture", "ProgramError", "architecture", "batchnorm_mlp", "conv", "erf_sigmoid", "gru", "lstm",
+           "transformer"]

@@ -1,0 +1,526 @@
+"""NETSOR+ programs: the tensor-program language for networks of any architecture (THEORY.md 7).
+
+A program is a list of instructions over named variables. Every variable lives on a *row space*: the
+patterns of the batch, or (pattern, token) pairs, or (pattern, position) pairs for images. A variable's
+value is one vector of width n per row. Variables are of two kinds:
+
+- **G**-variables: coordinates become jointly Gaussian at infinite width (master theorem):
+  :class:`Input` ``U x``, :class:`Bias` ``b``, :class:`MatMul` ``W h``, :class:`LinComb`
+  ``sum_i a_i g_i``, and the NETSOR+ linear operations whose coefficients are deterministic at
+  infinite width: :class:`LayerNorm` (per-row moments), :class:`Attention` (1/n-scaled logits are
+  moments), :class:`RowMap` of a G-variable (convolution shifts, pooling: fixed row mixing).
+- **H**-variables: :class:`Nonlin` ``psi(args)`` applied coordinatewise - one or several arguments
+  (gates), G- or H-variables (composition), optionally coupled across the rows of the batch (batch
+  norm: ``coupled=True``) and with :class:`Moment` scalars as parameters (Nonlin+), and
+  :class:`RowMap` of an H-variable.
+
+:class:`Moment` ``c = (1/n) sum_alpha psi(args)_alpha`` gives one scalar per row, deterministic at
+infinite width. :class:`Readout` ``f = V h + b_o`` ends the program; its kernel is the output.
+
+Two interpreters run the same program: the mean-field one (:mod:`netfield.meanfield.netsor`,
+master theorem) and the finite-width one (:mod:`netfield.finite.netsor`, sampled matrices).
+Programs are written with :class:`ProgramBuilder`; :func:`validate` rejects programs that are not
+well formed with a message naming the instruction.
+
+Value convention shared by both interpreters: a variable's value is an array of shape (S, M): S
+samples of one coordinate (the n coordinates of a finite network, or quadrature / quasi-Monte-Carlo
+samples of the Gaussian at infinite width) by the M rows of its space. A Nonlin function receives
+one such array per argument (and, for Moment parameters, arrays of shape (1, M)); coordinatewise
+functions act elementwise, batch-coupled ones along the last axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..gauss import Activation, get_activation
+
+G, H = "G", "H"
+
+
+@dataclass(frozen=True)
+class Input:
+    """G: ``U x`` with U entries N(0, var / d); ``feed`` indexes ``Program.feeds`` ((M, d) features)."""
+
+    name: str
+    matrix: str
+    feed: int
+    var: float
+    space: str
+
+
+@dataclass(frozen=True)
+class Bias:
+    """G: a bias vector with iid N(0, var) entries, the same for every row."""
+
+    name: str
+    vector: str
+    var: float
+    space: str
+
+
+@dataclass(frozen=True)
+class MatMul:
+    """G: ``W h`` (or ``W^T h``), W entries N(0, var / n), h an H-variable."""
+
+    name: str
+    matrix: str
+    arg: str
+    var: float
+    space: str
+    transpose: bool = False
+
+
+@dataclass(frozen=True)
+class LinComb:
+    """G: ``sum_i coef_i g_i`` over G-variables of one space."""
+
+    name: str
+    terms: tuple  # ((coef, gvar), ...)
+    space: str
+
+
+@dataclass(frozen=True, eq=False)
+class RowMap:
+    """``A v`` along the rows: (M_out, M_in) fixed matrix (shift, pooling); keeps the kind of v."""
+
+    name: str
+    arg: str
+    rows: np.ndarray
+    space: str
+
+
+@dataclass(frozen=True)
+class LayerNorm:
+    """G: ``(g - mean) / std`` with mean and std over the n coordinates of each row (Moments).
+
+    At infinite width the mean is E Z_g = 0 and the variance Var Z_g(row): a deterministic
+    per-row rescaling of a Gaussian, so the result stays a G-variable.
+    """
+
+    name: str
+    arg: str
+    space: str
+    eps: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Attention:
+    """G: ``out_i = sum_j softmax_j(scale * q_i . k_j / n) v_j`` over the rows j allowed by ``mask``.
+
+    The logits (1/n) q_i . k_j are Moments: at infinite width they become Cov(Z_q(i), Z_k(j)), so
+    the attention weights are a deterministic row mixing of the G-variable v (THEORY.md 7).
+    """
+
+    name: str
+    query: str
+    key: str
+    value: str
+    mask: np.ndarray  # (M, M) bool: row i may attend to row j
+    scale: float
+    space: str
+
+
+@dataclass(frozen=True, eq=False)
+class Nonlin:
+    """H: ``fn(*args, *params)`` coordinatewise; ``coupled`` functions mix the rows (batch norm).
+
+    ``activation`` is set for single-argument elementwise activations known to
+    :mod:`netfield.gauss` (closed-form / panel-quadrature expectations apply).
+    """
+
+    name: str
+    fn: Callable
+    args: tuple
+    space: str
+    activation: Activation | None = None
+    coupled: bool = False
+    params: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Moment:
+    """Scalar per row: ``(1/n) sum_alpha fn(*args)_alpha`` -> E fn(Z) at infinite width (NETSOR+)."""
+
+    name: str
+    fn: Callable
+    args: tuple
+    space: str
+
+
+@dataclass(frozen=True, eq=False)
+class Readout:
+    """Output ``f = V h + b_o``: V entries N(0, var / (n * P)), b_o ~ N(0, bias_var).
+
+    ``flatten`` (optional, (N, P) row indices): V reads all P rows of a pattern at once (a Dense layer
+    on the flattened positions); otherwise each row of h is one output.
+    """
+
+    name: str
+    arg: str
+    var: float
+    bias_var: float
+    flatten: np.ndarray | None = None
+
+
+Instruction = Input | Bias | MatMul | LinComb | RowMap | LayerNorm | Attention | Nonlin | Moment | Readout
+G_TYPES = (Input, Bias, MatMul, LinComb, LayerNorm, Attention)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A validated NETSOR+ program.
+
+    Attributes:
+        instructions: in program order, the last one a :class:`Readout`.
+        feeds: input feature arrays (M, d) referenced by :class:`Input` instructions.
+        spaces: {space name: number of rows}.
+        outputs: rows of the readout space: pattern index of each readout row.
+    """
+
+    instructions: tuple
+    feeds: tuple
+    spaces: dict
+    kinds: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {ins.name: ins for ins in self.instructions})
+
+    def __getitem__(self, name: str):
+        return self._by_name[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    @property
+    def readout(self) -> Readout:
+        return self.instructions[-1]
+
+    def kind(self, name: str) -> str:
+        return self.kinds[name]
+
+    def size(self, name: str) -> int:
+        return self.spaces[self[name].space] if not isinstance(self[name], Readout) else 0
+
+    @property
+    def matrices(self) -> tuple:
+        """Matrix / vector names in order of first use (per-matrix random keys derive from it)."""
+        seen = {}
+        for ins in self.instructions:
+            key = getattr(ins, "matrix", None) or getattr(ins, "vector", None)
+            if key is not None:
+                seen.setdefault(key, ins)
+        return tuple(seen)
+
+
+class ProgramError(ValueError):
+    """A program that is not well formed; the message names the instruction."""
+
+
+def _where(i: int, ins) -> str:
+    return f"instruction {i} ({type(ins).__name__} {ins.name!r})"
+
+
+def validate(instructions, feeds, spaces) -> Program:
+    """Check that a program is well formed (THEORY.md 7) and return it as a :class:`Program`.
+
+    Rejected, with a message naming the instruction: a variable used before it is defined or
+    defined twice, an argument of the wrong kind (MatMul needs an H-variable, LinComb G-variables),
+    rows that do not match (arguments on different row spaces, a row map or mask of the wrong shape),
+    a matrix used both as W and as W^T, a matrix or vector used with two variances or two roles, an
+    input matrix used with features of different dimensions, and a program not ending in a Readout.
+    """
+    kinds: dict[str, str] = {}
+    space_of: dict[str, str] = {}
+    matrix_use: dict[str, tuple] = {}
+    if not instructions or not isinstance(instructions[-1], Readout):
+        raise ProgramError("a program must end with a Readout instruction (ProgramBuilder.readout)")
+
+    def need(i, ins, arg, allowed):
+        if arg not in kinds:
+            raise ProgramError(f"{_where(i, ins)}: argument {arg!r} is used before it is defined")
+        if kinds[arg] not in allowed:
+            raise ProgramError(
+                f"{_where(i, ins)}: argument {arg!r} is a {kinds[arg]}-variable, expected {' or '.join(allowed)}"
+            )
+        return space_of[arg]
+
+    def same_space(i, ins, args):
+        got = {a: space_of[a] for a in args}
+        if len(set(got.values())) > 1 or (got and next(iter(got.values())) != ins.space):
+            raise ProgramError(
+                f"{_where(i, ins)}: arguments live on different row spaces {got}; "
+                f"the instruction is on {ins.space!r}"
+            )
+
+    def use_matrix(i, ins, key, role, var, extra):
+        if not (np.isfinite(var) and var >= 0):
+            raise ProgramError(f"{_where(i, ins)}: variance of {key!r} must be a finite number >= 0, got {var!r}")
+        if key in matrix_use:
+            role0, var0, extra0 = matrix_use[key]
+            if role0 != role:
+                raise ProgramError(f"{_where(i, ins)}: {key!r} is used as a {role} but was used as a {role0}")
+            if var0 != var:
+                raise ProgramError(f"{_where(i, ins)}: {key!r} is used with variance {var} but earlier with {var0}")
+            if extra0 != extra:
+                if role == "matrix":
+                    raise ProgramError(
+                        f"{_where(i, ins)}: matrix {key!r} is used both as W and as W^T; NETSOR programs "
+                        f"may use a matrix in one orientation only"
+                    )
+                raise ProgramError(
+                    f"{_where(i, ins)}: input matrix {key!r} is used with features of dimension {extra} "
+                    f"but earlier with dimension {extra0}"
+                )
+        matrix_use[key] = (role, var, extra)
+
+    for i, ins in enumerate(instructions):
+        if ins.name in kinds:
+            raise ProgramError(f"{_where(i, ins)}: the name {ins.name!r} is already defined")
+        if not isinstance(ins, Readout) and ins.space not in spaces:
+            raise ProgramError(f"{_where(i, ins)}: unknown row space {ins.space!r}")
+        if isinstance(ins, Input):
+            feed = feeds[ins.feed]
+            if feed.shape[0] != spaces[ins.space]:
+                raise ProgramError(
+                    f"{_where(i, ins)}: features have {feed.shape[0]} rows, the space {ins.space!r} has "
+                    f"{spaces[ins.space]}"
+                )
+            use_matrix(i, ins, ins.matrix, "input matrix", ins.var, feed.shape[1])
+            kind = G
+        elif isinstance(ins, Bias):
+            use_matrix(i, ins, ins.vector, "bias vector", ins.var, None)
+            kind = G
+        elif isinstance(ins, MatMul):
+            need(i, ins, ins.arg, (H,))
+            same_space(i, ins, [ins.arg])
+            use_matrix(i, ins, ins.matrix, "matrix", ins.var, ins.transpose)
+            kind = G
+        elif isinstance(ins, LinComb):
+            if not ins.terms:
+                raise ProgramError(f"{_where(i, ins)}: a LinComb needs at least one term")
+            for coef, arg in ins.terms:
+                need(i, ins, arg, (G,))
+                if not np.isfinite(coef):
+                    raise ProgramError(f"{_where(i, ins)}: coefficient of {arg!r} must be finite, got {coef!r}")
+            same_space(i, ins, [a for _, a in ins.terms])
+            kind = G
+        elif isinstance(ins, RowMap):
+            src = need(i, ins, ins.arg, (G, H))
+            want = (spaces[ins.space], spaces[src])
+            if ins.rows.shape != want:
+                raise ProgramError(
+                    f"{_where(i, ins)}: row map has shape {ins.rows.shape}, expected {want} "
+                    f"(rows of {ins.space!r} x rows of {src!r})"
+                )
+            kind = kinds[ins.arg]
+        elif isinstance(ins, LayerNorm):
+            need(i, ins, ins.arg, (G,))
+            same_space(i, ins, [ins.arg])
+            kind = G
+        elif isinstance(ins, Attention):
+            for arg in (ins.query, ins.key, ins.value):
+                need(i, ins, arg, (G,))
+            same_space(i, ins, [ins.query, ins.key, ins.value])
+            m = spaces[ins.space]
+            if ins.mask.shape != (m, m) or not ins.mask.any(axis=1).all():
+                raise ProgramError(
+                    f"{_where(i, ins)}: mask must be ({m}, {m}) booleans with at least one allowed row "
+                    f"per row, got shape {ins.mask.shape}"
+                )
+            kind = G
+        elif isinstance(ins, Nonlin | Moment):
+            if not ins.args:
+                raise ProgramError(f"{_where(i, ins)}: needs at least one argument")
+            for arg in ins.args:
+                need(i, ins, arg, (G, H))
+            same_space(i, ins, list(ins.args))
+            for p in getattr(ins, "params", ()):
+                if kinds.get(p) != "M":
+                    raise ProgramError(f"{_where(i, ins)}: parameter {p!r} must be a Moment defined before")
+                if space_of[p] != ins.space:
+                    raise ProgramError(f"{_where(i, ins)}: parameter {p!r} lives on another row space")
+            kind = H if isinstance(ins, Nonlin) else "M"
+        elif isinstance(ins, Readout):
+            if i != len(instructions) - 1:
+                raise ProgramError(f"{_where(i, ins)}: the Readout must be the last instruction")
+            need(i, ins, ins.arg, (H,))
+            if not (np.isfinite(ins.var) and ins.var > 0 and np.isfinite(ins.bias_var) and ins.bias_var >= 0):
+                raise ProgramError(f"{_where(i, ins)}: readout variances must be finite, var > 0, bias_var >= 0")
+            if ins.flatten is not None and (
+                    ins.flatten.ndim != 2 or ins.flatten.max() >= spaces[space_of[ins.arg]]):
+                raise ProgramError(f"{_where(i, ins)}: flatten must be (N, P) row indices of {ins.arg!r}")
+            kinds[ins.name] = "out"
+            continue
+        else:
+            raise ProgramError(f"{_where(i, ins)}: unknown instruction type")
+        kinds[ins.name] = kind
+        space_of[ins.name] = ins.space
+    return Program(tuple(instructions), tuple(feeds), dict(spaces), kinds)
+
+
+@dataclass(frozen=True)
+class Var:
+    """Handle of a program variable returned by :class:`ProgramBuilder` methods.
+
+    G-variables support ``g1 + g2``, ``g1 - g2`` and ``2.0 * g`` (a LinComb).
+    """
+
+    name: str
+    kind: str
+    space: str
+    builder: ProgramBuilder = field(repr=False, compare=False)
+
+    def _terms(self):
+        ins = self.builder._pending.get(self.name)
+        return ins if ins is not None else ((1.0, self.name),)
+
+    def __add__(self, other):
+        return self.builder._lincomb(self._terms() + _as_var(other)._terms(), self.space)
+
+    def __sub__(self, other):
+        neg = tuple((-c, a) for c, a in _as_var(other)._terms())
+        return self.builder._lincomb(self._terms() + neg, self.space)
+
+    def __mul__(self, coef):
+        if not isinstance(coef, (int, float, np.floating, np.integer)):
+            return NotImplemented
+        return self.builder._lincomb(tuple((float(coef) * c, a) for c, a in self._terms()), self.space)
+
+    __rmul__ = __mul__
+
+
+def _as_var(v):
+    if not isinstance(v, Var):
+        raise TypeError(f"expected a program variable (Var), got {type(v).__name__}")
+    return v
+
+
+class ProgramBuilder:
+    """Write a network as a NETSOR+ program, a few lines per architecture.
+
+    Example (an MLP whose hidden layers share one matrix, read out after layer norm)::
+
+        def shared_mlp(p, x):
+            h = p.input("U", x, var=1.0) + p.bias("b", var=0.1)
+            for _ in range(3):
+                h = p.matmul("W", p.nonlin("tanh", h), var=1.5) + p.bias("b", var=0.1)
+            return p.readout(p.nonlin("relu", p.layernorm(h)), var=1.0)
+
+        arch = netfield.architecture(shared_mlp)
+        netfield.kernel(arch, x)                               # mean field (master theorem)
+        netfield.sample(arch, x, width=512, networks=8)        # finite width, same program
+    """
+
+    def __init__(self):
+        self._instructions: list = []
+        self._feeds: list = []
+        self._spaces: dict = {}
+        self._pending: dict = {}
+        self._counter = 0
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _fresh(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    def _emit(self, ins, kind) -> Var:
+        self._instructions.append(ins)
+        return Var(ins.name, kind, getattr(ins, "space", ""), self)
+
+    def space(self, name: str, size: int) -> str:
+        """Declare (or check) a row space of ``size`` rows."""
+        if name in self._spaces and self._spaces[name] != size:
+            raise ProgramError(f"row space {name!r} has {self._spaces[name]} rows, got {size}")
+        self._spaces[name] = int(size)
+        return name
+
+    def _lincomb(self, terms, space) -> Var:
+        # merge equal arguments, keep the LinComb lazy until it is used as an argument
+        merged: dict = {}
+        for c, a in terms:
+            merged[a] = merged.get(a, 0.0) + c
+        name = self._fresh("g")
+        self._pending[name] = tuple((c, a) for a, c in merged.items())
+        return Var(name, G, space, self)
+
+    def _materialise(self, v: Var) -> str:
+        v = _as_var(v)
+        if v.name in self._pending:
+            terms = self._pending.pop(v.name)
+            self._instructions.append(LinComb(v.name, terms, v.space))
+        return v.name
+
+    # -- instructions --------------------------------------------------------------------------------
+    def input(self, matrix: str, features, var: float = 1.0, *, space: str = "rows") -> Var:
+        """G: ``U x`` for features of shape (M, d) (one row per row of ``space``)."""
+        feats = np.asarray(features, dtype=np.float64)
+        if feats.ndim != 2:
+            raise ProgramError(f"input {matrix!r}: features must have shape (rows, d), got {feats.shape}")
+        self.space(space, feats.shape[0])
+        self._feeds.append(feats)
+        return self._emit(Input(self._fresh("x"), matrix, len(self._feeds) - 1, float(var), space), G)
+
+    def bias(self, vector: str, var: float, *, space: str = "rows") -> Var:
+        """G: a bias vector with N(0, var) entries."""
+        if space not in self._spaces:
+            raise ProgramError(f"bias {vector!r}: unknown row space {space!r}; declare it with space() or an input")
+        return self._emit(Bias(self._fresh("b"), vector, float(var), space), G)
+
+    def matmul(self, matrix: str, h: Var, var: float = 1.0, *, transpose: bool = False) -> Var:
+        """G: ``W h`` for an H-variable h; W entries N(0, var / n). Reusing a name shares the matrix."""
+        h = _as_var(h)
+        return self._emit(MatMul(self._fresh("g"), matrix, h.name, float(var), h.space, transpose), G)
+
+    def nonlin(self, fn, *args: Var, coupled: bool = False, params=()) -> Var:
+        """H: ``fn(*args, *params)`` coordinatewise; ``fn`` an activation name or a JAX callable."""
+        if not args:
+            raise ProgramError("nonlin needs at least one argument")
+        names = tuple(self._materialise(a) if a.kind == G else _as_var(a).name for a in args)
+        activation = None
+        if isinstance(fn, (str, Activation)):
+            activation = get_activation(fn)
+            if len(args) != 1 or coupled or params:
+                raise ProgramError(f"nonlin: activation {activation.name!r} takes one argument")
+            call = activation.fn
+        elif callable(fn):
+            call = fn
+        else:
+            raise ProgramError(f"nonlin: fn must be an activation name or a callable, got {fn!r}")
+        pnames = tuple(_as_var(p).name for p in params)
+        return self._emit(Nonlin(self._fresh("h"), call, names, args[0].space, activation, coupled, pnames), H)
+
+    def moment(self, fn, *args: Var) -> Var:
+        """Scalar per row ``(1/n) sum_alpha fn(*args)_alpha`` (NETSOR+ Moment)."""
+        names = tuple(self._materialise(a) if a.kind == G else a.name for a in args)
+        return self._emit(Moment(self._fresh("c"), fn, names, args[0].space), "M")
+
+    def rowmap(self, v: Var, rows, *, space: str) -> Var:
+        """``A v`` along the rows with a fixed (M_out, M_in) matrix: shifts, pooling, token selection."""
+        rows = np.asarray(rows, dtype=np.float64)
+        name = self._materialise(v) if v.kind == G else v.name
+        self.space(space, rows.shape[0])
+        return self._emit(RowMap(self._fresh("r"), name, rows, space), v.kind)
+
+    def layernorm(self, g: Var, eps: float = 0.0) -> Var:
+        """G: ``(g - mean) / sqrt(var + eps)`` over the n coordinates of each row."""
+        name = self._materialise(g)
+        return self._emit(LayerNorm(self._fresh("ln"), name, g.space, float(eps)), G)
+
+    def attention(self, query: Var, key: Var, value: Var, *, mask=None, scale: float = 1.0) -> Var:
+        """G: softmax attention with 1/n-scaled logits ``scale * q_i . k_j / n`` over allowed rows."""
+        names = [self._materialise(v) for v in (query, key, value)]
+        m = self._spaces[query.space]
+        mask = np.ones((m, m), bool) if mask is None else np.asarray(mask, bool)
+        return self._emit(Attention(self._fresh("att"), *names, mask, float(scale), query.space), G)
+
+    def readout(self, h: Var, var: float = 1.0, bias_var: float = 0.0, *, flatten=None) -> Var:
+        """End the program: output ``V h + b_o``; ``flatten`` = (N, P) rows read out together."""
+        flat = None if flatten is None else np.asarray(flatten, dtype=np.int64)
+        return self._emit(Readout("out", _as_var(h).name, float(var), float(bias_var), flat), "out")
+
+    def build(self) -> Program:
+        return validate(self._instructions, self._feeds, self._spaces)
