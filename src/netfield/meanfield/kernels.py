@@ -19,10 +19,7 @@ READOUTS = ("last", "all")
 
 def _check_net(net):
     if not isinstance(net, Network):
-        raise TypeError(
-            f"net must be a Network (netfield.dnn / netfield.rnn) or an Architecture (netfield.gru, lstm, "
-            f"transformer, conv, batchnorm_mlp, architecture), got {type(net).__name__}"
-        )
+        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
 
 
 def _warm(engine: CovarianceEngine, t: int, s: int, A: str, B: str):
