@@ -42,6 +42,7 @@ Erf-sigmoid gate products (closed form, the GRU of GP4A)
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 
@@ -181,8 +182,8 @@ def qmc_expectation(fn, cov, *, points: int = 2**13, replicates: int = 8, seed: 
     for r in range(replicates):
         vals = np.asarray(fn(xi[r] @ a.T), dtype=np.float64)
         if vals.ndim < 1 or vals.shape[0] != points:
-            raise ValueError(f"fn must map samples of shape ({points}, {a.shape[0]}) to an array with leading "
-                             f"axis {points}, got shape {vals.shape}")
+            raise ValueError(f"fn must map samples of shape ({points}, {a.shape[0]}) to an array with "
+                             f"leading axis {points}, got shape {vals.shape}")
         means.append(vals.mean(axis=0))
     means = np.stack(means)
     return means.mean(axis=0), means.std(axis=0, ddof=1) / math.sqrt(replicates)
@@ -214,7 +215,7 @@ def _check_orders(orders) -> tuple:
         raise TypeError(f"orders must be a sequence of increasing integers >= 1, got {orders!r}") from None
     ok = len(orders) >= 2 and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
                                   for n in orders)
-    if not ok or any(b <= a for a, b in zip(orders, orders[1:])):
+    if not ok or any(b <= a for a, b in itertools.pairwise(orders)):
         raise ValueError(f"orders must hold at least two increasing integers >= 1, got {orders!r}")
     return tuple(int(n) for n in orders)
 
@@ -320,7 +321,8 @@ def erf_gate_product(cov, signs, *, abseps: float = 1e-7, maxpts: int | None = N
     try:
         batch = np.broadcast_shapes(c.shape[:-2], s.shape[:-1])
     except ValueError:
-        raise ValueError(f"signs of shape {s.shape} does not broadcast against cov of shape {c.shape}") from None
+        raise ValueError(f"signs of shape {s.shape} does not broadcast against cov of shape "
+                         f"{c.shape}") from None
     w = np.broadcast_to(c * s[..., :, None] * s[..., None, :], batch + (dim, dim)) + 0.5 * np.eye(dim)
     if dim <= 3:
         return _orthant_closed(w), np.full(batch, _CLOSED_FORM_ERROR)

@@ -17,7 +17,7 @@ and E[h h'] of H-variables (T3) comes from one of three back-ends:
 - **closed form / panel quadrature** when both are single-argument activations of G-variables
   (:func:`netfield.gauss.pair`): exact to ~1e-12;
 - **tensor Gauss-Hermite** per entry (:func:`netfield.gauss.multivariate.lowdim_expectation`) when
-  both are elementwise (row-by-row) functions of at most 4 Gaussian arguments in all, with an error
+  both are elementwise (row-by-row) functions of at most 3 Gaussian arguments in all, with an error
   estimate from the last two orders (accepted below 1e-8, else the next back-end);
 - **randomized quasi-Monte Carlo** (scrambled Sobol points): per entry over the k1 + k2 arguments at
   rows a and b for elementwise functions of more arguments (GRU / LSTM states unrolled in time),
@@ -50,7 +50,7 @@ from ..program.netsor import (
     RowMap,
 )
 
-LOWDIM_MAX = 4
+LOWDIM_MAX = 3
 LOWDIM_ORDERS = {1: (16, 32, 64, 96), 2: (16, 32, 64, 96), 3: (8, 16, 24, 32), 4: (8, 12, 16, 20)}
 LOWDIM_ACCEPT = 1e-8  # Gauss-Hermite results less converged than this go to quasi-Monte Carlo
 SOBOL_MAX_DIM = 21201
@@ -239,11 +239,11 @@ class ProgramEngine:
             self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
         factor = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
         out = np.empty((R, M1, M2))
-        rows_per_chunk = max(1, int(2**25 // max(1, M2 * self.points * D)))
-        for r in range(R):
-            for a0 in range(0, M1, rows_per_chunk):
-                z = np.einsum("sd,abed->abse", xi[r], factor[r, a0:a0 + rows_per_chunk])
-                out[r, a0:a0 + rows_per_chunk] = np.asarray(jnp.mean(fn(jnp.asarray(z)), axis=-1))
+        rows_per_chunk = max(1, int(2**24 // max(1, R * M2 * self.points * D)))
+        for a0 in range(0, M1, rows_per_chunk):
+            f = np.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
+            z = np.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
+            out[:, a0:a0 + rows_per_chunk] = np.asarray(jnp.mean(fn(jnp.asarray(z)), axis=-1))
         return jnp.asarray(out)
 
     def _joint_samples(self, hvars):
