@@ -12,10 +12,13 @@ the rows; the covariances follow from the program in order (the "master theorem"
     attention weights = softmax_j(scale Cov(q_i, k_j)) on allowed rows   (1/n logits)       (T7)
     anything else     = 0                                      (independent matrices)
 
-and E[h h'] of H-variables (T3) comes from one of three back-ends:
+and E[h h'] of H-variables (T3) comes from one of these back-ends:
 
 - **closed form / panel quadrature** when both are single-argument activations of G-variables
-  (:func:`netfield.gauss.pair`): exact to ~1e-12;
+  (:func:`netfield.gauss.pair`): exact to ~1e-12; products of erf-sigmoid gates
+  (:class:`~netfield.program.netsor.ErfGates`, sig(u) = (1 + erf u)/2): the Gaussian orthant
+  probability of S K S + I/2 (:func:`netfield.gauss.multivariate.erf_gate_product`), in closed form
+  for up to 3 gates in all;
 - **tensor Gauss-Hermite** per entry (:func:`netfield.gauss.multivariate.lowdim_expectation`) when
   both are elementwise (row-by-row) functions of at most 3 Gaussian arguments in all, with an error
   estimate from the last two orders (accepted below 1e-8, else the next back-end);
@@ -39,6 +42,7 @@ from ..gauss.quadrature import expect_product
 from ..program.netsor import (
     Attention,
     Bias,
+    ErfGates,
     Input,
     LayerNorm,
     LinComb,
@@ -178,6 +182,9 @@ class ProgramEngine:
         if _pairable(a) and _pairable(b):
             self.backend_counts["closed"] += 1
             return self._pair_moment(a, b)
+        if _gates(self.program, a) and _gates(self.program, b) and len(a.args) + len(b.args) <= 3:
+            self.backend_counts["closed"] += 1
+            return self._gate_moment(a, b)
         if _elementwise(self.program, h1) and _elementwise(self.program, h2):
             return self._entrywise_moment(h1, h2, _leaves(self.program, h1), _leaves(self.program, h2))
         self.backend_counts["qmc"] += 1
@@ -199,18 +206,8 @@ class ProgramEngine:
         from ..gauss.multivariate import lowdim_expectation
 
         k1 = len(leaves1)
-        allv = list(leaves1) + list(leaves2)
-        side = [0] * k1 + [1] * len(leaves2)
-        R, M1, M2, D = self.replicates, self.size(h1), self.size(h2), len(allv)
-        cov = np.zeros((R, M1, M2, D, D))
-        for i, gi in enumerate(allv):
-            for j, gj in enumerate(allv):
-                c = np.asarray(self.cov_or_zeros(gi, gj))
-                if side[i] == side[j]:
-                    d = np.diagonal(c, axis1=1, axis2=2)
-                    cov[..., i, j] = d[:, :, None] if side[i] == 0 else d[:, None, :]
-                else:
-                    cov[..., i, j] = c if side[i] == 0 else np.swapaxes(c, 1, 2)
+        cov = self._entry_covariance(h1, h2, leaves1, leaves2)
+        D = cov.shape[-1]
 
         def fn(z):  # z (..., P, D) -> (..., P)
             v1 = _evaluate_elementwise(self.program, h1, {g: z[..., i] for i, g in enumerate(leaves1)})
@@ -225,7 +222,35 @@ class ProgramEngine:
                 self.lowdim_error = max(self.lowdim_error, worst)
                 return jnp.asarray(value)
         self.backend_counts["qmc"] += 1
-        return self._entrywise_qmc(fn, cov)
+        value = self._entrywise_qmc(fn, cov)
+        if h1 == h2:  # entries (a, b) and (b, a) come from different point sets: keep the Gram symmetric
+            value = 0.5 * (value + jnp.swapaxes(value, -1, -2))
+        return value
+
+    def _entry_covariance(self, h1, h2, leaves1, leaves2):
+        """(R, M1, M2, D, D): per entry (a, b), the covariance of leaves1 at row a and leaves2 at row b."""
+        allv = list(leaves1) + list(leaves2)
+        side = [0] * len(leaves1) + [1] * len(leaves2)
+        R, M1, M2, D = self.replicates, self.size(h1), self.size(h2), len(allv)
+        cov = np.zeros((R, M1, M2, D, D))
+        for i, gi in enumerate(allv):
+            for j, gj in enumerate(allv):
+                c = np.asarray(self.cov_or_zeros(gi, gj))
+                if side[i] == side[j]:
+                    d = np.diagonal(c, axis1=1, axis2=2)
+                    cov[..., i, j] = d[:, :, None] if side[i] == 0 else d[:, None, :]
+                else:
+                    cov[..., i, j] = c if side[i] == 0 else np.swapaxes(c, 1, 2)
+        return cov
+
+    def _gate_moment(self, a: Nonlin, b: Nonlin):
+        """Products of erf-sigmoid gates: a Gaussian orthant probability with covariance
+        S K S + I/2 (THEORY.md 7), in closed form for up to 3 gates in all."""
+        from ..gauss.multivariate import erf_gate_product
+
+        cov = self._entry_covariance(a.name, b.name, list(a.args), list(b.args))
+        value, _ = erf_gate_product(cov, tuple(a.fn.signs) + tuple(b.fn.signs))
+        return jnp.asarray(value)
 
     def _entrywise_qmc(self, fn, cov):
         from ..gauss.multivariate import sobol_normals
@@ -326,6 +351,12 @@ class ProgramEngine:
 def _pairable(ins) -> bool:
     return (isinstance(ins, Nonlin) and ins.activation is not None and not ins.coupled and not ins.params
             and len(ins.args) == 1)
+
+
+def _gates(program: Program, ins) -> bool:
+    """A product of erf-sigmoid gates of G-variables (:class:`~netfield.program.netsor.ErfGates`)."""
+    return (isinstance(ins, Nonlin) and isinstance(ins.fn, ErfGates) and not ins.coupled and not ins.params
+            and all(program.kind(g) == "G" for g in ins.args))
 
 
 def _elementwise(program: Program, h: str) -> bool:

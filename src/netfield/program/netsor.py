@@ -141,6 +141,29 @@ class Nonlin:
     params: tuple = ()
 
 
+class ErfGates:
+    """Coordinatewise product of erf-sigmoid gates ``prod_i sig(s_i g_i)``, sig(u) = (1 + erf u) / 2.
+
+    Its Gaussian moments are orthant probabilities (closed form for up to 3 gates in all, THEORY 7).
+    """
+
+    def __init__(self, signs):
+        self.signs = tuple(int(s) for s in signs)
+        if not self.signs or any(s not in (1, -1) for s in self.signs):
+            raise ProgramError(f"gate signs must be +1 or -1, got {signs!r}")
+
+    def __call__(self, *args):
+        from jax.scipy.special import erf
+
+        out = 1.0
+        for s, a in zip(self.signs, args, strict=True):
+            out = out * 0.5 * (1.0 + erf(s * a))
+        return out
+
+    def __repr__(self) -> str:
+        return f"ErfGates({self.signs})"
+
+
 @dataclass(frozen=True, eq=False)
 class Moment:
     """Scalar per row: ``(1/n) sum_alpha fn(*args)_alpha`` -> E fn(Z) at infinite width (NETSOR+)."""
@@ -492,6 +515,15 @@ class ProgramBuilder:
             raise ProgramError(f"nonlin: fn must be an activation name or a callable, got {fn!r}")
         pnames = tuple(_as_var(p).name for p in params)
         return self._emit(Nonlin(self._fresh("h"), call, names, args[0].space, activation, coupled, pnames), H)
+
+    def erf_gates(self, *gates: Var, signs=None) -> Var:
+        """H: ``prod_i sig(s_i g_i)`` of G-variables with sig(u) = (1 + erf u) / 2 (default signs +1);
+        ``1 - sig(u) = sig(-u)``. Moments of gate products are computed in closed form."""
+        signs = (1,) * len(gates) if signs is None else tuple(signs)
+        if len(signs) != len(gates) or any(_as_var(g).kind != G for g in gates):
+            raise ProgramError("erf_gates takes G-variables and one sign (+1 / -1) per gate")
+        names = tuple(self._materialise(g) for g in gates)
+        return self._emit(Nonlin(self._fresh("h"), ErfGates(signs), names, gates[0].space), H)
 
     def moment(self, fn, *args: Var) -> Var:
         """Scalar per row ``(1/n) sum_alpha fn(*args)_alpha`` (NETSOR+ Moment)."""
