@@ -396,7 +396,8 @@ def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=
         raise ValueError(f"filter_shape must hold positive integers, got {filter_shape}")
     window = None if pool_window is None else tuple(int(w) for w in np.atleast_1d(pool_window))
     if skip and (padding != "SAME" or window is not None):
-        raise ValueError("skip=True needs padding='SAME' and no pool_window (the residual must keep the shape)")
+        raise ValueError(f"skip=True needs padding='SAME' and no pool_window (the residual must keep the shape), "
+                         f"got padding={padding!r}, pool_window={window!r}")
 
     def prepare(x):
         arr = check_finite_array("x", x)

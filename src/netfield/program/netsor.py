@@ -496,6 +496,11 @@ class ProgramBuilder:
     def matmul(self, matrix: str, h: Var, var: float = 1.0, *, transpose: bool = False) -> Var:
         """G: ``W h`` for an H-variable h; W entries N(0, var / n). Reusing a name shares the matrix."""
         h = _as_var(h)
+        if h.kind != H:
+            raise ProgramError(
+                f"matmul {matrix!r}: argument {h.name!r} is a {h.kind}-variable, expected an H-variable "
+                f"(apply a nonlinearity first, e.g. p.nonlin('linear', g))"
+            )
         return self._emit(MatMul(self._fresh("g"), matrix, h.name, float(var), h.space, transpose), G)
 
     def nonlin(self, fn, *args: Var, coupled: bool = False, params=()) -> Var:
