@@ -1,0 +1,456 @@
+"""Kernels of any architecture: finite networks converge to the tensor-program mean field (THEORY.md 7).
+
+For every architecture written as a NETSOR+ program (simple RNN, GRU, LSTM, transformer, batch-norm
+MLP, convolutional net) the master theorem gives the infinite-width readout kernel K
+(:func:`netfield.mean_field`); a sampled network of width n gives the empirical conditional readout
+kernel K^ (the readout matrix integrated out given the last hidden layer, :func:`netfield.sample`).
+The relative squared Frobenius distance
+
+    d2 = || K^ - K ||_F^2 / || K ||_F^2
+
+has mean E[d2] = sum_ab Var(K^_ab) / ||K||^2 + O(n^-2) = c / n + O(n^-2): fluctuations of order
+n^{-1/2} per entry, and a bias E[K^] - K of order 1/n (THEORY.md 4.1a, 7). This module measures
+E[d2] against n for each architecture, fits E[d2] = B n^beta (expected beta = -1,
+:func:`netfield.experiments.fitting.fit_power_law`), and tests the mean empirical kernel at the
+largest width against the theory entry by entry (z-scores with the sampling standard error and the
+theory's own numerical error estimate combined).
+
+Sampling. Networks are evaluated by netfield's finite-width program interpreter
+(:func:`netfield.finite.netsor.run_program` and :func:`~netfield.finite.netsor.readout_kernel`, the
+code behind :func:`netfield.sample` for architectures), jitted once per architecture and width;
+the Gaussian matrices, input matrices and biases (same variances: var / n, var / d, var) are drawn
+with NumPy: network i of a run uses ``numpy.random.default_rng([run_seed, i])`` and draws the
+program's matrices in first-use order. The result is therefore deterministic in the seed and
+independent of chunking (and of interrupted / resumed runs), like :func:`netfield.sample`, whose
+per-call compilation of the JAX random draws (seconds per width) would dominate these small studies.
+A :class:`~netfield.program.Network` (``netfield.rnn`` / ``netfield.dnn``) is sampled through the
+equivalent program (:func:`network_architecture`); its theory kernel is :func:`netfield.kernel`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_choice, check_positive_int
+from ..finite import mean_and_sem
+from ..finite.netsor import readout_kernel, run_program
+from ..gauss import get_activation
+from ..meanfield import kernel, mean_field
+from ..program import Network, batchnorm_mlp, conv, gru, lstm, rnn, transformer
+from ..program.architectures import Architecture, architecture
+from ..program.netsor import Bias, Input, MatMul, Program
+from .checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .convergence import derive_seed
+from .fitting import PowerLawFit, fit_power_law
+from .sampling import check_seed
+
+CASE_NAMES = ("rnn", "gru", "lstm", "transformer", "batchnorm", "conv")
+X_SOURCES = ("digits", "random")
+EXPECTED_EXPONENT = -1.0
+
+
+# -- inputs and cases ------------------------------------------------------------------------------
+def digit_sequences(patterns: int = 4, source: str = "digits", seed: int = 0):
+    """(patterns, 4, 4) inputs: 4x4 images read row by row as sequences of 4 steps (tokens) of 4 features.
+
+    ``source="digits"``: the first ``patterns`` images of classes 0, 1, 2, ... of scikit-learn's
+    bundled digits (:func:`netfield.experiments.data.digits_inputs`: 8x8 pixels standardised per pixel
+    over the dataset), downsampled to 4x4 by averaging 2x2 blocks. ``source="random"``: standard
+    normal entries from ``numpy.random.default_rng(seed)``. Either way the array is then scaled by one
+    number so that the mean of |x_t|^2 / d over patterns and steps is 1 (pre-activations of order 1).
+
+    Returns:
+        (x, labels): labels are the digit classes (None for random inputs).
+    """
+    patterns = check_positive_int("patterns", patterns, minimum=2)
+    check_choice("source", source, X_SOURCES)
+    if source == "digits":
+        from .data import digits_inputs
+
+        d = digits_inputs(patterns)
+        x = d.x.reshape(patterns, 4, 2, 4, 2).mean(axis=(2, 4))
+        labels = d.labels
+    else:
+        x = np.random.default_rng(check_seed(seed)).normal(size=(patterns, 4, 4))
+        labels = None
+    x = x / np.sqrt(np.mean(x**2))
+    return x, labels
+
+
+@dataclass(frozen=True, eq=False)
+class ArchitectureCase:
+    """One architecture with its inputs: ``net`` (an Architecture, or a Network for dnn / rnn), ``x``."""
+
+    name: str
+    net: Architecture | Network
+    x: np.ndarray
+    description: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "network": repr(self.net), "description": self.description,
+                "x_shape": list(np.shape(self.x))}
+
+
+def default_cases(x_source: str = "digits", patterns: int = 4, *, include_conv: bool = True,
+                  seed: int = 0) -> tuple:
+    """The architectures of the study, on small inputs so each theory kernel takes a few seconds.
+
+    Inputs (:func:`digit_sequences`): N = ``patterns`` 4x4 images (digits 0, 1, 2, 3 by default),
+    each read as a sequence of 4 rows of d = 4 pixels.
+
+    - ``rnn``: ``netfield.rnn(4, "erf", weight_var=1.5, bias_var=0.5)`` on the 4-step sequences.
+    - ``gru``: ``netfield.gru(3)`` (GP4A's conventions: erf gates and candidate, all variances 1) on
+      the first 3 rows (the theory's quasi-Monte-Carlo cost grows fast with T).
+    - ``lstm``: ``netfield.lstm(3)`` (tanh, erf gates, variances 1) on the first 3 rows.
+    - ``transformer``: ``netfield.transformer(1, "relu", tie_query_key=True)``: one block, the 4 rows
+      as 4 tokens, tied query/key so that the infinite-width attention is not uniform, mean readout.
+    - ``batchnorm``: ``netfield.batchnorm_mlp(3, "relu")`` on the flattened images (d = 16), the N
+      patterns forming the batch.
+    - ``conv`` (``include_conv``): ``netfield.conv(2, "relu", filter_shape=(3,))``, a 1-D convolution
+      over the 4 rows with the 4 columns as channels, SAME padding, global average readout.
+
+    Args:
+        x_source: ``"digits"`` (scikit-learn's bundled digits) or ``"random"`` (fixed NumPy seed).
+        patterns: N, the number of inputs (kernel size N x N).
+        include_conv: add the convolutional network as a sixth case.
+        seed: seed of the random inputs (``x_source="random"``).
+    """
+    x, labels = digit_sequences(patterns, x_source, seed)
+    what = (f"digits {labels.tolist()} (sklearn load_digits, 2x2-averaged to 4x4)" if labels is not None
+            else f"N(0, 1) entries, numpy seed {seed}")
+    seq = f"{patterns} sequences of 4 rows x 4 features: {what}"
+    cases = [
+        ArchitectureCase("rnn", rnn(4, "erf", weight_var=1.5, bias_var=0.5), x,
+                         f"simple RNN, erf, weight_var 1.5, bias_var 0.5, T = 4; {seq}"),
+        ArchitectureCase("gru", gru(3), x[:, :3],
+                         f"GRU (erf gates and candidate, variances 1), T = 3; first 3 rows of the {seq}"),
+        ArchitectureCase("lstm", lstm(3), x[:, :3],
+                         f"LSTM (tanh, erf gates, variances 1), T = 3; first 3 rows of the {seq}"),
+        ArchitectureCase("transformer", transformer(1, "relu", tie_query_key=True), x,
+                         f"transformer, 1 block, relu MLP, tied query/key, layer norm, mean readout, "
+                         f"L = 4 tokens; {seq}"),
+        ArchitectureCase("batchnorm", batchnorm_mlp(3, "relu"), x.reshape(patterns, -1),
+                         f"MLP with batch norm, depth 3, relu, batch of {patterns}; flattened 4x4 images (d = 16): "
+                         f"{what}"),
+    ]
+    if include_conv:
+        cases.append(ArchitectureCase("conv", conv(2, "relu", filter_shape=(3,)), x,
+                                      f"1-D CNN, depth 2, relu, filter 3, SAME padding, global average "
+                                      f"readout; 4 positions x 4 channels: {seq}"))
+    return tuple(cases)
+
+
+# -- networks as programs --------------------------------------------------------------------------
+def network_architecture(net: Network) -> Architecture:
+    """The NETSOR+ program of a ``netfield.dnn`` / ``netfield.rnn`` network (THEORY.md 1)::
+
+        h_1 = U x_1 + b,   h_t = W phi(h_{t-1}) + U x_t + b,   f = V phi(h_T) + b_o
+
+    (RNN: one W, U, b; DNN: fresh per layer). Inputs (N, T, d) with T = steps, or (N, d) (input at
+    step 1 only). Its mean-field kernel equals :func:`netfield.kernel` (readout at the last step).
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    act = get_activation(net.activation)
+    shared = net.architecture == "rnn"
+    T = net.steps
+
+    def program(p, arr):
+        if arr.ndim == 2:
+            arr = arr[:, None, :]
+        if arr.ndim != 3 or arr.shape[1] not in (1, T):
+            raise ValueError(f"x must have shape (N, d) or (N, {T}, d), got {arr.shape}")
+        h = None
+        for t in range(1, T + 1):
+            tag = "" if shared else str(t)
+            terms = [] if h is None else [p.matmul(f"W{tag}", p.nonlin(act, h), net.weight_var)]
+            if t <= arr.shape[1]:
+                terms.append(p.input(f"U{tag}", arr[:, t - 1], net.input_var))
+            terms.append(p.bias(f"b{tag}", net.bias_var))
+            h = terms[0]
+            for term in terms[1:]:
+                h = h + term
+        return p.readout(p.nonlin(act, h), net.readout_var, net.readout_bias_var)
+
+    return architecture(program, name=net.architecture)
+
+
+def _as_architecture(net) -> Architecture:
+    if isinstance(net, Network):
+        return network_architecture(net)
+    if isinstance(net, Architecture):
+        return net
+    raise TypeError(f"net must be an Architecture (netfield.gru, ...) or a Network (netfield.rnn / dnn), "
+                    f"got {type(net).__name__}")
+
+
+def theory_kernel(net, x):
+    """(K, error, backends, seconds): mean-field readout kernel, its numerical error estimate (N, N)."""
+    start = time.perf_counter()
+    if isinstance(net, Network):
+        k = np.asarray(kernel(net, x), np.float64)
+        err, backends = np.zeros_like(k), {"closed": 1}
+    else:
+        mf = mean_field(_as_architecture(net), x)
+        k, err, backends = np.asarray(mf.readout, np.float64), np.asarray(mf.error, np.float64), dict(mf.backends)
+    return k, err, backends, time.perf_counter() - start
+
+
+class ProgramSampler:
+    """Sampled finite networks of one program at several widths (module docstring, "Sampling")."""
+
+    def __init__(self, net, x):
+        self.program: Program = _as_architecture(net).program(x)
+        self._jitted: dict = {}
+
+    def shapes(self, width: int) -> dict:
+        """{matrix name: (shape, variance of the entries)} in first-use order."""
+        out = {}
+        for ins in self.program.instructions:
+            if isinstance(ins, MatMul):
+                out.setdefault(ins.matrix, ((width, width), ins.var / width))
+            elif isinstance(ins, Input):
+                d = self.program.feeds[ins.feed].shape[1]
+                out.setdefault(ins.matrix, ((width, d), ins.var / d))
+            elif isinstance(ins, Bias):
+                out.setdefault(ins.vector, ((width,), ins.var))
+        return {name: out[name] for name in self.program.matrices}
+
+    def _compiled(self, width: int):
+        if width not in self._jitted:
+            program = self.program
+            self._jitted[width] = jax.jit(
+                lambda params: readout_kernel(program, run_program(program, params, width, jnp.float64), width))
+        return self._jitted[width]
+
+    def kernels(self, width: int, first: int, count: int, seed: int, tick=None) -> np.ndarray:
+        """Readout kernels (count, N, N) of networks first .. first + count - 1 of run ``seed``."""
+        width = check_positive_int("width", width)
+        run = self._compiled(width)
+        shapes = self.shapes(width)
+        out = []
+        for i in range(first, first + count):
+            rng = np.random.default_rng([int(seed), int(i)])
+            params = {name: np.sqrt(var) * rng.standard_normal(shape) for name, (shape, var) in shapes.items()}
+            out.append(np.asarray(run(params), np.float64))
+            if tick is not None:
+                tick()
+        return np.stack(out)
+
+
+# -- one architecture ------------------------------------------------------------------------------
+def relative_squared_distance(empirical, reference) -> np.ndarray:
+    """||K^ - K||_F^2 / ||K||_F^2 over the last two axes."""
+    empirical, reference = np.asarray(empirical), np.asarray(reference)
+    return np.sum((empirical - reference) ** 2, axis=(-2, -1)) / np.sum(reference**2)
+
+
+@dataclass(frozen=True, eq=False)
+class ArchitectureConvergence:
+    """Empirical vs theory readout kernels of one architecture at several widths.
+
+    Attributes:
+        name, description: the architecture.
+        widths, networks, seeds: widths n, networks sampled at each, run seed of each width.
+        theory, theory_error: (N, N) mean-field kernel and its numerical error estimate.
+        backends: moments per mean-field back-end.
+        d2: per width, the (networks,) relative squared distances ||K^ - K||_F^2 / ||K||_F^2.
+        d2_mean, d2_sem: their mean and standard error per width.
+        fit: E[d2] = B n^beta, weighted log-log fit (expect beta = -1).
+        inverse_fit: E[d2] = c / n, the same fit with the exponent held at -1 (the 1/width reference).
+        mean_kernel, kernel_sem: (N, N) mean empirical kernel at the largest width and its standard error.
+        z: (N, N) (mean_kernel - theory) / sqrt(kernel_sem^2 + theory_error^2).
+        max_abs_z: max |z| over the N (N + 1) / 2 distinct entries.
+        theory_floor: ||theory_error||_F^2 / ||K||_F^2, the part of d2 the theory's own error may explain.
+        timing: seconds: theory, sampling per width, total.
+    """
+
+    name: str
+    description: str
+    widths: tuple
+    networks: tuple
+    seeds: tuple
+    theory: np.ndarray
+    theory_error: np.ndarray
+    backends: dict
+    d2: tuple
+    d2_mean: tuple
+    d2_sem: tuple
+    fit: PowerLawFit
+    inverse_fit: PowerLawFit
+    mean_kernel: np.ndarray
+    kernel_sem: np.ndarray
+    z: np.ndarray
+    max_abs_z: float
+    theory_floor: float
+    timing: dict
+
+    @property
+    def slope(self) -> float:
+        return self.fit.exponent
+
+    @property
+    def slope_se(self) -> float:
+        return self.fit.exponent_se
+
+    def to_dict(self) -> dict:
+        """JSON-ready numbers (per-network distances included)."""
+        return {
+            "name": self.name, "description": self.description, "widths": list(self.widths),
+            "networks": list(self.networks), "seeds": list(self.seeds),
+            "theory": self.theory.tolist(), "theory_error": self.theory_error.tolist(), "backends": dict(self.backends),
+            "d2": [d.tolist() for d in self.d2], "d2_mean": list(self.d2_mean), "d2_sem": list(self.d2_sem),
+            "fit": self.fit.to_dict(), "inverse_fit": self.inverse_fit.to_dict(), "slope": self.slope,
+            "slope_se": self.slope_se,
+            "largest_width": self.widths[-1], "mean_kernel": self.mean_kernel.tolist(),
+            "kernel_sem": self.kernel_sem.tolist(), "z": self.z.tolist(), "max_abs_z": self.max_abs_z,
+            "theory_floor": self.theory_floor, "timing": dict(self.timing),
+        }
+
+
+def _check_widths_networks(widths, networks):
+    widths = tuple(int(check_positive_int("widths entries", w)) for w in widths)
+    if len(widths) < 2 or len(set(widths)) != len(widths) or list(widths) != sorted(widths):
+        raise ValueError(f"widths must be >= 2 distinct increasing integers, got {list(widths)}")
+    if np.ndim(networks) == 0:
+        networks = (networks,) * len(widths)
+    networks = tuple(int(check_positive_int("networks entries", k, minimum=2)) for k in networks)
+    if len(networks) != len(widths):
+        raise ValueError(f"networks must be one integer or one per width ({len(widths)}), got {list(networks)}")
+    return widths, networks
+
+
+def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: str | None = None,
+                             description: str = "", chunk_size: int = 16, store: ChunkStore | None = None,
+                             resume: bool = False, progress=None) -> ArchitectureConvergence:
+    """Distance of sampled networks' readout kernels to the mean field, against width (module docstring).
+
+    Args:
+        arch: an :class:`~netfield.program.architectures.Architecture` or a ``netfield.rnn`` / ``dnn`` network.
+        x: its inputs.
+        widths: increasing widths n (>= 2 of them).
+        networks: networks per width: one integer, or one per width (>= 2 each).
+        seed: study seed; width n uses ``derive_seed(seed, "architectures", name, n)``.
+        name: label of the architecture (default: ``arch.name`` / ``arch.architecture``).
+        description: free text kept in the result.
+        chunk_size: networks per chunk (checkpointing granularity; results do not depend on it).
+        store, resume: checkpoint directory (:class:`~netfield.experiments.checkpoint.ChunkStore`) and
+            whether to reuse its finished chunks, so an interrupted long run loses at most a chunk.
+        progress: callable told about finished networks (``progress(k)``).
+
+    Returns:
+        :class:`ArchitectureConvergence`.
+    """
+    start = time.perf_counter()
+    widths, networks = _check_widths_networks(widths, networks)
+    seed = check_seed(seed)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
+    name = name or (arch.architecture if isinstance(arch, Network) else _as_architecture(arch).name)
+    k_th, k_err, backends, theory_s = theory_kernel(arch, x)
+    sampler = ProgramSampler(arch, x)
+    digest = array_digest(np.asarray(x, np.float64))
+    structure = [(type(ins).__name__, getattr(ins, "matrix", None) or getattr(ins, "vector", None),
+                  getattr(ins, "var", None), getattr(ins, "args", None) or getattr(ins, "arg", None))
+                 for ins in sampler.program.instructions]  # user programs of one name differ here
+    d2, seeds, sampling_s, kernels = [], [], [], None
+    for width, count in zip(widths, networks):
+        t0 = time.perf_counter()
+        run_seed = derive_seed(seed, "architectures", name, width)
+
+        def compute(first, n_nets, tick, width=width, run_seed=run_seed):
+            return {"readout": sampler.kernels(width, first, n_nets, run_seed, tick)}
+
+        key = run_key(kind="architecture-kernels-v1", net=repr(arch), program=structure, x=digest, width=width,
+                      seed=run_seed)
+        out = run_chunks(count, chunk_size, compute, store=store, key=key, resume=resume, progress=progress)
+        kernels = out["readout"]
+        d2.append(relative_squared_distance(kernels, k_th))
+        seeds.append(run_seed)
+        sampling_s.append(time.perf_counter() - t0)
+    mean_sq, sem_sq = zip(*[(float(m), float(s)) for m, s in (mean_and_sem(d) for d in d2)])
+    n, y, sy = np.asarray(widths, float), np.asarray(mean_sq), np.asarray(sem_sq)
+    fit, inverse_fit = fit_power_law(n, y, sy), fit_power_law(n, y, sy, exponent=EXPECTED_EXPONENT)
+    mean_k, sem_k = mean_and_sem(kernels)  # largest width
+    z = (mean_k - k_th) / np.sqrt(sem_k**2 + k_err**2)
+    upper = np.triu_indices(k_th.shape[0])
+    return ArchitectureConvergence(
+        name=name, description=description, widths=widths, networks=networks, seeds=tuple(seeds),
+        theory=k_th, theory_error=k_err, backends=backends, d2=tuple(d2), d2_mean=mean_sq, d2_sem=sem_sq,
+        fit=fit, inverse_fit=inverse_fit, mean_kernel=mean_k, kernel_sem=sem_k, z=z,
+        max_abs_z=float(np.max(np.abs(z[upper]))),
+        theory_floor=float(np.sum(k_err**2) / np.sum(k_th**2)),
+        timing={"theory_s": theory_s, "sampling_s": sampling_s, "total_s": time.perf_counter() - start},
+    )
+
+
+# -- all architectures ---------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ArchitectureStudy:
+    """:class:`ArchitectureConvergence` of every case, in order, and the settings that produced them."""
+
+    results: tuple
+    cases: tuple
+    widths: tuple
+    networks: tuple
+    seed: int
+
+    def __getitem__(self, name: str) -> ArchitectureConvergence:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(f"no architecture {name!r}; studied: {[r.name for r in self.results]}")
+
+    def to_dict(self) -> dict:
+        return {"widths": list(self.widths), "networks": list(self.networks), "seed": self.seed,
+                "expected_exponent": EXPECTED_EXPONENT,
+                "distance": "||K_emp - K_theory||_F^2 / ||K_theory||_F^2 of the conditional readout kernel",
+                "cases": [c.to_dict() for c in self.cases],
+                "architectures": [r.to_dict() for r in self.results]}
+
+
+def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), networks=16, seed: int = 0, *,
+                       chunk_size: int = 16, store: ChunkStore | None = None, resume: bool = False,
+                       progress=None) -> ArchitectureStudy:
+    """:func:`architecture_convergence` for every case (default: :func:`default_cases`).
+
+    Example:
+        >>> from netfield.experiments.architectures import architecture_study, default_cases
+        >>> cases = [c for c in default_cases() if c.name in ("rnn", "conv")]
+        >>> study = architecture_study(cases, widths=(8, 16), networks=3)
+        >>> [r.name for r in study.results], study["conv"].networks
+        (['rnn', 'conv'], (3, 3))
+    """
+    cases = default_cases() if cases is None else tuple(cases)
+    if not cases:
+        raise ValueError("cases must not be empty")
+    names = [c.name for c in cases]
+    if len(set(names)) != len(names):
+        raise ValueError(f"case names must be distinct, got {names}")
+    widths, networks = _check_widths_networks(widths, networks)
+    results = tuple(
+        architecture_convergence(c.net, c.x, widths, networks, seed, name=c.name, description=c.description,
+                                 chunk_size=chunk_size, store=store, resume=resume, progress=progress)
+        for c in cases
+    )
+    return ArchitectureStudy(results, cases, widths, networks, check_seed(seed))
+
+
+__all__ = [
+    "CASE_NAMES",
+    "ArchitectureCase",
+    "ArchitectureConvergence",
+    "ArchitectureStudy",
+    "ProgramSampler",
+    "architecture_convergence",
+    "architecture_study",
+    "default_cases",
+    "digit_sequences",
+    "network_architecture",
+    "relative_squared_distance",
+    "theory_kernel",
+]

@@ -1,0 +1,501 @@
+"""Feature learning: the muP Bayesian saddle point of trained DNNs and RNNs (docs/feature.md).
+
+Posterior over the weights of a width-n network (THEORY.md section 6): the prior of section 1, a
+muP readout f_t = (1/n) sum_j v_j phi(h_tj) shared over the supervised steps S, and targets
+y_{t mu} ~ N(f_t(x_mu), kappa / n). Integrating v out and introducing the kernels with their
+conjugate fields gives n * (an action of O(1) order parameters), so at large n the posterior
+concentrates on the saddle point (docs/feature.md F1-F9):
+
+    single-site law    p(h) ~ N(h; 0, C) exp(E(h)),  h = (h_t(mu))_{t <= T, mu}             (F4)
+                       E(h) = weight_var sum_{(t,s) free} phi(h_{t-1})^T Ct(t,s) phi(h_{s-1})
+                              + sum_{t,s in S} phi(h_t)^T Qt(t,s) phi(h_s)
+    forward            C(t,s) = C_in(t,s) + weight_var <phi(h_{t-1}) phi(h_{s-1})^T>    (free)   (F5)
+    backward           Ct(t,s) = [ d ln Z / dC ](t,s) = [ (C^-1 <h h^T> C^-1 - C^-1) / 2 ](t,s)
+                               = [ <grad grad^T E + grad E grad E^T> / 2 ](t,s)  (Stein) (free)   (F6)
+    readout            Q = <phi(h_S) phi(h_S)^T>,  M = readout_var Q + kappa I,
+                       Qt = (readout_var / 2) (M^-1 y y^T M^-1 - M^-1 / n)                    (F7)
+
+"free" blocks are those a weight matrix contributes to: for the RNN every time pair (t, s) with
+t, s >= 2 (one shared W couples all times), for the DNN only t = s (fresh W per layer): the RNN and
+DNN saddle points differ *only* in which blocks are free. Below the transition the RNN's cross-time
+blocks vanish and both coincide; :func:`cross_time_stability` gives the linear stability of that
+solution in the cross-time sector (F9).
+
+Averages <.> under the tilted law are computed by importance sampling from N(0, C) with fixed
+scrambled-Sobol normals (a deterministic, differentiable map, so its Jacobian is exact), or in
+closed form for linear networks (the tilted law is then Gaussian).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_finite_array, check_positive_int
+from ..gauss import pair
+from ..program import Network
+
+jax.config.update("jax_enable_x64", True)
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A posterior saddle-point problem (all arrays over train + test patterns).
+
+    Attributes:
+        T, P, P_train: steps, patterns (train first, then test), training patterns.
+        supervised: tuple of supervised steps S (1-based).
+        c_in: (T, T, P, P) input + bias covariance (blocks without a weight-matrix term).
+        free: (T, T) bool, blocks (t, s) that carry a weight-matrix term (and a conjugate field).
+        targets: (|S| * P_train,) scaled targets sqrt(signal) * y, step-major.
+    """
+
+    net: Network
+    T: int
+    P: int
+    P_train: int
+    supervised: tuple
+    c_in: np.ndarray
+    free: np.ndarray
+    targets: np.ndarray
+    kappa: float
+    signal: float
+    inv_width: float
+    linear: bool
+    normals: np.ndarray = field(repr=False)
+
+
+def _flatten_problem(p: Problem):
+    leaves = (p.net, p.c_in, p.targets, p.kappa, p.signal, p.inv_width, p.normals)
+    aux = (p.T, p.P, p.P_train, p.supervised, tuple(map(tuple, np.asarray(p.free).tolist())), p.linear)
+    return leaves, aux
+
+
+def _unflatten_problem(aux, leaves) -> Problem:
+    T, P, P_train, supervised, free, linear = aux
+    net, c_in, targets, kappa, signal, inv_width, normals = leaves
+    return Problem(net, T, P, P_train, supervised, c_in, np.array(free, bool), targets, kappa, signal, inv_width,
+                   linear, normals)
+
+
+# a pytree: the jitted map compiles once per structure (steps, patterns, supervised steps, activation),
+# not once per signal strength
+jax.tree_util.register_pytree_node(Problem, _flatten_problem, _unflatten_problem)
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _as_sequences(x, T, name):
+    arr = check_finite_array(name, x)
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    if arr.ndim != 3 or arr.shape[1] > T or min(arr.shape) < 1:
+        raise ValueError(f"{name} must have shape (P, d) or (P, T_in, d) with T_in <= {T}, got {np.shape(x)}")
+    return arr
+
+
+def _pad(a, t_in):
+    return np.concatenate([a, np.zeros((a.shape[0], t_in - a.shape[1], a.shape[2]))], axis=1)
+
+
+def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None,
+                  x_test=None, width=None, points: int = 2**14, seed: int = 0) -> Problem:
+    """Validate the inputs and set up the saddle-point problem (F1-F3)."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network from netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    kappa = _check_positive("kappa", kappa)
+    signal = _check_positive("signal", signal)
+    T = net.steps
+    steps = (T,) if supervised_steps is None else tuple(supervised_steps)
+    if not steps or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= T for s in steps) \
+            or len(set(steps)) != len(steps):
+        raise ValueError(f"supervised_steps must be distinct integers in 1..{T}, got {supervised_steps!r}")
+    steps = tuple(sorted(int(s) for s in steps))
+    xs = _as_sequences(x, T, "x")
+    P_train = xs.shape[0]
+    y = check_finite_array("y", y)
+    if y.ndim == 1 and len(steps) == 1:
+        y = y[None, :]
+    if y.shape != (len(steps), P_train):
+        raise ValueError(
+            f"y must have shape (len(supervised_steps), P) = ({len(steps)}, {P_train}) (or ({P_train},) for one "
+            f"supervised step), got {np.shape(y)}"
+        )
+    if x_test is not None:
+        xt = _as_sequences(x_test, T, "x_test")
+        if xt.shape[2] != xs.shape[2]:
+            raise ValueError(f"x_test must have d = {xs.shape[2]} features like x, got {xt.shape[2]}")
+        t_in = max(xs.shape[1], xt.shape[1])
+        xs = np.concatenate([_pad(xs, t_in), _pad(xt, t_in)])
+    P = xs.shape[0]
+    inv_width = 0.0 if width is None else 1.0 / check_positive_int("width", width)
+
+    rnn = net.architecture == "rnn"
+    d = xs.shape[2]
+    c_in = np.zeros((T, T, P, P))
+    for t in range(1, T + 1):
+        for s in range(1, T + 1):
+            if not rnn and t != s:
+                continue
+            if t <= xs.shape[1] and s <= xs.shape[1]:
+                c_in[t - 1, s - 1] += net.input_var * xs[:, t - 1] @ xs[:, s - 1].T / d
+            c_in[t - 1, s - 1] += net.bias_var
+    free = np.zeros((T, T), bool)
+    for t in range(2, T + 1):
+        for s in range(2, T + 1):
+            free[t - 1, s - 1] = rnn or t == s
+    linear = net.activation.name == "linear"
+    from ..gauss.multivariate import sobol_normals
+
+    normals = None if linear else _sign_symmetric(np.asarray(sobol_normals(max(points >> T, 1), T * P, 1, seed=seed)[0]),
+                                                  T, P)
+    targets = np.sqrt(signal) * y.reshape(-1)
+    return Problem(net, T, P, P_train, steps, c_in, free, targets, kappa, signal, inv_width, linear, normals)
+
+
+def _sign_symmetric(xi, T, P):
+    """All 2^T sign flips of the time blocks of the base normals: still N(0, I) points, and for a
+    block-diagonal C every term odd in one step's h_t cancels exactly, so the symmetric (C(t,s) = 0)
+    solution is an exact solution of the estimated map, as of the exact one (F9)."""
+    signs = np.array(np.meshgrid(*[[1.0, -1.0]] * T, indexing="ij")).reshape(T, -1).T  # (2^T, T)
+    flips = np.repeat(signs, P, axis=1)  # (2^T, T P)
+    return (flips[:, None, :] * xi[None]).reshape(-1, T * P)
+
+
+# -- the map -------------------------------------------------------------------------------------------
+def _matrix(blocks):
+    """(T, T, P, P) blocks -> (T P, T P) matrix with rows (t, mu)."""
+    T, _, P, _ = blocks.shape
+    return jnp.transpose(blocks, (0, 2, 1, 3)).reshape(T * P, T * P)
+
+
+def _blocks(matrix, T, P):
+    return jnp.transpose(matrix.reshape(T, P, T, P), (0, 2, 1, 3))
+
+
+def _tilt(prob: Problem, ct, qt):
+    """B (T, T, P, P): E(h) = sum_{t,s} phi(h_t)^T B(t,s) phi(h_s) (F4)."""
+    T, P, Ptr = prob.T, prob.P, prob.P_train
+    b = jnp.zeros((T, T, P, P))
+    b = b.at[:-1, :-1].add(prob.net.weight_var * (ct * jnp.asarray(prob.free)[:, :, None, None])[1:, 1:])
+    S = [s - 1 for s in prob.supervised]
+    k = len(S)
+    q4 = qt.reshape(k, Ptr, k, Ptr).transpose(0, 2, 1, 3)
+    for i, t in enumerate(S):
+        for j, s in enumerate(S):
+            b = b.at[t, s, :Ptr, :Ptr].add(q4[i, j])
+    return b
+
+
+def _tilted_moments(prob: Problem, C, B):
+    """<phi phi^T>, <h h^T> (as (T,T,P,P) blocks) under N(0, C) exp(E), and the effective sample size."""
+    T, P = prob.T, prob.P
+    cm = _matrix(C)
+    cm = 0.5 * (cm + cm.T)
+    if prob.linear:  # Gaussian tilt: precision C^-1 - (B + B^T)
+        bm = _matrix(B)
+        prec = jnp.linalg.inv(cm) - (bm + bm.T)
+        post = jnp.linalg.inv(prec)
+        post = 0.5 * (post + post.T)
+        blocks = _blocks(post, T, P)
+        cinv = jnp.linalg.inv(cm)
+        grad = 0.5 * (cinv @ post @ cinv - cinv)
+        return blocks, blocks, jnp.asarray(jnp.inf), jnp.linalg.eigvalsh(prec).min(), grad
+    chol = jnp.linalg.cholesky(cm + 1e-12 * jnp.trace(cm) / cm.shape[0] * jnp.eye(cm.shape[0]))
+    h = jnp.asarray(prob.normals) @ chol.T  # (S, T P)
+    fn = prob.net.activation.fn
+    d1 = jax.grad(lambda z: jnp.sum(fn(z)))
+    d2 = jax.grad(lambda z: jnp.sum(d1(z)))
+    phi, dphi, ddphi = fn(h), d1(h), d2(h)
+    bm = _matrix(B)
+    bs = bm + bm.T  # E(h) = phi^T bm phi,  grad E = phi' * (bs phi)
+    field = phi @ bs  # (S, T P)
+    energy = 0.5 * jnp.sum(field * phi, axis=1)
+    w = jax.nn.softmax(energy)
+    # control variate: exact Gaussian <phi phi^T> (netfield.gauss.pair) + the tilt's effect estimated
+    # with the same points (exact in the lazy limit; errors cancel where the tilt is weak)
+    diag = jnp.diagonal(cm)
+    exact = pair(prob.net.activation, diag[:, None], diag[None, :], cm)
+    tilt_effect = jnp.einsum("n,ni,nj->ij", w - 1.0 / w.size, phi, phi)
+    phph = _blocks(exact + tilt_effect, T, P)
+    # Stein / Price: d ln Z / dC = <grad grad^T E + grad E grad E^T> / 2 (no C^-1: low variance), F6
+    g = dphi * field
+    stein = (jnp.einsum("n,ni,nj->ij", w, g, g) + jnp.diag(w @ (ddphi * field))
+             + bs * jnp.einsum("n,ni,nj->ij", w, dphi, dphi))
+    hh = cm + jnp.einsum("n,ni,nj->ij", w - 1.0 / w.size, h, h)  # same control variate: <h h^T> = C + effect
+    return phph, _blocks(hh, T, P), 1.0 / jnp.sum(w ** 2), jnp.asarray(1.0), 0.5 * stein
+
+
+def saddle_map(prob: Problem, C, ct, qt):
+    """One application of F5-F7: (C, Ct, Qt) -> (C', Ct', Qt') and diagnostics."""
+    T, P, Ptr = prob.T, prob.P, prob.P_train
+    free = jnp.asarray(prob.free)[:, :, None, None]
+    phph, hh, ess, min_prec, grad = _tilted_moments(prob, C, _tilt(prob, ct, qt))
+    c_new = jnp.asarray(prob.c_in) + free * prob.net.weight_var * jnp.pad(phph[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))
+    ct_new = free * _blocks(0.5 * (grad + grad.T), T, P)
+    S = [s - 1 for s in prob.supervised]
+    q = jnp.concatenate([jnp.concatenate([phph[t, s, :Ptr, :Ptr] for s in S], axis=1) for t in S], axis=0)
+    gv = prob.net.readout_var
+    minv = jnp.linalg.inv(gv * q + prob.kappa * jnp.eye(q.shape[0]))
+    a = minv @ jnp.asarray(prob.targets)
+    qt_new = 0.5 * gv * (jnp.outer(a, a) - prob.inv_width * minv)
+    return c_new, ct_new, qt_new, {"ess": ess, "min_precision": min_prec, "phph": phph, "hh": hh, "q": q, "a": a}
+
+
+@jax.jit
+def _jit_map(prob, C, ct, qt):
+    return saddle_map(prob, C, ct, qt)
+
+
+def _pack(prob, C, ct, qt):
+    return jnp.concatenate([C.reshape(-1), ct.reshape(-1), qt.reshape(-1)])
+
+
+def _unpack(prob, v):
+    T, P = prob.T, prob.P
+    n = T * T * P * P
+    k = len(prob.supervised) * prob.P_train
+    return v[:n].reshape(T, T, P, P), v[n:2 * n].reshape(T, T, P, P), v[2 * n:2 * n + k * k].reshape(k, k)
+
+
+def lazy_point(prob: Problem):
+    """The Gaussian-process (lazy, signal -> 0) kernels: F5 with E = 0, iterated step by step."""
+    T, P = prob.T, prob.P
+    free = jnp.asarray(prob.free)[:, :, None, None]
+    C = jnp.asarray(prob.c_in)
+    zero = jnp.zeros((T, T, P, P))
+    for _ in range(T):
+        if prob.linear:
+            phph = C
+        else:
+            phph = _tilted_moments(prob, C, zero)[0]
+        C = jnp.asarray(prob.c_in) + free * prob.net.weight_var * jnp.pad(phph[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))
+    return C
+
+
+# -- result ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class FeatureResult:
+    """Saddle point of the muP posterior (docs/feature.md).
+
+    Attributes:
+        kernel: (T, T, P, P) posterior pre-activation kernels <h_t h_s^T> (train then test patterns): the
+            posterior mean of (1/n) sum_j h_tj h_sj (F8).
+        base: (T, T, P, P) the Gaussian base covariance C(t, s) of the single-site law (F4, F5).
+        overlap: (T, T, P, P) <phi(h_t) phi(h_s)^T> (representational kernels, cross-time overlaps).
+        conjugate: (T, T, P, P) conjugate fields Ct; readout_conjugate: Qt.
+        gp_kernel: the lazy (Gaussian-process) kernels C for comparison.
+        prediction: (T, P_test) posterior-mean outputs f_t at the test patterns (units of y).
+        converged, iterations, residual, residuals: convergence diagnostics.
+        ess: effective sample size of the importance weights (inf for linear networks).
+        spectrum: eigenvalues of the Jacobian of the saddle-point map at the solution.
+    """
+
+    problem: Problem
+    kernel: np.ndarray
+    base: np.ndarray
+    overlap: np.ndarray
+    conjugate: np.ndarray
+    readout_conjugate: np.ndarray
+    gp_kernel: np.ndarray
+    prediction: np.ndarray
+    converged: bool
+    iterations: int
+    residual: float
+    residuals: tuple
+    ess: float
+    spectrum: np.ndarray | None = None
+
+    def cross_time_overlap(self, t: int, s: int) -> float:
+        """Mean correlation coefficient of phi(h_t), phi(h_s) over the training patterns."""
+        P = self.problem.P_train
+        o = self.overlap
+        num = np.diagonal(o[t - 1, s - 1, :P, :P])
+        den = np.sqrt(np.diagonal(o[t - 1, t - 1, :P, :P]) * np.diagonal(o[s - 1, s - 1, :P, :P]))
+        return float(np.mean(num / den))
+
+    def to_dict(self) -> dict:
+        return {"converged": bool(self.converged), "iterations": int(self.iterations), "residual": float(self.residual),
+                "ess": float(self.ess), "kernel": self.kernel.tolist(), "overlap": self.overlap.tolist(),
+                "prediction": self.prediction.tolist(),
+                "spectrum_max": None if self.spectrum is None else float(np.max(np.abs(self.spectrum)))}
+
+
+class NonConvergenceError(RuntimeError):
+    """The saddle-point iteration did not converge; the message says what to change."""
+
+
+ANDERSON = 6  # residual history of the Anderson mixing
+
+
+def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol: float = 1e-10, max_iter: int = 500,
+          init=None, spectrum: bool = True, raise_on_failure: bool = True) -> FeatureResult:
+    """Solve F5-F7 from the lazy point (or ``init`` = (C, Ct, Qt)).
+
+    ``method="anderson"``: Anderson mixing of the last 6 residuals G(v) - v (restarted after a bad
+    extrapolation); ``"iterate"``: damped fixed-point iteration v <- v + damping (G(v) - v).
+    Converged when max |G(v) - v| < tol.
+    """
+    if method not in ("anderson", "iterate"):
+        raise ValueError(f"method must be 'anderson' or 'iterate', got {method!r}")
+    if not 0 < damping <= 1:
+        raise ValueError(f"damping must be in (0, 1], got {damping!r}")
+    T, P = prob.T, prob.P
+    k = len(prob.supervised) * prob.P_train
+    gp = lazy_point(prob)
+    state = (gp, jnp.zeros((T, T, P, P)), jnp.zeros((k, k))) if init is None else tuple(jnp.asarray(a) for a in init)
+    v = _pack(prob, *state)
+
+    def g(v):
+        c2, ct2, qt2, diag = _jit_map(prob, *_unpack(prob, v))
+        return _pack(prob, c2, ct2, qt2), diag["min_precision"]
+
+    def residual(v):
+        gv, min_prec = g(v)
+        r = gv - v
+        ok = bool(jnp.all(jnp.isfinite(r))) and float(min_prec) > 0
+        return gv, r, (float(jnp.abs(r).max()) if ok else np.inf)
+
+    residuals, converged = [], False
+    _, r, res = residual(v)
+    history_v, history_r = [], []
+    for _ in range(max_iter):
+        residuals.append(res)
+        if res < tol:
+            converged = True
+            break
+        if not np.isfinite(res):
+            break
+        history_v.append(np.asarray(v))
+        history_r.append(np.asarray(r))
+        history_v, history_r = history_v[-ANDERSON:], history_r[-ANDERSON:]
+        if method == "anderson" and len(history_r) > 1:
+            # Anderson mixing (type II): minimise |sum_i c_i r_i| with sum_i c_i = 1
+            dr = np.stack([history_r[-1] - h for h in history_r[:-1]], axis=1)
+            dv = np.stack([history_v[-1] - h for h in history_v[:-1]], axis=1)
+            gamma = np.linalg.lstsq(dr, history_r[-1], rcond=None)[0]
+            trial = jnp.asarray(history_v[-1] + damping * history_r[-1] - (dv + damping * dr) @ gamma)
+            _, _, res_t = residual(trial)
+            if not res_t < 10 * res:  # a bad extrapolation: restart the history with a plain damped step
+                history_v, history_r = [], []
+                trial = v + damping * r
+        else:
+            trial = v + damping * r
+        v = trial
+        _, r, res = residual(v)
+    C, ct, qt = _unpack(prob, v)
+    _, _, _, diag = _jit_map(prob, C, ct, qt)
+    if not converged and raise_on_failure:
+        raise NonConvergenceError(
+            f"saddle-point solve did not converge in {len(residuals)} iterations (residual {residuals[-1]:.3g} > "
+            f"tol {tol:g}); try a smaller damping, more iterations (max_iter), or a weaker "
+            f"signal / larger kappa; solve(..., raise_on_failure=False) returns the last iterate with converged=False"
+        )
+    spec = stability_spectrum(prob, (C, ct, qt)) if spectrum else None
+    pred = _prediction(prob, diag)
+    return FeatureResult(prob, np.asarray(diag["hh"]), np.asarray(C), np.asarray(diag["phph"]), np.asarray(ct),
+                         np.asarray(qt), np.asarray(gp), pred, converged, len(residuals), residuals[-1],
+                         tuple(residuals), float(diag["ess"]), spec)
+
+
+def continuation(prob_at, signal: float, *, steps: int = 6, **kw) -> FeatureResult:
+    """Solve at ``signal`` by continuation from a weak signal: geometric ramp of ``steps`` signals, each
+    solved from the previous solution (robust where a direct solve from the lazy point fails)."""
+    ladder = signal * np.geomspace(1.0 / 2 ** (steps - 1), 1.0, steps)
+    result = None
+    for i, s in enumerate(ladder):
+        init = None if result is None else (result.base, result.conjugate, result.readout_conjugate)
+        last = i == len(ladder) - 1
+        result = solve(prob_at(float(s)), init=init, raise_on_failure=last, spectrum=last and kw.get("spectrum", True),
+                       **{k: v for k, v in kw.items() if k != "spectrum"})
+    return result
+
+
+def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None, x_test=None,
+                      width=None, points: int = 2**14, seed: int = 0, spectrum: bool = False) -> FeatureResult:
+    """Posterior (feature-learning) kernels of a muP-trained DNN or RNN: the saddle point F4-F7.
+
+    Args:
+        net: ``netfield.dnn`` or ``netfield.rnn`` (weight_var, bias_var, input_var, readout_var).
+        x: training inputs (P, d) (input at step 1) or (P, T_in, d).
+        y: targets, shape (len(supervised_steps), P) (or (P,) for one supervised step).
+        kappa: likelihood variance times n (temperature), > 0.
+        signal: signal strength s > 0: the likelihood sees sqrt(s) * y; s -> 0 is the lazy (GP) limit.
+        supervised_steps: steps with targets (default: the last step only).
+        x_test: test inputs for the predictor (same shape convention as x).
+        width: if given, keep the O(1/n) log-determinant of the exact marginal likelihood (F7).
+        points: quasi-Monte-Carlo points of the tilted single-site averages (all 2^T sign flips).
+        spectrum: also return the eigenvalues of the saddle-point map's Jacobian (stability).
+
+    Returns:
+        :class:`FeatureResult`; raises :class:`NonConvergenceError` if the solve fails.
+
+    Example:
+        >>> import numpy as np, netfield
+        >>> from netfield.feature import posterior_kernels
+        >>> net = netfield.rnn(3, "erf", weight_var=1.5)
+        >>> x, y = np.array([[1.0, 0.5], [-0.3, 1.0]]), np.array([1.0, -1.0])
+        >>> r = posterior_kernels(net, x, y, kappa=0.1, signal=0.2, points=2**11)
+        >>> r.converged, r.kernel.shape
+        (True, (3, 3, 2, 2))
+    """
+    return continuation(lambda s: build_problem(net, x, y, kappa=kappa, signal=s, supervised_steps=supervised_steps,
+                                                x_test=x_test, width=width, points=points, seed=seed),
+                        signal, spectrum=spectrum)
+
+
+def _prediction(prob: Problem, diag) -> np.ndarray:
+    """Posterior mean f_t(x*) = readout_var <phi(h_t(x*)) phi(h_S)^T> M^-1 y  (F8), in units of y."""
+    Ptr, P = prob.P_train, prob.P
+    if P == Ptr:
+        return np.zeros((prob.T, 0))
+    phph = np.asarray(diag["phph"])
+    a = np.asarray(diag["a"])
+    S = [s - 1 for s in prob.supervised]
+    out = np.zeros((prob.T, P - Ptr))
+    for t in range(prob.T):
+        cross = np.concatenate([phph[t, s, Ptr:, :Ptr] for s in S], axis=1)  # (P_test, |S| Ptr)
+        out[t] = prob.net.readout_var * cross @ a / np.sqrt(prob.signal)
+    return out
+
+
+@jax.jit
+def _sector_jacobian(prob, v0, idx):
+    def f(u):
+        c2, ct2, qt2, _ = saddle_map(prob, *_unpack(prob, v0.at[idx].add(u)))
+        return _pack(prob, c2, ct2, qt2)[idx]
+
+    return jax.jacfwd(f)(jnp.zeros(idx.shape[0]))
+
+
+def stability_spectrum(prob: Problem, state, *, sector: str = "all") -> np.ndarray:
+    """Eigenvalues of the Jacobian of the (undamped) saddle-point map at ``state`` (F9).
+
+    ``sector="all"``: all free variables (C and Ct on free blocks, Qt); ``"cross"``: only the RNN's
+    cross-time blocks (t != s) of C and Ct. The Jacobian is exact (JAX forward mode) and is taken
+    only along the chosen variables.
+    """
+    C, ct, qt = state
+    v0 = _pack(prob, C, ct, qt)
+    T, P = prob.T, prob.P
+    mask = np.zeros((T, T, P, P), bool)
+    for t in range(T):
+        for s in range(T):
+            mask[t, s] = prob.free[t, s] and (sector == "all" or t != s)
+    n = T * T * P * P
+    idx = np.concatenate([np.flatnonzero(mask.reshape(-1)), n + np.flatnonzero(mask.reshape(-1))])
+    if sector == "all":
+        idx = np.concatenate([idx, 2 * n + np.arange(qt.size)])
+    if idx.size == 0:
+        return np.zeros(0)
+
+    jac = np.asarray(_sector_jacobian(prob, v0, jnp.asarray(idx)))
+    return np.linalg.eigvals(jac)

@@ -1,0 +1,125 @@
+"""Kernels of any architecture vs sampled finite networks (THEORY.md 7; netfield.experiments.architectures).
+
+Issue requirement: for each architecture the squared relative distance between the empirical and the
+theory kernel falls like 1/width (fitted slope within error of -1), and the mean empirical kernel
+agrees with the theory within 4 standard errors at the largest width. Fixed seeds, different from
+the demo's (DESIGN.md section 5). The slow study takes about 35 s of CPU on 2 cores.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import netfield
+from netfield.experiments.architecture_figures import DEMO_SEED, plot_architecture_convergence
+from netfield.experiments.architectures import (
+    CASE_NAMES,
+    ArchitectureConvergence,
+    ProgramSampler,
+    architecture_convergence,
+    architecture_study,
+    default_cases,
+    network_architecture,
+    relative_squared_distance,
+)
+from netfield.experiments.checkpoint import ChunkStore
+
+SEED = 20240611
+WIDTHS = (64, 128, 256, 512, 1024)  # from 64: the 1/n^2 corrections are small there
+NETWORKS = (32, 32, 32, 32, 24)
+assert SEED != DEMO_SEED
+
+
+@pytest.fixture(scope="module")
+def study():
+    return architecture_study(default_cases(), widths=WIDTHS, networks=NETWORKS, seed=SEED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_distance_falls_like_one_over_width(study, name):
+    r = study[name]
+    assert r.slope_se < 0.2, (name, r.slope, r.slope_se)  # the test has power
+    assert abs(r.slope + 1.0) < 3 * r.slope_se, (name, r.slope, r.slope_se)
+    assert r.theory_floor < 0.05 * r.d2_mean[-1]  # the theory's numerical error does not fake the distance
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_mean_empirical_kernel_matches_theory_at_largest_width(study, name):
+    r = study[name]
+    assert r.widths[-1] == WIDTHS[-1] and r.networks[-1] == NETWORKS[-1]
+    assert np.all(np.isfinite(r.z)) and r.max_abs_z < 4.0, (name, r.max_abs_z, r.z)
+
+
+# -- fast unit tests -------------------------------------------------------------------------------
+def _tiny_case(name="rnn"):
+    return next(c for c in default_cases() if c.name == name)
+
+
+def test_to_dict_determinism_and_chunking(tmp_path):
+    case = _tiny_case("conv")
+    a = architecture_convergence(case.net, case.x, (8, 16), (4, 3), seed=5, name="conv", chunk_size=4)
+    b = architecture_convergence(case.net, case.x, (8, 16), (4, 3), seed=5, name="conv", chunk_size=1,
+                                 store=ChunkStore(tmp_path), resume=False)
+    c = architecture_convergence(case.net, case.x, (8, 16), (4, 3), seed=6, name="conv")
+    assert isinstance(a, ArchitectureConvergence) and a.networks == (4, 3) and a.widths == (8, 16)
+    for x, y in zip(a.d2, b.d2):  # same seed: the same networks whatever the chunking
+        np.testing.assert_array_equal(x, y)
+    assert not np.allclose(a.d2[0], c.d2[0])  # another seed: other networks
+    resumed = architecture_convergence(case.net, case.x, (8, 16), (4, 3), seed=5, name="conv", chunk_size=1,
+                                       store=ChunkStore(tmp_path), resume=True)
+    np.testing.assert_array_equal(resumed.mean_kernel, a.mean_kernel)
+    d = json.loads(json.dumps(a.to_dict()))  # JSON-ready
+    assert {"name", "widths", "networks", "seeds", "theory", "theory_error", "d2", "d2_mean", "d2_sem", "fit",
+            "inverse_fit", "slope", "slope_se", "largest_width", "mean_kernel", "kernel_sem", "z", "max_abs_z",
+            "theory_floor", "timing"} <= set(d)
+    assert d["fit"]["exponent"] == a.slope and len(d["d2"][1]) == 3
+    np.testing.assert_allclose(d["d2_mean"], [np.mean(v) for v in a.d2], rtol=1e-14)
+    z = (a.mean_kernel - a.theory) / np.sqrt(a.kernel_sem**2 + a.theory_error**2)
+    assert a.max_abs_z == pytest.approx(np.max(np.abs(z)))
+
+
+def test_distances_are_those_of_the_sampled_kernels():
+    case = _tiny_case("rnn")
+    r = architecture_convergence(case.net, case.x, (8, 16), 3, seed=1)
+    k = ProgramSampler(case.net, case.x).kernels(16, 0, 3, r.seeds[1])
+    np.testing.assert_allclose(r.d2[1], relative_squared_distance(k, r.theory), rtol=1e-12)
+    np.testing.assert_allclose(r.mean_kernel, k.mean(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(ProgramSampler(case.net, case.x).kernels(16, 1, 2, r.seeds[1]), k[1:])
+
+
+def test_network_program_has_the_kernel_of_netfield_kernel():
+    case = _tiny_case("rnn")
+    k = np.asarray(netfield.kernel(case.net, case.x))
+    np.testing.assert_allclose(netfield.mean_field(network_architecture(case.net), case.x).readout, k,
+                               rtol=0, atol=1e-12)
+    dnn = netfield.dnn(3, "tanh", weight_var=1.2, bias_var=0.3)
+    x = case.x[:, :3]
+    np.testing.assert_allclose(netfield.mean_field(network_architecture(dnn), x).readout,
+                               np.asarray(netfield.kernel(dnn, x)), rtol=0, atol=1e-9)
+
+
+def test_sampler_matches_netfield_sample_in_law():
+    """Same program, same variances: the mean readout kernel of many narrow networks agrees with
+    netfield.sample's (different random streams, so statistically)."""
+    case = _tiny_case("batchnorm")
+    ours = ProgramSampler(case.net, case.x).kernels(16, 0, 400, seed=3)
+    ref = netfield.sample(case.net, case.x, 16, 400, seed=4).readout
+    diff = ours.mean(axis=0) - ref.mean(axis=0)
+    se = np.sqrt(ours.var(axis=0, ddof=1) / 400 + ref.var(axis=0, ddof=1) / 400)
+    assert np.max(np.abs(diff / se)) < 4.5
+
+
+def test_plot_shows_the_numbers(tmp_path):
+    cases = [_tiny_case("rnn"), _tiny_case("conv")]
+    data = json.loads(json.dumps(architecture_study(cases, widths=(8, 16, 32), networks=3, seed=2).to_dict()))
+    fig = plot_architecture_convergence(data, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    bars = [c for ax in fig.axes for c in ax.containers]
+    assert len(bars) == 2
+    for arch, bar in zip(data["architectures"], bars):
+        x, y = bar.lines[0].get_data()
+        np.testing.assert_array_equal(x, arch["widths"])
+        np.testing.assert_array_equal(y, arch["d2_mean"])
