@@ -95,10 +95,10 @@ def test_kernel_aligns_with_the_targets_as_the_signal_grows():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(kappa=0.0), r"kappa must be a finite number > 0, got 0.0"),
-    (dict(kappa=-1.0), r"kappa must be a finite number > 0, got -1.0"),
-    (dict(kappa=0.1, signal=0.0), r"signal must be a finite number > 0, got 0.0"),
-    (dict(kappa=0.1, supervised_steps=(4,)), r"supervised_steps must be distinct integers in 1\.\.3, got \(4,\)"),
+    ({"kappa": 0.0}, r"kappa must be a finite number > 0, got 0.0"),
+    ({"kappa": -1.0}, r"kappa must be a finite number > 0, got -1.0"),
+    ({"kappa": 0.1, "signal": 0.0}, r"signal must be a finite number > 0, got 0.0"),
+    ({"kappa": 0.1, "supervised_steps": (4,)}, r"supervised_steps must be distinct integers in 1\.\.3, got \(4,\)"),
 ])
 def test_bad_arguments(kw, message):
     with pytest.raises(ValueError, match=message):
