@@ -5,10 +5,6 @@ Runs the real command once (2-3 minutes on 2 cores); marked slow.
 
 import json
 import re
-import resource
-import shutil
-import subprocess
-import sys
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -21,16 +17,9 @@ PROMISED = {"kernels.png", "cross_time.png", "convergence.png", "weight_var.png"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "tmp"
-    exe = shutil.which("netfield")
-    cmd = ([exe] if exe else [sys.executable, "-m", "netfield"]) + ["demo", "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc, cpu, json.loads((out / "summary.json").read_text())
+def demo(netfield_demo):
+    """The real command, run once per session (tests/conftest.py): (out, process, CPU seconds, summary)."""
+    return netfield_demo
 
 
 @pytest.mark.slow
@@ -41,7 +30,7 @@ def test_every_promised_file_exists(demo):
     for block in summary["figures"].values():
         assert (out / block["file"]).stat().st_size > 20_000  # a real figure, not an empty canvas
     sections = summary["sections"]
-    assert set(sections) == {"criticality", "gp", "nlo"}
+    assert set(sections) == {"criticality", "gp", "nlo", "architectures"}
     for name, section in sections.items():  # the phase diagram and the digits GP study
         assert "error" not in section, (name, section)
         assert all((out / f).is_file() for f in section["figures"])
@@ -54,7 +43,7 @@ def test_every_promised_file_exists(demo):
     assert sim["rnn"]["limit"][-1] - sim["dnn"]["limit"][-1] > 2 * np.hypot(sim["rnn"]["limit_se"][-1],
                                                                             sim["dnn"]["limit_se"][-1])
     # progress on stderr, the headline table on stdout
-    assert "[2/7] sampling" in proc.stderr and "100%" in proc.stderr
+    assert "[2/8] sampling" in proc.stderr and "100%" in proc.stderr
     assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout
     # 5 minutes of CPU (2-3 minutes on 2 cores): what a 2-core machine must supply (wall time varies with load)
     assert cpu < 300, f"demo used {cpu:.0f} s of CPU"

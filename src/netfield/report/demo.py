@@ -3,8 +3,9 @@
 Writes ``summary.json`` (every plotted number), the PNG figures and ``index.html`` into ``out``.
 Inputs are digit images bundled with scikit-learn (no download). Default size: 2 architectures x
 4 weight variances x 6 widths x 32 networks of depth 8 (about a minute on 2 CPU cores), then the
-sections of netfield.criticality (phase diagram), netfield.gp (digits classification) and netfield.nlo
-(1/n fluctuations, DNN vs RNN): 2-3 minutes in all. Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
+sections of netfield.criticality (phase diagram), netfield.gp (digits classification), netfield.nlo
+(1/n fluctuations, DNN vs RNN) and netfield.experiments.architecture_figures (kernels of any architecture
+vs sampled networks): 3-4 minutes in all. Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
 continues an interrupted run with identical numbers.
 """
 
@@ -80,7 +81,7 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, got the existing file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(7, stream=err, enabled=not quiet)
+    stages = Stages(8, stream=err, enabled=not quiet)
 
     stages(f"inputs: {cfg.patterns} digit images from scikit-learn's bundled digits dataset (no download)")
     digits = digits_inputs(cfg.patterns)
@@ -133,6 +134,9 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     sections["gp"] = _section("gp.figures", "7. Bayesian inference with network kernels", out, err, quiet)
     stages("next-to-leading order: kernel fluctuations of DNN vs RNN, theory and simulation (netfield.nlo, ~45 s)")
     sections["nlo"] = _section("nlo.figures", "8. Kernel fluctuations at next-to-leading order (1/n)", out, err, quiet)
+    stages("any architecture: GRU, LSTM, transformer, batch norm, CNN vs sampled networks (tensor programs, ~40 s)")
+    sections["architectures"] = _section("experiments.architecture_figures",
+                                         "9. Kernels of any architecture (tensor programs)", out, err, quiet)
     summary["sections"] = sections
 
     stages("figures, summary.json and index.html")
