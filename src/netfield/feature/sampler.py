@@ -16,15 +16,30 @@ potential (whitened: theta = sigma * theta_hat, theta_hat ~ N(0, 1) under the pr
     E(theta_hat) = |theta_hat|^2 / 2 + (n / 2) yy^T M^-1 yy + (1/2) log det M,   yy = sqrt(signal) vec(y).
 
 Sampler: Hamiltonian Monte Carlo with a Metropolis-Hastings correction (exact for every step size) on
-theta_hat: unit mass, ``leapfrog`` steps per trajectory, each trajectory's step size jittered by a
-uniform factor in [0.9, 1.1] (avoids periodic trajectories; state-independent, so still exact).
-Chains are ``jax.vmap``-ed, a block of ``thin`` iterations is one jitted ``lax.scan``.
+theta_hat: unit mass, ``leapfrog`` integrator steps per trajectory, each trajectory's step size
+jittered by a uniform factor in [0.9, 1.1] (state-independent, so still exact). Chains are
+``jax.vmap``-ed; a block of ``thin`` iterations is one jitted ``lax.scan``. Two symplectic, reversible
+integrators (Strang splittings), both exact after the Metropolis step:
 
-Step size: unless given, it starts at 1.5 D^(-1/4) / sqrt(1 + s_data) (D = number of weights; the
-D^(-1/4) is the leapfrog energy-error scaling of a D-dimensional Gaussian, s_data = readout_var /
-kappa * (1 + mean(yy^2) / kappa) the curvature scale of the data term) and is adapted per chain
-during burn-in only: log eps += (a - 0.75) * 0.5 / sqrt(i + 1) (a = Metropolis acceptance
-probability of iteration i), then frozen at exp(mean of log eps over the second half of burn-in).
+- ``"split"`` (default): the Gaussian prior part |theta_hat|^2/2 + |p|^2/2 is integrated exactly (a
+  rotation by the step size), only the data term is kicked. The energy error then comes from the data
+  term alone (it does not grow with the number of weights, ~ n^2), so steps are large and a
+  trajectory of length ~ pi/2 decorrelates the prior-dominated directions in one iteration.
+- ``"leapfrog"``: the standard leapfrog on the full potential (the step must shrink like D^(-1/4),
+  D = number of weights).
+
+The gradient of the data term is ``jax.grad`` with respect to the pre-activations, turned into weight
+gradients by the chain rule (:func:`_compiled`); the tests check it against ``jax.grad`` of E.
+Momenta are drawn as float32 normals (half the cost of float64 draws on CPU) and integrated in
+float64; the rounding of a N(0, 1) draw to 24 bits changes the sampled law at the 1e-7 level.
+
+Step size: unless given, it starts at eps0 = min(1 (split) or 1.5 D^(-1/4) (leapfrog), cap) /
+sqrt(1 + s_data), s_data = readout_var / kappa * (1 + mean(yy^2) / kappa) (the curvature scale of the
+data term), and is adapted per chain during burn-in only: log eps += (a - 0.75) / sqrt(1 + i / 10)
+(a = Metropolis acceptance probability of iteration i), clipped at cap = pi / (2 leapfrog) (a
+trajectory never exceeds a quarter period of the prior: longer ones would rotate back), and frozen
+at exp(mean of log eps over the second half of burn-in). Acceptance is then ~0.75, or higher when
+the cap binds (weak data term: then the trajectories are already ideal).
 
 Measurements, after burn-in, every ``thin`` iterations, per chain, on training + test patterns
 (P' = P + P_test): kernels K[t, s] = (1/n) h_t h_s^T, overlaps Phi[t, s] = (1/n) phi(h_t) phi(h_s)^T
@@ -159,7 +174,8 @@ class PosteriorSamples:
 # ----------------------------------------------------------------------------------------- validation
 
 def _positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -186,41 +202,49 @@ def _supervised(steps, T):
         S = tuple(S)
     except TypeError:
         S = (S,)
-    if not S or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= T for s in S) \
-            or len(set(S)) != len(S):
+    bad = [s for s in S if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= T]
+    if not S or bad or len(set(S)) != len(S):
         raise ValueError(f"supervised_steps must be distinct integer steps in 1..{T}, got {steps!r}")
     return tuple(int(s) for s in S)
 
 
 # -------------------------------------------------------------------------------------- jitted kernel
 
+def _block_names(architecture, T, t_in, has_input, has_bias):
+    """Names of the weight blocks: "U", "W", "b" (RNN, shared) or "U1", "W2", "b1", ... (DNN, per step)."""
+    if architecture == "rnn":
+        return tuple(name for name, there in (("U", has_input), ("W", T >= 2), ("b", has_bias)) if there)
+    names = [f"U{t}" for t in range(1, t_in + 1)] if has_input else []
+    names += [f"W{t}" for t in range(2, T + 1)]
+    names += [f"b{t}" for t in range(1, T + 1)] if has_bias else []
+    return tuple(names)
+
+
 @lru_cache(maxsize=16)
 def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_input, has_bias, thin, leapfrog,
               integrator):
     """Jitted functions for one static configuration; hyper-parameters, data and step sizes stay dynamic.
 
-    theta_hat is a dict of blocks ("U", "W", "b"); each has prior N(0, 1). The data-term gradient is
-    jax.grad of the data term with respect to the pre-activations h_t (delta_t = dE/dh_t, one backward
+    theta_hat is a dict of weight blocks (:func:`_block_names`), each with prior N(0, 1). The gradient of
+    the data term is jax.grad of it with respect to the pre-activations (delta_t = dE/dh_t: one backward
     pass through the network), turned into weight gradients by the chain rule: dE/dW_t = sw delta_t
-    phi(h_{t-1})^T, dE/dU_t = su delta_t x_t, dE/db_t = sb sum_mu delta_t (sums over t for the RNN). The
-    rank-P outer products are fused into the momentum update, so an integrator step touches every
-    weight four times (two matrix products, one read-modify-write of theta_hat and momentum).
+    phi(h_{t-1})^T, dE/dU_t = su delta_t x_t, dE/db_t = sb sum_mu delta_t (summed over t for the RNN).
+    The rank-P outer products are formed inside the (in-place, elementwise) momentum update, so an
+    integrator step touches each weight matrix in two matrix products and two elementwise passes.
     """
     rnn = architecture == "rnn"
     act = activation.fn
     S_idx = np.asarray(S) - 1
     k = len(S) * p_train
     split = integrator == "split"
+    names = _block_names(architecture, T, t_in, has_input, has_bias)
+    shapes = {name: (n, d) if name[0] == "U" else (n, n) if name[0] == "W" else (n,) for name in names}
+    sizes = {name: int(np.prod(shapes[name])) for name in names}
+    offsets = dict(zip(names, np.cumsum([0] + [sizes[name] for name in names])[:-1].tolist()))
+    dim = sum(sizes.values())
 
-    shapes = {}
-    if has_input:
-        shapes["U"] = (n, d) if rnn else (t_in, n, d)
-    if T >= 2:
-        shapes["W"] = (n, n) if rnn else (T - 1, n, n)
-    if has_bias:
-        shapes["b"] = (n,) if rnn else (T, n)
-    dim = int(sum(np.prod(s) for s in shapes.values()))
-    names = tuple(shapes)
+    def block(kind, t):
+        return kind if rnn else f"{kind}{t}"
 
     def scales(hyper):
         return jnp.sqrt(hyper[0] / n), jnp.sqrt(hyper[1] / d), jnp.sqrt(hyper[2])
@@ -231,14 +255,11 @@ def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_in
         for t in range(1, T + 1):
             z = jnp.zeros((n, xs.shape[0]))
             if t > 1:
-                W = th["W"] if rnn else th["W"][t - 2]
-                z = z + sw * (W @ act(h))
+                z = z + sw * (th[block("W", t)] @ act(h))
             if has_input and t <= t_in:
-                U = th["U"] if rnn else th["U"][t - 1]
-                z = z + su * (U @ xs[:, t - 1].T)
+                z = z + su * (th[block("U", t)] @ xs[:, t - 1].T)
             if has_bias:
-                b = th["b"] if rnn else th["b"][t - 1]
-                z = z + sb * b[:, None]
+                z = z + sb * th[block("b", t)][:, None]
             if pert is not None:
                 z = z + pert[t - 1]
             hs.append(z)
@@ -262,97 +283,111 @@ def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_in
         return data, aux, delta, F
 
     def outer(left, right):
-        """sum_q left[..., :, q] right[..., :, q]^T; unrolled (fusable into the update) for small ranks."""
+        """left @ right^T; unrolled (fusable into the elementwise update) for small ranks."""
         if left.shape[-1] <= 16:
-            return sum(left[..., :, None, q] * right[..., None, :, q] for q in range(left.shape[-1]))
-        return jnp.einsum("...iq,...jq->...ij", left, right)
+            return sum(left[:, None, q] * right[None, :, q] for q in range(left.shape[-1]))
+        return left @ right.T
 
     def data_gradient(delta, F, hyper, xs):
         """{block: dE_data/dtheta_hat} from the pre-activation gradient (chain rule)."""
         sw, su, sb = scales(hyper)
+        if rnn:
+            g = {}
+            if has_input:
+                g["U"] = su * jnp.einsum("tnp,ptd->nd", delta[:t_in], xs)
+            if T >= 2:
+                g["W"] = sw * outer(jnp.transpose(delta[1:], (1, 0, 2)).reshape(n, -1),
+                                    jnp.transpose(F[:-1], (1, 0, 2)).reshape(n, -1))
+            if has_bias:
+                g["b"] = sb * delta.sum((0, 2))
+            return g
         g = {}
-        if has_input:
-            gu = jnp.einsum("tnp,ptd->tnd", delta[:t_in], xs)
-            g["U"] = su * (gu.sum(0) if rnn else gu)
-        if T >= 2:
-            left, right = delta[1:], F[:-1]  # (T-1, n, P)
-            if rnn:
-                left = jnp.transpose(left, (1, 0, 2)).reshape(n, -1)
-                right = jnp.transpose(right, (1, 0, 2)).reshape(n, -1)
-            g["W"] = sw * outer(left, right)
-        if has_bias:
-            g["b"] = sb * (delta.sum((0, 2)) if rnn else delta.sum(2))
+        for t in range(1, T + 1):
+            if has_input and t <= t_in:
+                g[f"U{t}"] = su * delta[t - 1] @ xs[:, t - 1]
+            if t > 1:
+                g[f"W{t}"] = sw * outer(delta[t - 1], F[t - 2])
+            if has_bias:
+                g[f"b{t}"] = sb * delta[t - 1].sum(1)
         return g
 
     def energy(th, hyper, xs, yy):
-        """The full potential E(theta_hat) (used by the tests to check the gradient)."""
+        """The full potential E(theta_hat) (the tests check the gradient against jax.grad of it)."""
         data, _ = data_term(jnp.zeros((T, n, xs.shape[0])), th, hyper, xs, yy)
-        return 0.5 * sum(jnp.sum(v * v) for v in th.values()) + data
+        return 0.5 * sq(th) + data
+
+    def gradient(th, hyper, xs, yy):
+        _, _, delta, F = data_and_factors(th, hyper, xs, yy)
+        g = data_gradient(delta, F, hyper, xs)
+        return {name: th[name] + g[name] for name in names}
 
     def measure(th, hyper, xs_all, yy):
         rv, kappa = hyper[3], hyper[4]
-        H = forward(th, hyper, xs_all)  # (T, n, P')
+        H = jnp.transpose(forward(th, hyper, xs_all), (1, 0, 2)).reshape(n, T * p_all)  # column t * P' + mu
         F = act(H)
-        K = jnp.einsum("tjm,sjn->tsmn", H, H) / n
-        Phi = jnp.einsum("tjm,sjn->tsmn", F, F) / n
+        K = (H.T @ H / n).reshape(T, p_all, T, p_all).transpose(0, 2, 1, 3)
+        Phi = (F.T @ F / n).reshape(T, p_all, T, p_all).transpose(0, 2, 1, 3)
         PhiS = Phi[S_idx][:, S_idx][:, :, :p_train, :p_train].transpose(0, 2, 1, 3).reshape(k, k)
-        alpha = jnp.linalg.solve(rv * PhiS + kappa * jnp.eye(k), yy)
+        alpha = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(rv * PhiS + kappa * jnp.eye(k)), True), yy)
         cross = Phi[:, S_idx][:, :, :, :p_train].transpose(0, 2, 1, 3).reshape(T, p_all, k)
         return {"kernel": K, "overlap": Phi, "prediction": rv * cross @ alpha}
 
-    def init_one(key, hyper, xs, yy):
-        k_init, key = jax.random.split(key)
-        ks = jax.random.split(k_init, len(names))
-        th = {name: jax.random.normal(kk, shapes[name]) for name, kk in zip(names, ks)}
+    def init_one(th, key, hyper, xs, yy):
         data, aux, delta, F = data_and_factors(th, hyper, xs, yy)
         return {"theta": th, "data": data, "aux": aux, "delta": delta, "F": F, "key": key}
 
     def sq(tree):
         return sum(jnp.sum(v * v) for v in tree.values())
 
-    def step(th, p, g, c, eps, cs, sn):
-        """Kick p by c * gradient, then move: exact rotation of the prior part (split) or a drift."""
-        new_th, new_p = {}, {}
-        for name in names:
-            if split:
-                q = p[name] - c * g[name]
-                new_th[name] = cs * th[name] + sn * q
-                new_p[name] = cs * q - sn * th[name]
-            else:
-                q = p[name] - c * (th[name] + g[name])
-                new_th[name] = th[name] + eps * q
-                new_p[name] = q
-        return new_th, new_p
-
     def iteration(state, log_eps, i, active, adapt, half, cap, hyper, xs, yy):
-        """One HMC trajectory + Metropolis step (+ step-size adaptation) for one chain."""
+        """One HMC trajectory + Metropolis step (+ step-size adaptation) for one chain.
+
+        Integrator (Strang splitting, symplectic and reversible): kick p -= (eps/2) grad E_data, then
+        ``leapfrog`` times [move; kick by eps (eps/2 the last time)]. "move" is the exact flow of the
+        prior part |theta|^2/2 + |p|^2/2, a rotation by eps (split), or theta += eps p with the prior
+        gradient in the kicks (leapfrog). The carried momentum q is the one after the kick, and each
+        step is two in-place elementwise passes: theta <- cos theta + sin q, then
+        q <- (q - sin theta') / cos - c grad = (rotated momentum) - c grad.
+        """
         key, k_mom, k_jit, k_acc = jax.random.split(state["key"], 4)
-        ks = jax.random.split(k_mom, len(names))
-        # momenta drawn in float32 (2x cheaper on CPU) and used in float64: a N(0, 1) draw rounded to 2^-24
-        p0 = {name: jax.random.normal(kk, shapes[name], jnp.float32).astype(jnp.float64) for name, kk in zip(names, ks)}
+        # one draw for all blocks (one threefry kernel to compile), in float32 (2x cheaper on CPU) and
+        # used in float64: N(0, 1) rounded to 24 bits
+        flat = jax.random.normal(k_mom, (dim,), jnp.float32).astype(jnp.float64)
+        p0 = {name: flat[o:o + sizes[name]].reshape(shapes[name]) for name, o in offsets.items()}
         eps = jnp.exp(log_eps[0]) * jax.random.uniform(k_jit, minval=1 - JITTER, maxval=1 + JITTER)
         cs, sn = jnp.cos(eps), jnp.sin(eps)
 
-        def leap(j, c):
-            th, p, _, _, delta, F = c
-            coef = jnp.where(j == 0, 0.5 * eps, eps)
-            th, p = step(th, p, data_gradient(delta, F, hyper, xs), coef, eps, cs, sn)
-            data, aux, delta, F = data_and_factors(th, hyper, xs, yy)
-            return th, p, data, aux, delta, F
+        g0 = data_gradient(state["delta"], state["F"], hyper, xs)
+        th0 = state["theta"]
+        q = {name: p0[name] - 0.5 * eps * (g0[name] if split else th0[name] + g0[name]) for name in names}
 
-        carry = (state["theta"], p0, state["data"], state["aux"], state["delta"], state["F"])
+        def leap(j, c):
+            th, q, _, _, _, _ = c
+            if split:
+                th = {name: cs * th[name] + sn * q[name] for name in names}
+            else:
+                th = {name: th[name] + eps * q[name] for name in names}
+            data, aux, delta, F = data_and_factors(th, hyper, xs, yy)
+            g = data_gradient(delta, F, hyper, xs)
+            coef = jnp.where(j == leapfrog - 1, 0.5 * eps, eps)
+            if split:
+                q = {name: (q[name] - sn * th[name]) / cs - coef * g[name] for name in names}
+            else:
+                q = {name: q[name] - coef * (th[name] + g[name]) for name in names}
+            return th, q, data, aux, delta, F
+
+        carry = (th0, q, state["data"], state["aux"], state["delta"], state["F"])
         th, p, data, aux, delta, F = jax.lax.fori_loop(0, leapfrog, leap, carry)
-        g = data_gradient(delta, F, hyper, xs)
-        p = {name: p[name] - 0.5 * eps * (g[name] if split else th[name] + g[name]) for name in names}
-        log_ratio = (0.5 * sq(state["theta"]) + state["data"] + 0.5 * sq(p0)) - (0.5 * sq(th) + data + 0.5 * sq(p))
+        log_ratio = (0.5 * sq(th0) + state["data"] + 0.5 * sq(p0)) - (0.5 * sq(th) + data + 0.5 * sq(p))
         log_ratio = jnp.where(jnp.isfinite(log_ratio), log_ratio, -jnp.inf)
         a = jnp.exp(jnp.minimum(log_ratio, 0.0))
         accept = active & (jnp.log(jax.random.uniform(k_acc)) < log_ratio)
-        pick = lambda x_new, x_old: jnp.where(accept, x_new, x_old)  # noqa: E731
+        pick = lambda x_new, x_old: jnp.where(accept, x_new, x_old)
         proposal = {"theta": th, "data": data, "aux": aux, "delta": delta, "F": F}
         new = {name: jax.tree_util.tree_map(pick, proposal[name], state[name]) for name in proposal}
         new["key"] = jnp.where(active, key, state["key"])
-        le = jnp.minimum(log_eps[0] + jnp.where(adapt, (a - TARGET_ACCEPTANCE) * 0.5 / jnp.sqrt(i + 1.0), 0.0), cap)
+        gain = jnp.where(adapt, 1.0 / jnp.sqrt(1.0 + i / 10.0), 0.0)
+        le = jnp.minimum(log_eps[0] + gain * (a - TARGET_ACCEPTANCE), cap)
         ls = log_eps[1] + jnp.where(adapt & (i >= half), le, 0.0)
         new_log_eps = jnp.where(active, jnp.stack([le, ls]), log_eps)
         return (new, new_log_eps), (new["aux"], a)
@@ -366,14 +401,13 @@ def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_in
         return state, log_eps, trace, acc, measure(state["theta"], hyper, xs_all, yy)
 
     return {
-        "init": jax.jit(jax.vmap(init_one, in_axes=(0, None, None, None))),
+        "init": jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None, None))),
         "block": jax.jit(jax.vmap(block_one, in_axes=(0, 0) + (None,) * 9)),
         "energy": energy,
-        "gradient": lambda th, hyper, xs, yy: (lambda r: {name: th[name] + v for name, v in
-                                                          data_gradient(r[2], r[3], hyper, xs).items()})(
-            data_and_factors(th, hyper, xs, yy)),
+        "gradient": gradient,
         "dim": dim,
         "names": names,
+        "shapes": shapes,
     }
 
 
@@ -446,8 +480,9 @@ def _load(path: Path, key: str, description: dict) -> dict:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise ValueError(f"checkpoint {str(path)!r} could not be read ({err}); delete it or pass resume=False") \
-            from None
+        raise ValueError(
+            f"checkpoint {str(path)!r} could not be read ({err}); delete it or pass resume=False"
+        ) from None
     if str(arrays.get("config_key", "")) != key:
         try:
             saved = json.loads(str(arrays["config"]))
@@ -455,20 +490,20 @@ def _load(path: Path, key: str, description: dict) -> dict:
             saved = {}
         differ = sorted(k for k in set(saved) | set(description) if saved.get(k) != description.get(k))
         raise ValueError(
-            f"checkpoint {str(path)!r} belongs to another configuration (key {str(arrays.get('config_key', '?'))}, "
-            f"this run {key}; differing arguments: {', '.join(differ) or 'unknown'}); use another checkpoint "
-            f"path, or resume=False to overwrite it"
+            f"checkpoint {str(path)!r} belongs to another configuration (key "
+            f"{arrays.get('config_key', '?')!s}, this run {key}; differing arguments: "
+            f"{', '.join(differ) or 'unknown'}); use another checkpoint path, or resume=False to overwrite it"
         )
     return arrays
 
 
 # ------------------------------------------------------------------------------------------------ API
 
-def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: float = 1.0, supervised_steps=None,
-                      x_test=None, chains: int = 4, samples: int = 200, thin: int = 10, burn_in: int = 500,
-                      step_size: float | None = None, leapfrog: int = 10, integrator: str = "split", seed: int = 0,
-                      checkpoint=None, resume: bool = False, checkpoint_every: int = 50,
-                      progress=None) -> PosteriorSamples:
+def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: float = 1.0,
+                      supervised_steps=None, x_test=None, chains: int = 4, samples: int = 200, thin: int = 10,
+                      burn_in: int = 500, step_size: float | None = None, leapfrog: int = 10,
+                      integrator: str = "split", seed: int = 0, checkpoint=None, resume: bool = False,
+                      checkpoint_every: int = 50, progress=None) -> PosteriorSamples:
     """Sample the posterior of a width-n muP network by HMC and average its kernels (module docstring).
 
     Args:
@@ -483,7 +518,9 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         chains: independent chains (vmapped). samples: measurements per chain after burn-in.
         thin: HMC iterations between measurements. burn_in: HMC iterations discarded (step size adapted).
         step_size: fixed leapfrog step (no adaptation); default adaptive (module docstring).
-        leapfrog: leapfrog steps per trajectory. seed: integer seed (chain c uses fold_in(seed, c)).
+        leapfrog: integrator steps per trajectory. integrator: ``"split"`` (default) or ``"leapfrog"``.
+        seed: integer >= 0; chain c starts from numpy's default_rng([seed, c]) and runs on the JAX key
+            fold_in(PRNGKey(seed), c).
         checkpoint: path of a .npz file for the sampler state; resume: continue from it.
         checkpoint_every: samples between checkpoint writes.
         progress: callable(count) told about finished samples (total: ``samples``; burn-in not counted).
@@ -513,9 +550,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     burn_in = check_positive_int("burn_in", burn_in, minimum=0)
     leapfrog = check_positive_int("leapfrog", leapfrog)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r} of type {type(seed).__name__}")
-    seed = int(seed)
+    seed = check_positive_int("seed", seed, minimum=0)
     if step_size is not None:
         step_size = _positive_number("step_size", step_size)
     if integrator not in INTEGRATORS:
@@ -525,7 +560,9 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of a .npz file>, got checkpoint=None")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
-        raise TypeError(f"checkpoint must be a file path (str or os.PathLike) or None, got {type(checkpoint).__name__}")
+        raise TypeError(
+            f"checkpoint must be a file path (str or os.PathLike) or None, got {type(checkpoint).__name__}"
+        )
 
     S = _supervised(supervised_steps, T)
     xs = _sequences("x", x, T)
@@ -535,14 +572,16 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         y = y[None, :]
     if y.shape != (len(S), P):
         raise ValueError(
-            f"y must have shape (len(supervised_steps), P) = ({len(S)}, {P}) (or ({P},) for one supervised step), "
-            f"got shape {np.shape(y)}"
+            f"y must have shape (len(supervised_steps), P) = ({len(S)}, {P}) (or ({P},) for one supervised "
+            f"step), got shape {np.shape(y)}"
         )
     xs_all = xs
     if x_test is not None:
         xt = _sequences("x_test", x_test, T)
         if xt.shape[2] != xs.shape[2]:
-            raise ValueError(f"x_test must have d = {xs.shape[2]} features like x, got shape {np.shape(x_test)}")
+            raise ValueError(
+                f"x_test must have d = {xs.shape[2]} features like x, got shape {np.shape(x_test)}"
+            )
         t_in = max(xs.shape[1], xt.shape[1])
         xs, xt = _pad(xs, t_in), _pad(xt, t_in)
         xs_all = np.concatenate([xs, xt])
@@ -582,8 +621,12 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         acc_sum, trace = loaded["acc_sum"], loaded["trace"]
         frozen = bool(loaded["frozen"])
     else:
+        # chain c: initial theta_hat ~ N(0, 1) from numpy's generator seeded by (seed, c), HMC randomness
+        # from the JAX key fold_in(PRNGKey(seed), c)
+        rngs = [np.random.default_rng([seed, c]) for c in range(chains)]
+        theta0 = {name: np.stack([r.standard_normal(fns["shapes"][name]) for r in rngs]) for name in names}
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), c) for c in range(chains)])
-        state = init(keys, hyper, xs_j, yy_j)
+        state = init(theta0, keys, hyper, xs_j, yy_j)
         if step_size is None:
             s_data = net.readout_var / kappa * (1.0 + float(np.mean(yy ** 2)) / kappa)
             eps0 = min(1.0 if integrator == "split" else 1.5 * dim ** -0.25, cap) / math.sqrt(1.0 + s_data)
@@ -602,14 +645,16 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         arrays = {"state_" + name: np.asarray(state[name]) for name in STATE_FIELDS}
         arrays.update({"theta_" + name: np.asarray(v) for name, v in state["theta"].items()})
         arrays.update({"sum_" + name: v for name, v in sums.items()})
-        arrays.update(log_eps=np.asarray(log_eps), iteration=iteration, done=done, acc_sum=acc_sum, trace=trace,
-                      frozen=frozen, config_key=np.asarray(key), config=np.asarray(json.dumps(description)))
+        arrays.update(log_eps=np.asarray(log_eps), iteration=iteration, done=done, acc_sum=acc_sum,
+                      trace=trace, frozen=frozen, config_key=np.asarray(key),
+                      config=np.asarray(json.dumps(description)))
         _save(path, arrays)
 
+    data = (half, log_cap, hyper, xs_j, xs_all_j, yy_j)
     # burn-in: blocks of ``thin`` iterations aligned to absolute iteration counts (resume-safe)
     while iteration < burn_in:
         num = min(thin, burn_in - iteration)
-        state, log_eps, _, _, _ = block(state, log_eps, iteration, num, adaptive, half, log_cap, hyper, xs_j, xs_all_j, yy_j)
+        state, log_eps, _, _, _ = block(state, log_eps, iteration, num, adaptive, *data)
         iteration += num
         if iteration < burn_in and (iteration // thin) % checkpoint_every == 0:
             save()
@@ -623,8 +668,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     if progress is not None and done:
         progress(done)
     while done < samples:
-        state, log_eps, tr, acc, meas = block(state, log_eps, iteration, thin, False, half, log_cap, hyper, xs_j, xs_all_j,
-                                              yy_j)
+        state, log_eps, tr, acc, meas = block(state, log_eps, iteration, thin, False, *data)
         iteration += thin
         b = batch_of[done]
         for name in sums:
@@ -638,8 +682,12 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
             progress(1)
 
     stats = {name: _batch_stats(sums[name], sizes, chains) for name in sums}
-    if T >= 2:
-        eig = np.linalg.eigvals(np.asarray(state["theta"]["W"]) * math.sqrt(net.weight_var / width))
+    sw = math.sqrt(net.weight_var / width)
+    if net.architecture == "rnn" and T >= 2:
+        eig = np.linalg.eigvals(np.asarray(state["theta"]["W"]) * sw)
+    elif T >= 2:
+        eig = np.stack([np.linalg.eigvals(np.asarray(state["theta"][f"W{t}"]) * sw) for t in range(2, T + 1)],
+                       axis=1)
     else:
         eig = np.zeros((chains, 0) if net.architecture == "rnn" else (chains, 0, width), complex)
     return PosteriorSamples(
