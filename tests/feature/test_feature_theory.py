@@ -116,3 +116,11 @@ def test_non_convergence_is_an_error_or_an_explicit_flag():
         solve(prob, max_iter=1, spectrum=False)
     r = solve(prob, max_iter=1, spectrum=False, raise_on_failure=False)
     assert r.converged is False and r.residual > 1e-10
+
+
+def test_target_rows_follow_the_given_supervised_steps():
+    y = np.array([[1.0, -1.0], [0.5, 0.2]])
+    kw = {"kappa": 0.1, "signal": 0.2, "points": 2**11}
+    a = posterior_kernels(nf.rnn(3, "erf", weight_var=1.5), X2, y, supervised_steps=(1, 3), **kw)
+    b = posterior_kernels(nf.rnn(3, "erf", weight_var=1.5), X2, y[::-1], supervised_steps=(3, 1), **kw)
+    np.testing.assert_allclose(a.kernel, b.kernel, atol=1e-12)

@@ -118,7 +118,8 @@ def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supe
     if not steps or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= T for s in steps) \
             or len(set(steps)) != len(steps):
         raise ValueError(f"supervised_steps must be distinct integers in 1..{T}, got {supervised_steps!r}")
-    steps = tuple(sorted(int(s) for s in steps))
+    order = np.argsort([int(s) for s in steps])  # y's rows follow the given steps
+    steps = tuple(int(steps[i]) for i in order)
     xs = _as_sequences(x, T, "x")
     P_train = xs.shape[0]
     y = check_finite_array("y", y)
@@ -157,7 +158,7 @@ def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supe
 
     normals = None if linear else _sign_symmetric(np.asarray(sobol_normals(max(points >> T, 1), T * P, 1, seed=seed)[0]),
                                                   T, P)
-    targets = np.sqrt(signal) * y.reshape(-1)
+    targets = np.sqrt(signal) * y[order].reshape(-1)
     return Problem(net, T, P, P_train, steps, c_in, free, targets, kappa, signal, inv_width, linear, normals)
 
 
