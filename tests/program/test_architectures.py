@@ -337,3 +337,7 @@ def test_qmc_error_estimates_are_honest():
         mf = nf.mean_field(nf.gru(2), x, qmc_points=2**12, seed=seed)
         dev = np.abs(mf.readout - best.readout)
         assert np.all(dev <= 5 * np.hypot(mf.error, best.error) + 1e-12), (seed, dev / mf.error)
+
+
+def test_attention_is_the_transformer_block_builder():
+    assert nf.attention is nf.transformer

@@ -1,6 +1,6 @@
 """Network descriptions as tensor programs."""
 
-from .architectures import Architecture, architecture, batchnorm_mlp, conv, gru, lstm, transformer
+from .architectures import Architecture, architecture, attention, batchnorm_mlp, conv, gru, lstm, transformer
 from .inputs import Patterns, parse_inputs
 from .ir import Bias, InputProj, LinComb, MatMul, Nonlin, Program
 from .netsor import ProgramBuilder, ProgramError
@@ -21,6 +21,7 @@ __all__ = [
     "ProgramBuilder",
     "ProgramError",
     "architecture",
+    "attention",
     "batchnorm_mlp",
     "build_program",
     "conv",

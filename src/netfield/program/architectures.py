@@ -332,6 +332,9 @@ def transformer(blocks: int = 1, activation="relu", weight_var=1.0, bias_var=0.0
     return Architecture("transformer", program, opts, prepare=_token_inputs)
 
 
+attention = transformer  # the issue's name for the transformer-block builder: netfield.attention(...)
+
+
 # -- convolution ---------------------------------------------------------------------------------------
 def _shift_matrices(spatial, filter_shape, padding):
     """Per filter offset, the (P_out, P_in) 0/1 matrix picking input position q + o - pad."""
@@ -483,5 +486,5 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
     return Architecture("batchnorm_mlp", program, opts, prepare=prepare)
 
 
-__all__ = ["Architecture", "ProgramError", "architecture", "batchnorm_mlp", "conv", "erf_sigmoid", "gru", "lstm",
+__all__ = ["Architecture", "ProgramError", "architecture", "attention", "batchnorm_mlp", "conv", "erf_sigmoid", "gru", "lstm",
            "transformer"]
