@@ -52,14 +52,13 @@ from pathlib import Path
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
-import numpy as np  # noqa: E402
-
-import jax  # noqa: E402
+import jax
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-import neural_tangents  # noqa: E402
-from neural_tangents import stax  # noqa: E402
+import neural_tangents
+from neural_tangents import stax
 
 # The skip blocks sum an identity branch with a Conv branch: their cross-covariance is zero (the
 # Conv weights are independent and zero-mean), which is exactly what FanInSum assumes.
@@ -83,25 +82,25 @@ CONVENTION = (
 BASE = {"pool_window": None, "skip": False}
 
 CASES = [
-    dict(name="2d_relu_same_gap", seed=101, n_inputs=3, spatial=(5, 5), channels=2, depth=2,
-         activation="relu", filter_shape=(3, 3), padding="SAME", readout="global_avg",
-         weight_var=2.0, bias_var=0.1, input_var=2.0, readout_var=1.5, readout_bias_var=0.05),
-    dict(name="2d_erf_valid_flatten", seed=102, n_inputs=3, spatial=(5, 5), channels=2, depth=2,
-         activation="erf", filter_shape=(3, 3), padding="VALID", readout="flatten",
-         weight_var=1.5, bias_var=0.2, input_var=1.0, readout_var=1.0, readout_bias_var=0.0),
-    dict(name="2d_relu_same_pool_gap", seed=103, n_inputs=3, spatial=(6, 6), channels=2, depth=3,
-         activation="relu", filter_shape=(3, 3), padding="SAME", pool_window=(2, 2),
-         readout="global_avg",
-         weight_var=2.0, bias_var=0.05, input_var=1.5, readout_var=1.0, readout_bias_var=0.1),
-    dict(name="2d_relu_same_skip_gap", seed=104, n_inputs=3, spatial=(5, 5), channels=2, depth=3,
-         activation="relu", filter_shape=(3, 3), padding="SAME", skip=True, readout="global_avg",
-         weight_var=1.0, bias_var=0.1, input_var=1.0, readout_var=1.0, readout_bias_var=0.0),
-    dict(name="1d_erf_same_gap", seed=105, n_inputs=4, spatial=(8,), channels=3, depth=3,
-         activation="erf", filter_shape=(3,), padding="SAME", readout="global_avg",
-         weight_var=2.25, bias_var=0.01, input_var=1.0, readout_var=1.0, readout_bias_var=0.0),
-    dict(name="1d_relu_valid_flatten", seed=106, n_inputs=4, spatial=(8,), channels=3, depth=2,
-         activation="relu", filter_shape=(2,), padding="VALID", readout="flatten",
-         weight_var=2.0, bias_var=0.0, input_var=1.0, readout_var=1.0, readout_bias_var=0.0),
+    {"name": "2d_relu_same_gap", "seed": 101, "n_inputs": 3, "spatial": (5, 5), "channels": 2, "depth": 2,
+         "activation": "relu", "filter_shape": (3, 3), "padding": "SAME", "readout": "global_avg",
+         "weight_var": 2.0, "bias_var": 0.1, "input_var": 2.0, "readout_var": 1.5, "readout_bias_var": 0.05},
+    {"name": "2d_erf_valid_flatten", "seed": 102, "n_inputs": 3, "spatial": (5, 5), "channels": 2, "depth": 2,
+         "activation": "erf", "filter_shape": (3, 3), "padding": "VALID", "readout": "flatten",
+         "weight_var": 1.5, "bias_var": 0.2, "input_var": 1.0, "readout_var": 1.0, "readout_bias_var": 0.0},
+    {"name": "2d_relu_same_pool_gap", "seed": 103, "n_inputs": 3, "spatial": (6, 6), "channels": 2, "depth": 3,
+         "activation": "relu", "filter_shape": (3, 3), "padding": "SAME", "pool_window": (2, 2),
+         "readout": "global_avg",
+         "weight_var": 2.0, "bias_var": 0.05, "input_var": 1.5, "readout_var": 1.0, "readout_bias_var": 0.1},
+    {"name": "2d_relu_same_skip_gap", "seed": 104, "n_inputs": 3, "spatial": (5, 5), "channels": 2, "depth": 3,
+         "activation": "relu", "filter_shape": (3, 3), "padding": "SAME", "skip": True, "readout": "global_avg",
+         "weight_var": 1.0, "bias_var": 0.1, "input_var": 1.0, "readout_var": 1.0, "readout_bias_var": 0.0},
+    {"name": "1d_erf_same_gap", "seed": 105, "n_inputs": 4, "spatial": (8,), "channels": 3, "depth": 3,
+         "activation": "erf", "filter_shape": (3,), "padding": "SAME", "readout": "global_avg",
+         "weight_var": 2.25, "bias_var": 0.01, "input_var": 1.0, "readout_var": 1.0, "readout_bias_var": 0.0},
+    {"name": "1d_relu_valid_flatten", "seed": 106, "n_inputs": 4, "spatial": (8,), "channels": 3, "depth": 2,
+         "activation": "relu", "filter_shape": (2,), "padding": "VALID", "readout": "flatten",
+         "weight_var": 2.0, "bias_var": 0.0, "input_var": 1.0, "readout_var": 1.0, "readout_bias_var": 0.0},
 ]
 
 WIDTH = 8  # channel count handed to NT; irrelevant to its NNGP kernel

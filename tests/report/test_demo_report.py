@@ -3,7 +3,6 @@
 Runs the real command once (2-3 minutes on 2 cores); marked slow.
 """
 
-import json
 import re
 
 import matplotlib.image as mpimg
