@@ -70,3 +70,36 @@ def test_order_parameter_uses_the_second_moment_when_given():
 def test_bad_signals_for_the_branch():
     with pytest.raises(ValueError, match=r"signals must be a non-empty sequence of positive numbers"):
         broken_branch(nf.rnn(3, "erf"), X2, Y2, kappa=0.1, signals=(0.0, 1.0))
+
+
+def test_deflation_factor_gradient():
+    """m(u) = prod_k (|u - u_k|^-2 + 1) and its gradient (central differences)."""
+    from netfield.feature.theory import _deflation
+
+    rng = np.random.default_rng(3)
+    u, known = rng.normal(size=5), [rng.normal(size=5), rng.normal(size=5)]
+    m, g = _deflation(u, known)
+    assert m == pytest.approx(np.prod([1 / np.sum((u - k) ** 2) + 1 for k in known]))
+    h = 1e-6
+    fd = [(_deflation(u + h * e, known)[0] - _deflation(u - h * e, known)[0]) / (2 * h) for e in np.eye(5)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_deflated_newton_does_not_fall_back_onto_the_symmetric_solution():
+    """Above the transition, from the symmetric solution displaced slightly along the unstable mode: plain
+    Newton returns to the symmetric root (this QMC set), Newton deflated at it finds the broken one."""
+    from netfield.feature.transition import _leading_direction, cross_time_eigenvalue
+    from netfield.feature.theory import _pack, _unpack
+
+    net = nf.rnn(3, "erf", weight_var=1.5)
+    lam, sym = cross_time_eigenvalue(net, X2, Y2, kappa=0.1, signal=1.0, points=2**14, seed=0, rule="qmc")
+    prob = sym.problem
+    _, idx, vec = _leading_direction(prob, sym)
+    v0 = _pack(prob, sym.base, sym.conjugate, sym.readout_conjugate)
+    start = _unpack(prob, v0.at[idx].add(0.2 * 0.4 * vec / np.abs(vec).max()))
+    known = [(sym.base, sym.conjugate, sym.readout_conjugate)]
+    plain = solve(prob, method="newton", init=start, spectrum=False)
+    deflated = solve(prob, method="newton", init=start, spectrum=False, deflate=known)
+    assert lam > 1 and plain.converged and deflated.converged
+    assert order_parameter(plain.kernel, train_patterns=2) < 1e-6
+    assert order_parameter(deflated.kernel, train_patterns=2) > 0.3

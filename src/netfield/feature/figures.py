@@ -28,10 +28,13 @@ def plot_transition(data: dict, path=None):
     largest |eigenvalue| of W per chain at the largest sampled width, below and above the transition,
     against the circular-law bulk edge sqrt(weight_var)."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    s = np.asarray(data["signals"])
     for arch, style in (("rnn", "-"), ("dnn", "--")):
-        q = np.asarray(data["theory"][arch]["order"])
-        ax.plot(s, q ** 2, style, color="k" if arch == "rnn" else "C7", label=f"theory {arch.upper()}")
+        if arch not in data["theory"]:
+            continue
+        th = data["theory"][arch]
+        q = np.asarray(th["order"])
+        ax.plot(np.asarray(th["signals"]), q ** 2, style, color="k" if arch == "rnn" else "C7",
+                label=f"theory {arch.upper()}")
     if data["critical_signal"]:
         ax.axvline(data["critical_signal"], color="C3", lw=0.8, ls=":", label=f"s* = {data['critical_signal']:.3f}")
     widths = sorted({e["width"] for e in data["samples"]})

@@ -89,7 +89,7 @@ def _z_scores(sample, theory_K, theory_se):
     return np.asarray(z)
 
 
-def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, points=2**14,
+def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, points=2**15,
                      seeds=(0, 1), sampler=None, seed=0, progress=None) -> dict:
     """Theory (eigenvalue, broken branch) vs signal and sampled networks (module docstring).
 
@@ -103,16 +103,17 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
         sample_plan = [("rnn", 0.2, 64), ("rnn", 0.2, 256), ("rnn", 1.0, 64), ("rnn", 1.0, 128), ("rnn", 1.0, 256),
                        ("dnn", 1.0, 128)]
     signals = tuple(sorted({float(s) for s in signals} | {float(s) for _, s, _ in sample_plan}))
-    theory = {arch: _theory_branch(arch, x, y, signals, points, seeds) for arch in ("rnn", "dnn")}
-    lam = theory["rnn"]["eigenvalue"]
-    bracket = [i for i in range(len(signals) - 1) if lam[i] < 1.0 <= lam[i + 1]]
-    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seed, rule="qmc",
-                      signals=signals[bracket[0]:bracket[0] + 2] if bracket else signals)
+    theory = {"rnn": _theory_branch("rnn", x, y, signals, points, seeds)}
+    dnn_signals = sorted({float(s) for a, s, _ in sample_plan if a == "dnn"})
+    theory["dnn"] = _theory_branch("dnn", x, y, dnn_signals, points, seeds) if dnn_signals else None
+    lam = theory["rnn"]["eigenvalue"]  # the branch's eigenvalues are those of seeds[0]
+    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
+                      signals=signals, eigenvalues=lam)
     samples = []
     for arch, signal, width in sample_plan:
         _, entry = _sampled(arch, x, y, signal, width, seed, sampler)
-        i = signals.index(float(signal))
         th = theory[arch]
+        i = (signals if arch == "rnn" else dnn_signals).index(float(signal))
         q_th = float(th["order"][i])
         entry["theory_order"], entry["theory_order_se"] = q_th, float(th["order_se"][i])
         entry["theory_order_sq"] = q_th ** 2
@@ -127,8 +128,9 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
         "signals": list(signals),
         "critical_signal": scan.critical_signal,
         "scan": scan.to_dict(),
-        "theory": {arch: {"order": t["order"].tolist(), "order_se": t["order_se"].tolist(),
-                          "eigenvalue": t["eigenvalue"].tolist()} for arch, t in theory.items()},
+        "theory": {arch: {"signals": list(signals if arch == "rnn" else dnn_signals), "order": t["order"].tolist(),
+                          "order_se": t["order_se"].tolist(), "eigenvalue": t["eigenvalue"].tolist()}
+                   for arch, t in theory.items() if t is not None},
         "samples": samples, "sampler": sampler, "points": points, "seeds": list(seeds),
         "bulk_edge": float(np.sqrt(TOY["weight_var"])),
         "seconds": time.perf_counter() - start,

@@ -380,7 +380,7 @@ METHODS = ("anderson", "iterate", "newton")
 
 
 def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol: float = 1e-10, max_iter: int = 500,
-          init=None, spectrum: bool = True, raise_on_failure: bool = True) -> FeatureResult:
+          init=None, spectrum: bool = True, raise_on_failure: bool = True, deflate=()) -> FeatureResult:
     """Solve F5-F7 from the lazy point (or ``init`` = (C, Ct, Qt)).
 
     ``method="anderson"``: Anderson mixing of the last 6 residuals G(v) - v (restarted after a bad
@@ -388,7 +388,8 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     ``"newton"``: Newton's method on the free variables, v <- v - (J - 1)^-1 (G(v) - v) with the exact
     Jacobian J of G (JAX forward mode), step halved while the residual does not decrease. Newton
     converges to unstable solutions as well (the broken branch near its bifurcation, F10), which the
-    iterations cannot. Converged when max |G(v) - v| < tol.
+    iterations cannot; ``deflate`` (Newton only): known solutions (C, Ct, Qt) it must not return to
+    (deflation, :func:`_newton`). Converged when max |G(v) - v| < tol.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
@@ -411,7 +412,7 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
         return gv, r, (float(jnp.abs(r).max()) if ok else np.inf)
 
     if method == "newton":
-        v, residuals, converged = _newton(prob, v, tol, max_iter)
+        v, residuals, converged = _newton(prob, v, tol, max_iter, [_pack(prob, *d) for d in deflate])
     else:
         v, residuals, converged = _iterate(v, residual, method, damping, tol, max_iter)
     C, ct, qt = _unpack(prob, v)
@@ -487,13 +488,42 @@ def _residual_and_jacobian(prob, v, idx):
     return f(u), jax.jacfwd(f)(u)
 
 
-def _newton(prob: Problem, v, tol: float, max_iter: int):
-    """Newton's method on the free variables of G(v) - v = 0 with backtracking (``solve``)."""
-    idx = jnp.asarray(_free_index(prob))
+DEFLATION_POWER, DEFLATION_SHIFT = 2, 1.0
+
+
+def _deflation(u, deflate):
+    """Deflation factor m(u) = prod_k (|u - u_k|^-p + shift) of the known roots u_k and its gradient
+    (Farrell, Birkisson and Funke 2015): the roots of m(u) F(u) are those of F without the u_k."""
+    m, grad = 1.0, np.zeros_like(u)
+    for uk in deflate:
+        d = u - uk
+        r2 = max(float(d @ d), 1e-300)
+        mk = r2 ** (-DEFLATION_POWER / 2) + DEFLATION_SHIFT
+        gk = -DEFLATION_POWER * r2 ** (-DEFLATION_POWER / 2 - 1) * d
+        grad = grad * mk + m * gk
+        m *= mk
+    return m, grad
+
+
+def _newton(prob: Problem, v, tol: float, max_iter: int, deflate=()):
+    """Newton's method on the free variables of F(v) = G(v) - v = 0 with backtracking (``solve``).
+
+    ``deflate``: packed states of known solutions to steer away from. Newton then solves the deflated
+    system m(u) F(u) = 0 (:func:`_deflation`), whose step is the plain Newton step d scaled by
+    1 / (1 - grad(m) . d / m) (Sherman-Morrison); the backtracking monitors m |F|, convergence |F|.
+    """
+    idx_np = _free_index(prob)
+    idx = jnp.asarray(idx_np)
+    known = [np.asarray(k)[idx_np] for k in deflate]
 
     def norm(r):
         r = np.asarray(r)
         return float(np.abs(r).max()) if np.all(np.isfinite(r)) else np.inf
+
+    def merit(v, r):  # Euclidean: the Newton step is a descent direction of |F|_2 (and of m |F|_2)
+        r = np.asarray(r)
+        size = float(np.sqrt(r @ r)) if np.all(np.isfinite(r)) else np.inf
+        return size * (_deflation(np.asarray(v)[idx_np], known)[0] if known else 1.0)
 
     r, J = _residual_and_jacobian(prob, v, idx)
     res, residuals = norm(r), []
@@ -504,14 +534,20 @@ def _newton(prob: Problem, v, tol: float, max_iter: int):
         if not np.isfinite(res):
             break
         try:
-            du = jnp.asarray(np.linalg.solve(np.asarray(J), -np.asarray(r)))
+            du = np.linalg.solve(np.asarray(J), -np.asarray(r))
         except np.linalg.LinAlgError:
             break
-        step = 1.0
+        if known:
+            m, grad = _deflation(np.asarray(v)[idx_np], known)
+            denom = 1.0 - float(grad @ du) / m  # negative: the plain step heads for a known root; reversed
+            if abs(denom) > 1e-12:
+                du = du / denom
+        du = jnp.asarray(du)
+        step, current = 1.0, merit(v, r)
         while step > 1e-3:
             trial = v.at[idx].add(step * du)
             r_t, J_t = _residual_and_jacobian(prob, trial, idx)
-            if norm(r_t) < res:
+            if merit(trial, r_t) < current:
                 break
             step /= 2
         else:
@@ -526,11 +562,11 @@ PROPOSAL_INFLATION = 1.2  # proposal = this x <h h^T> of the previous solution (
 
 
 def refine(result: FeatureResult, *, passes: int = PROPOSAL_PASSES, method: str = "anderson",
-           spectrum: bool = False, raise_on_failure: bool = True) -> FeatureResult:
+           spectrum: bool = False, raise_on_failure: bool = True, deflate=()) -> FeatureResult:
     """Re-solve with the averages' nodes drawn from N(0, Sigma), Sigma = 1.2 <h h^T> of the current
     solution, reweighted to N(0, C) exp(E) (importance sampling from a Gaussian close to the tilted law:
     the effective sample size grows ~5x at strong signal). The solution of the exact equations does not
-    depend on Sigma; only the estimator's noise does."""
+    depend on Sigma; only the estimator's noise does. ``deflate``: as in :func:`solve` (Newton only)."""
     for i in range(passes):
         hh = np.asarray(_matrix(jnp.asarray(result.kernel)))
         hh = 0.5 * (hh + hh.T)
@@ -540,7 +576,8 @@ def refine(result: FeatureResult, *, passes: int = PROPOSAL_PASSES, method: str 
         prob = replace(result.problem, proposal=PROPOSAL_INFLATION * hh)
         last = i == passes - 1
         result = solve(prob, method=method, init=(result.base, result.conjugate, result.readout_conjugate),
-                       spectrum=last and spectrum, raise_on_failure=raise_on_failure)
+                       spectrum=last and spectrum, raise_on_failure=raise_on_failure,
+                       **({"deflate": deflate} if method == "newton" else {}))
     return result
 
 

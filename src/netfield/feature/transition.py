@@ -66,12 +66,18 @@ def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, **k
 
 
 def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6), refine: int = 4,
-               points: int = 2**13, seed: int = 0, **kw) -> TransitionScan:
-    """Scan the cross-time stability of the symmetric solution and locate the transition (F9)."""
+               points: int = 2**13, seed: int = 0, eigenvalues=None, **kw) -> TransitionScan:
+    """Scan the cross-time stability of the symmetric solution and locate the transition (F9).
+
+    ``eigenvalues``: the leading eigenvalues at ``signals`` if already known (e.g. from
+    :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed."""
     signals = tuple(float(s) for s in signals)
     if net.architecture != "rnn":
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, net.architecture)
-    lam = [cross_time_eigenvalue(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)[0] for s in signals]
+    if eigenvalues is not None and len(eigenvalues) != len(signals):
+        raise ValueError(f"eigenvalues must have one value per signal ({len(signals)}), got {len(eigenvalues)}")
+    lam = list(eigenvalues) if eigenvalues is not None else [
+        cross_time_eigenvalue(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)[0] for s in signals]
     critical = None
     for i in range(len(signals) - 1):
         if lam[i] < 1.0 <= lam[i + 1]:
@@ -146,9 +152,9 @@ def _leading_direction(prob, result: FeatureResult):
     return float(w[i].real), idx, np.real(vecs[:, i])
 
 
-AMPLITUDES = (0.5, 1.0, -0.5, 2.0, 0.2)  # tried starting amplitudes along the unstable mode (F10)
-MIN_ORDER = 1e-4
-NEWTON_ITERATIONS = 40  # below this q a Newton solution counts as the symmetric one
+AMPLITUDES = (0.1, -0.1, 0.3)  # starting displacements along the unstable mode (x the equal-time kernel scale)
+MIN_ORDER = 1e-4  # below this q a solution counts as the symmetric one
+NEWTON_ITERATIONS = 40
 
 
 def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**13, seed: int = 0,
@@ -157,37 +163,37 @@ def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**
     """The RNN's broken-symmetry solution (C(t, s) != 0 for t != s) at ``signal`` (F10), or the symmetric
     solution where there is none (below the transition, and always for the DNN).
 
-    Newton's method (the broken branch may be unstable under plain iteration near the bifurcation) from
-    the symmetric solution displaced along the leading unstable cross-time mode, trying increasing
-    amplitudes (``AMPLITUDES`` x the equal-time kernel scale) until a solution with q > MIN_ORDER is
-    found; with ``init`` (a nearby broken solution, e.g. at a neighbouring signal) Newton starts there.
-    ``symmetric``: the symmetric solution at this signal if already known.
+    Deflated Newton (:func:`netfield.feature.theory.solve` with ``deflate``; Newton because the broken
+    branch may be unstable under plain iteration near the bifurcation, deflation so that it cannot fall
+    back onto the symmetric root next to its start): from the symmetric solution displaced along the
+    leading unstable cross-time mode by ``AMPLITUDES`` x the equal-time kernel scale, until a solution
+    with q > MIN_ORDER is found (where the symmetric solution is stable, lambda <= 1, it is returned: the
+    transition is a supercritical pitchfork, docs/feature.md F10); with ``init`` (a nearby broken solution, e.g. at a neighbouring signal)
+    Newton starts there first. ``symmetric``: the symmetric solution at this signal if already known.
     """
     prob_at = lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)
-    if init is not None:
-        prob = prob_at(signal)
-        result = solve(prob, method="newton", max_iter=NEWTON_ITERATIONS, init=(init.base, init.conjugate, init.readout_conjugate),
-                       spectrum=False, raise_on_failure=False)
-        if result.converged and _q(result) > MIN_ORDER:
-            return refine(result, method="newton", raise_on_failure=False)
     sym = continuation(prob_at, signal, spectrum=False) if symmetric is None else symmetric
     if net.architecture != "rnn" or sym.problem.T < 3:
         return sym
     prob = sym.problem
+    known = [(sym.base, sym.conjugate, sym.readout_conjugate)]
     lam, idx, vec = _leading_direction(prob, sym)
-    if lam <= 1.0:
+    if lam <= 1.0:  # stable symmetric solution: below the (supercritical) transition there is no other
         return sym
     T, P = prob.T, prob.P
-    n_c = T * T * P * P
-    c_part = np.abs(vec[idx < n_c]).max()
+    c_part = np.abs(vec[idx < T * T * P * P]).max()
     scale = float(np.mean([np.abs(np.diagonal(sym.base[t, t])).mean() for t in range(1, T)]))
     v0 = _pack(prob, sym.base, sym.conjugate, sym.readout_conjugate)
-    for amp in AMPLITUDES:
-        v = v0.at[jnp.asarray(idx)].add(jnp.asarray(amp * scale * vec / c_part))
-        result = solve(prob, method="newton", max_iter=NEWTON_ITERATIONS, init=_unpack(prob, v), spectrum=False,
-                       raise_on_failure=False)
+    starts = [] if init is None else [(init.base, init.conjugate, init.readout_conjugate)]
+    starts += [_unpack(prob, v0.at[jnp.asarray(idx)].add(jnp.asarray(a * scale * vec / c_part)))
+               for a in AMPLITUDES]
+    for start in starts:
+        result = solve(prob, method="newton", max_iter=NEWTON_ITERATIONS, init=start, spectrum=False,
+                       raise_on_failure=False, deflate=known)
         if result.converged and _q(result) > MIN_ORDER:
-            return refine(result, method="newton", raise_on_failure=False)
+            refined = refine(result, method="newton", raise_on_failure=False, deflate=known)
+            if refined.converged and _q(refined) > MIN_ORDER:
+                return refined
     return sym
 
 
