@@ -14,6 +14,9 @@ sign(x . w)): test error at the unsupervised step 2, RNN vs DNN, theory and samp
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import time
 
 import numpy as np
@@ -137,6 +140,80 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
     }
 
 
+def _crossing(signals, a, b):
+    """Signal where the piecewise-linear curves a(s) and b(s) cross (first sign change of b - a), else None."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    for i in range(len(d) - 1):
+        if d[i] < 0 <= d[i + 1]:
+            return float(signals[i] + (signals[i + 1] - signals[i]) * (-d[i]) / (d[i + 1] - d[i]))
+    return None
+
+
+def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), extra=((0.2, 512), (1.0, 512), (1.0, 1024)),
+                points=2**15, seeds=(0, 1), sampler=None, seed=0, out=None, progress=None) -> dict:
+    """The transition located by sampling: RNN order parameter q^2 (F11) of HMC-sampled networks vs signal at
+    several widths, against the theory (:func:`broken_branch`, critical signal from F9).
+
+    Finite-size scaling of a mean-field (Landau) pitchfork: the cross-time amplitude has a weight
+    exp(-n [a (s* - s) q^2 + b q^4]), so q^2 ~ 1 / (n (s* - s)) below, q^2 -> (s - s*) a / b above and
+    q^2 ~ n^-1/2 at s*: the curves sqrt(n) q^2 vs s of different widths cross at s* (the sampling estimate,
+    "crossings", one per pair of consecutive widths; non-critical O(1/n) fluctuations shift them by
+    O(n^-1/2)). ``extra``: further (signal, width) pairs (large widths below and above the transition).
+
+    ``out``: JSON file written after every sampled point; a rerun with the same ``out`` reuses its
+    entries (resume) and samples only what is missing.
+    """
+    start = time.perf_counter()
+    x, y = toy_task()
+    sampler = {**SAMPLER, **(sampler or {})}
+    done = {}
+    if out is not None and os.path.exists(out):
+        with open(out) as f:
+            previous = json.load(f)
+        if previous.get("sampler") != sampler:
+            raise ValueError(f"out {os.fspath(out)!r} holds samples of another sampler configuration "
+                             f"({previous.get('sampler')}, now {sampler}); use a new file")
+        done = {(e["signal"], e["width"]): e for e in previous.get("samples", [])}
+    plan = [(float(s), int(w)) for w in widths for s in signals] + [(float(s), int(w)) for s, w in extra]
+    all_signals = tuple(sorted({s for s, _ in plan}))
+    th = _theory_branch("rnn", x, y, all_signals, points, seeds)
+    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
+                      signals=all_signals, eigenvalues=th["eigenvalue"])
+    result = {"task": {**TOY, "x": x.tolist(), "y": y.tolist()}, "sampler": sampler, "points": points,
+              "seeds": list(seeds), "signals": list(all_signals), "critical_signal": scan.critical_signal,
+              "theory": {"order": th["order"].tolist(), "order_se": th["order_se"].tolist(),
+                         "eigenvalue": th["eigenvalue"].tolist()}, "samples": []}
+
+    def save():
+        if out is not None:
+            tmp = f"{out}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=1)
+            os.replace(tmp, out)
+
+    for s, w in plan:
+        entry = done.get((s, w))
+        if entry is None:
+            _, entry = _sampled("rnn", x, y, s, w, seed, sampler)
+            entry = {k: entry[k] for k in ("arch", "signal", "width", "order_sq", "order_sq_se", "order", "tau",
+                                           "rhat", "acceptance", "w_top", "w_real_extreme", "seconds")}
+        i = all_signals.index(s)
+        entry["theory_order_sq"] = float(th["order"][i]) ** 2
+        result["samples"].append(entry)
+        save()
+        if progress is not None:
+            progress(1)
+    crossings = []
+    for w1, w2 in itertools.pairwise(widths):
+        curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]
+                                             if e["signal"] == float(s) and e["width"] == w) for s in signals]
+        crossings.append({"widths": [w1, w2], "signal": _crossing(list(signals), curve(w1), curve(w2))})
+    result["crossings"] = crossings
+    result["seconds"] = time.perf_counter() - start
+    save()
+    return result
+
+
 def sequential_task(P_train=3, P_test=3, d=3, steps=3, seed=1):
     """Inputs presented at every step (P, T, d), label sign(x . w) at every step."""
     rng = np.random.default_rng(seed)
@@ -174,4 +251,4 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
     return out
 
 
-__all__ = ["sequential_study", "sequential_task", "toy_task", "transition_study"]
+__all__ = ["sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]

@@ -68,19 +68,21 @@ class Problem:
     normals: np.ndarray = field(repr=False)
     log_weights: np.ndarray = field(repr=False, default=None)
     proposal: np.ndarray | None = field(repr=False, default=None)
+    defensive: np.ndarray | None = field(repr=False, default=None)
 
 
 def _flatten_problem(p: Problem):
-    leaves = (p.net, p.c_in, p.targets, p.kappa, p.signal, p.inv_width, p.normals, p.log_weights, p.proposal)
+    leaves = (p.net, p.c_in, p.targets, p.kappa, p.signal, p.inv_width, p.normals, p.log_weights, p.proposal,
+              p.defensive)
     aux = (p.T, p.P, p.P_train, p.supervised, tuple(map(tuple, np.asarray(p.free).tolist())), p.linear)
     return leaves, aux
 
 
 def _unflatten_problem(aux, leaves) -> Problem:
     T, P, P_train, supervised, free, linear = aux
-    net, c_in, targets, kappa, signal, inv_width, normals, log_weights, proposal = leaves
+    net, c_in, targets, kappa, signal, inv_width, normals, log_weights, proposal, defensive = leaves
     return Problem(net, T, P, P_train, supervised, c_in, np.array(free, bool), targets, kappa, signal, inv_width,
-                   linear, normals, log_weights, proposal)
+                   linear, normals, log_weights, proposal, defensive)
 
 
 # a pytree: the jitted map compiles once per structure (steps, patterns, supervised steps, activation),
@@ -238,19 +240,27 @@ def _tilted_moments(prob: Problem, C, B):
         blocks = _blocks(post, T, P)
         cinv = jnp.linalg.inv(cm)
         grad = 0.5 * (cinv @ post @ cinv - cinv)
-        return blocks, blocks, jnp.asarray(jnp.inf), jnp.linalg.eigvalsh(prec).min(), grad
+        return blocks, blocks, jnp.asarray(jnp.inf), jnp.linalg.eigvalsh(prec).min(), grad, jnp.eye(cm.shape[0])
     eye = jnp.eye(cm.shape[0])
     chol = jnp.linalg.cholesky(cm + 1e-12 * jnp.trace(cm) / cm.shape[0] * eye)
     lw = jnp.asarray(prob.log_weights)
-    if prob.proposal is None:
-        h = jnp.asarray(prob.normals) @ chol.T  # (S, T P)
-    else:  # nodes of N(0, Sigma) (a fixed Gaussian close to the tilted law), reweighted to N(0, C)
-        sig = jnp.asarray(prob.proposal)
-        chol_p = jnp.linalg.cholesky(sig)
-        h = jnp.asarray(prob.normals) @ chol_p.T
-        z = jax.scipy.linalg.solve_triangular(chol, h.T, lower=True)
-        lw = lw - 0.5 * jnp.sum(z * z, axis=0) + 0.5 * jnp.sum(jnp.asarray(prob.normals) ** 2, axis=1) \
-            - jnp.sum(jnp.log(jnp.diagonal(chol))) + jnp.sum(jnp.log(jnp.diagonal(chol_p)))
+    xi = jnp.asarray(prob.normals)  # nodes of the whitened field xi = L^-1 h, h ~ N(0, C) <=> xi ~ N(0, I)
+    if prob.proposal is not None:  # xi drawn from q (close to the tilted law), reweighted to N(0, I)   (F8a)
+        chol_a = jnp.linalg.cholesky(jnp.asarray(prob.proposal))
+        eta = xi
+        logdet_a = jnp.sum(jnp.log(jnp.diagonal(chol_a)))
+        if prob.defensive is None:  # q = N(0, A)
+            xi = eta @ chol_a.T
+            log_q = -0.5 * jnp.sum(eta * eta, axis=1) - logdet_a
+        else:  # defensive mixture q = (1 - a) N(0, A) + a N(0, g I), nodes split in those proportions
+            mask = jnp.asarray(prob.defensive)
+            a, g, d = jnp.mean(mask), DEFENSIVE_WIDTH, cm.shape[0]
+            xi = jnp.where(mask[:, None], jnp.sqrt(g) * eta, eta @ chol_a.T)
+            za = jnp.sum(jax.scipy.linalg.solve_triangular(chol_a, xi.T, lower=True) ** 2, axis=0)
+            log_q = jnp.logaddexp(jnp.log1p(-a) - 0.5 * za - logdet_a,
+                                  jnp.log(a) - 0.5 * jnp.sum(xi * xi, axis=1) / g - 0.5 * d * jnp.log(g))
+        lw = lw - 0.5 * jnp.sum(xi * xi, axis=1) - log_q
+    h = xi @ chol.T  # (S, T P)
     fn = prob.net.activation.fn
     d1 = jax.grad(lambda z: jnp.sum(fn(z)))
     d2 = jax.grad(lambda z: jnp.sum(d1(z)))
@@ -272,15 +282,16 @@ def _tilted_moments(prob: Problem, C, B):
     stein = (jnp.einsum("n,ni,nj->ij", w, g, g) + jnp.diag(w @ (ddphi * field))
              + bs * jnp.einsum("n,ni,nj->ij", w, dphi, dphi))
     hh = cm + jnp.einsum("n,ni,nj->ij", w - w0, h, h)  # same control variate: <h h^T> = C + effect
+    xixi = eye + jnp.einsum("n,ni,nj->ij", w - w0, xi, xi)  # <xi xi^T> of the tilted law (whitened frame)
     # Kish effective sample size 1 / sum w^2 (for Gauss-Hermite nodes already < N without a tilt)
-    return phph, _blocks(hh, T, P), 1.0 / jnp.sum(w ** 2), jnp.asarray(1.0), 0.5 * stein
+    return phph, _blocks(hh, T, P), 1.0 / jnp.sum(w ** 2), jnp.asarray(1.0), 0.5 * stein, xixi
 
 
 def saddle_map(prob: Problem, C, ct, qt):
     """One application of F5-F7: (C, Ct, Qt) -> (C', Ct', Qt') and diagnostics."""
     T, P, Ptr = prob.T, prob.P, prob.P_train
     free = jnp.asarray(prob.free)[:, :, None, None]
-    phph, hh, ess, min_prec, grad = _tilted_moments(prob, C, _tilt(prob, ct, qt))
+    phph, hh, ess, min_prec, grad, xixi = _tilted_moments(prob, C, _tilt(prob, ct, qt))
     c_new = jnp.asarray(prob.c_in) + free * prob.net.weight_var * jnp.pad(phph[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))
     ct_new = free * _blocks(0.5 * (grad + grad.T), T, P)
     S = [s - 1 for s in prob.supervised]
@@ -289,7 +300,8 @@ def saddle_map(prob: Problem, C, ct, qt):
     minv = jnp.linalg.inv(gv * q + prob.kappa * jnp.eye(q.shape[0]))
     a = minv @ jnp.asarray(prob.targets)
     qt_new = 0.5 * gv * (jnp.outer(a, a) - prob.inv_width * minv)
-    return c_new, ct_new, qt_new, {"ess": ess, "min_precision": min_prec, "phph": phph, "hh": hh, "q": q, "a": a}
+    return c_new, ct_new, qt_new, {"ess": ess, "min_precision": min_prec, "phph": phph, "hh": hh, "q": q, "a": a,
+                                   "xixi": xixi}
 
 
 @jax.jit
@@ -557,23 +569,46 @@ def _newton(prob: Problem, v, tol: float, max_iter: int, deflate=()):
     return v, residuals, res < tol
 
 
+DEFENSIVE_SHARE = 0.1  # share of the nodes drawn from N(0, g C) in the defensive mixture (F8a)
+DEFENSIVE_WIDTH = 1.2  # g
+
+
+def _defensive_mask(prob: Problem):
+    """Nodes of the defensive component: for QMC sets (equal weights, 2^T sign-flip groups of the base
+    points, :func:`_sign_symmetric`) the first DEFENSIVE_SHARE of the base points with all their flips
+    (so both components stay sign-symmetric); None for Gauss-Hermite grids (weights not equal)."""
+    lw = np.asarray(prob.log_weights)
+    if lw.size < 2 ** prob.T * 10 or not np.allclose(lw, lw[0]):
+        return None
+    n = lw.size
+    base = n >> prob.T
+    return (np.arange(n) % base) < max(1, round(DEFENSIVE_SHARE * base))
+
+
 PROPOSAL_PASSES = 2  # re-solves with the nodes drawn from the tilted law's own covariance
-PROPOSAL_INFLATION = 1.2  # proposal = this x <h h^T> of the previous solution (heavier than the target)
+PROPOSAL_INFLATION = 1.2  # proposal A = this x <xi xi^T> of the previous solution (heavier than the target)
 
 
 def refine(result: FeatureResult, *, passes: int = PROPOSAL_PASSES, method: str = "anderson",
            spectrum: bool = False, raise_on_failure: bool = True, deflate=()) -> FeatureResult:
-    """Re-solve with the averages' nodes drawn from N(0, Sigma), Sigma = 1.2 <h h^T> of the current
-    solution, reweighted to N(0, C) exp(E) (importance sampling from a Gaussian close to the tilted law:
-    the effective sample size grows ~5x at strong signal). The solution of the exact equations does not
-    depend on Sigma; only the estimator's noise does. ``deflate``: as in :func:`solve` (Newton only)."""
+    """Re-solve with the averages' nodes drawn close to the tilted law (F8a): in the whitened frame
+    xi = L^-1 h (C = L L^T), from the defensive mixture 0.9 N(0, A) + 0.1 N(0, 1.2 I) (QMC; N(0, A) for
+    Gauss-Hermite grids), A = 1.2 <xi xi^T> of the current solution, reweighted to N(0, I) exp(E).
+    The solution of the exact equations does not depend on A; only the estimator's noise does (the
+    effective sample size grows ~5x at strong signal; the defensive part keeps the weights bounded
+    where the tilted law is narrower than N(0, C), as the tilt of a bounded phi is bounded).
+    ``deflate``: as in :func:`solve` (Newton only)."""
     for i in range(passes):
-        hh = np.asarray(_matrix(jnp.asarray(result.kernel)))
-        hh = 0.5 * (hh + hh.T)
-        ev = np.linalg.eigvalsh(hh)
-        if result.problem.linear or not ev[0] > 1e-6 * ev[-1]:  # singular kernels (fewer inputs than patterns)
+        prob0 = result.problem
+        if prob0.linear:
             return result
-        prob = replace(result.problem, proposal=PROPOSAL_INFLATION * hh)
+        _, _, _, diag = _jit_map(prob0, jnp.asarray(result.base), jnp.asarray(result.conjugate),
+                                 jnp.asarray(result.readout_conjugate))
+        xixi = np.asarray(diag["xixi"])
+        xixi = 0.5 * (xixi + xixi.T)
+        if not np.linalg.eigvalsh(xixi)[0] > 1e-3:
+            return result
+        prob = replace(prob0, proposal=PROPOSAL_INFLATION * xixi, defensive=_defensive_mask(prob0))
         last = i == passes - 1
         result = solve(prob, method=method, init=(result.base, result.conjugate, result.readout_conjugate),
                        spectrum=last and spectrum, raise_on_failure=raise_on_failure,

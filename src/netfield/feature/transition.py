@@ -219,5 +219,5 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
                             symmetric=sym, **kw)
         q = _q(r)
         prev = r if q > MIN_ORDER else None
-        results[i], order[i] = r, q
+        results[i], order[i] = r, (q if q > MIN_ORDER else 0.0)  # symmetric: 0 by symmetry (the rest is rounding)
     return BrokenBranch(signals, tuple(order), tuple(lam), tuple(results), net.architecture)
