@@ -88,8 +88,8 @@ def test_deflation_factor_gradient():
 def test_deflated_newton_does_not_fall_back_onto_the_symmetric_solution():
     """Above the transition, from the symmetric solution displaced slightly along the unstable mode: plain
     Newton returns to the symmetric root (this QMC set), Newton deflated at it finds the broken one."""
-    from netfield.feature.transition import _leading_direction, cross_time_eigenvalue
     from netfield.feature.theory import _pack, _unpack
+    from netfield.feature.transition import _leading_direction, cross_time_eigenvalue
 
     net = nf.rnn(3, "erf", weight_var=1.5)
     lam, sym = cross_time_eigenvalue(net, X2, Y2, kappa=0.1, signal=1.0, points=2**14, seed=0, rule="qmc")

@@ -1,7 +1,8 @@
 """Figures of the feature-learning section of ``netfield demo`` (docs/feature.md F9-F12).
 
 :func:`demo_section` runs :func:`netfield.feature.study.transition_study` and
-:func:`netfield.feature.study.sequential_study` (about 4 minutes on 2 cores) and draws
+:func:`netfield.feature.study.sequential_study` (about 4 minutes on 2 cores; the wider study of docs/feature.md
+section 5 is scripts/feature_widths.py) and draws
 ``feature_transition.png`` (order parameter vs signal, theory and sampled networks; the spectrum of W
 below and above the transition) and ``feature_sequential.png`` (test error per step, RNN vs DNN).
 """
@@ -110,7 +111,9 @@ def _paragraphs(tr: dict, sq: dict) -> dict:
         f"step 2: RNN {r['theory_mse'][1]:.3f} (theory) / {r['sampled_mse'][1]:.3f} (sampled, n = {sq['width']}); "
         f"DNN {d['theory_mse'][1]:.3f} / {d['sampled_mse'][1]:.3f}. The RNN's shared weights carry what the "
         "supervised steps taught to the unsupervised one; the DNN's layer 2 has its own weights, and its output "
-        f"there stays at the prior mean 0 (error 1). Computed in {sq['seconds']:.0f} s."
+        f"there stays at the prior mean 0 (error 1). Every test prediction at every step: theory and sampled "
+        f"networks differ by at most {r['max_abs_difference']:.3f} (RNN) and {d['max_abs_difference']:.3f} (DNN). "
+        f"Computed in {sq['seconds']:.0f} s."
     )
     return {TRANSITION_PNG: text1, SEQUENTIAL_PNG: text2}
 

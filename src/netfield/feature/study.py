@@ -246,6 +246,7 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
             "sampled_prediction": pred_s.tolist(), "sampled_prediction_se": pred_s_se.tolist(),
             "sampled_mse": np.mean((pred_s - lab_t[None]) ** 2, axis=1).tolist(),
             "max_abs_z": float(np.max(np.abs(pred_s - th.prediction) / pred_s_se)),
+            "max_abs_difference": float(np.max(np.abs(pred_s - th.prediction))),
         }
     out["seconds"] = time.perf_counter() - start
     return out
