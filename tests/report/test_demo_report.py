@@ -1,6 +1,6 @@
 """``netfield demo --out DIR``: every promised file, figures = summary.json numbers, HTML links exist.
 
-Runs the real command once (2-3 minutes on 2 cores); marked slow.
+Runs the real command once (about 7 minutes on 2 cores); marked slow.
 """
 
 import re
@@ -29,7 +29,7 @@ def test_every_promised_file_exists(demo):
     for block in summary["figures"].values():
         assert (out / block["file"]).stat().st_size > 20_000  # a real figure, not an empty canvas
     sections = summary["sections"]
-    assert set(sections) == {"criticality", "gp", "nlo", "architectures"}
+    assert set(sections) == {"criticality", "gp", "nlo", "architectures", "feature"}
     for name, section in sections.items():  # the phase diagram and the digits GP study
         assert "error" not in section, (name, section)
         assert all((out / f).is_file() for f in section["figures"])
@@ -44,8 +44,9 @@ def test_every_promised_file_exists(demo):
     # progress on stderr, the headline table on stdout
     assert "[2/8] sampling" in proc.stderr and "100%" in proc.stderr
     assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout
-    # 5 minutes of CPU (2-3 minutes on 2 cores): what a 2-core machine must supply (wall time varies with load)
-    assert cpu < 300, f"demo used {cpu:.0f} s of CPU"
+    # 10 minutes of CPU (~7 minutes on 2 cores, half of it the feature-learning section): what a 2-core
+    # machine must supply (wall time varies with load)
+    assert cpu < 600, f"demo used {cpu:.0f} s of CPU"
 
 
 @pytest.mark.slow

@@ -90,9 +90,10 @@ jax.config.update("jax_enable_x64", True)
 
 TARGET_ACCEPTANCE = 0.75
 JITTER = 0.1
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INTEGRATORS = ("split", "leapfrog")
 STATE_FIELDS = ("data", "aux", "delta", "F", "key")
+MEASURED = ("kernel", "kernel_sq", "overlap", "prediction")
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +103,12 @@ class PosteriorSamples:
     Attributes:
         kernel, kernel_se: (T, T, P', P') pre-activation kernels K[t, s] = (1/n) h_t h_s^T (0-based
             steps) over training then test patterns, and their batch-means standard errors.
+        kernel_sq, kernel_sq_se: (T, T, P', P') posterior mean of K[t, s]**2 (elementwise) and errors: the
+            order parameter of a cross-time block whose sign the posterior does not fix (an RNN's
+            K[t, s] -> -K[t, s] under W -> -W when t - s is odd, so its mean vanishes while its
+            square does not).
+        chain_kernel: (chains, T, T, P', P') the mean kernel of each chain (chains stuck on one sign of
+            a broken symmetry show it here).
         overlap, overlap_se: (T, T, P', P') Phi[t, s] = (1/n) phi(h_t) phi(h_s)^T and errors.
         prediction, prediction_se: (T, P') E[f_t(x) | hidden weights] for the scaled targets
             sqrt(signal) y, averaged over the posterior.
@@ -118,6 +125,9 @@ class PosteriorSamples:
 
     kernel: np.ndarray
     kernel_se: np.ndarray
+    kernel_sq: np.ndarray
+    kernel_sq_se: np.ndarray
+    chain_kernel: np.ndarray
     overlap: np.ndarray
     overlap_se: np.ndarray
     prediction: np.ndarray
@@ -158,6 +168,8 @@ class PosteriorSamples:
             "batches": int(self.batches),
             "kernel": self.kernel.tolist(),
             "kernel_se": self.kernel_se.tolist(),
+            "kernel_sq": self.kernel_sq.tolist(),
+            "kernel_sq_se": self.kernel_sq_se.tolist(),
             "overlap": self.overlap.tolist(),
             "overlap_se": self.overlap_se.tolist(),
             "prediction": self.prediction.tolist(),
@@ -330,7 +342,7 @@ def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_in
         PhiS = Phi[S_idx][:, S_idx][:, :, :p_train, :p_train].transpose(0, 2, 1, 3).reshape(k, k)
         alpha = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(rv * PhiS + kappa * jnp.eye(k)), True), yy)
         cross = Phi[:, S_idx][:, :, :, :p_train].transpose(0, 2, 1, 3).reshape(T, p_all, k)
-        return {"kernel": K, "overlap": Phi, "prediction": rv * cross @ alpha}
+        return {"kernel": K, "kernel_sq": K * K, "overlap": Phi, "prediction": rv * cross @ alpha}
 
     def init_one(th, key, hyper, xs, yy):
         data, aux, delta, F = data_and_factors(th, hyper, xs, yy)
@@ -617,7 +629,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         state["theta"] = {name: jnp.asarray(loaded["theta_" + name]) for name in names}
         log_eps = jnp.asarray(loaded["log_eps"])
         iteration, done = int(loaded["iteration"]), int(loaded["done"])
-        sums = {name: loaded["sum_" + name] for name in ("kernel", "overlap", "prediction")}
+        sums = {name: loaded["sum_" + name] for name in MEASURED}
         acc_sum, trace = loaded["acc_sum"], loaded["trace"]
         frozen = bool(loaded["frozen"])
     else:
@@ -634,7 +646,8 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
             eps0 = step_size
         log_eps = jnp.tile(jnp.asarray([math.log(eps0), 0.0]), (chains, 1))
         iteration, done = 0, 0
-        shapes = {"kernel": (T, T, p_all, p_all), "overlap": (T, T, p_all, p_all), "prediction": (T, p_all)}
+        shapes = {"kernel": (T, T, p_all, p_all), "kernel_sq": (T, T, p_all, p_all), "overlap": (T, T, p_all, p_all),
+                  "prediction": (T, p_all)}
         sums = {name: np.zeros((chains, n_batches) + shape) for name, shape in shapes.items()}
         acc_sum, trace = np.zeros(chains), np.zeros((chains, samples * thin))
         frozen = False
@@ -692,6 +705,8 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         eig = np.zeros((chains, 0) if net.architecture == "rnn" else (chains, 0, width), complex)
     return PosteriorSamples(
         kernel=stats["kernel"][0], kernel_se=stats["kernel"][1],
+        kernel_sq=stats["kernel_sq"][0], kernel_sq_se=stats["kernel_sq"][1],
+        chain_kernel=sums["kernel"].sum(axis=1) / samples,
         overlap=stats["overlap"][0], overlap_se=stats["overlap"][1],
         prediction=stats["prediction"][0], prediction_se=stats["prediction"][1],
         acceptance=acc_sum / (samples * thin), step_size=np.exp(np.asarray(log_eps)[:, 0]),

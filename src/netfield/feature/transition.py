@@ -14,9 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 
-from .theory import FeatureResult, build_problem, continuation, solve, stability_spectrum
+from .theory import (
+    FeatureResult,
+    _free_index,
+    _pack,
+    _sector_jacobian,
+    _unpack,
+    build_problem,
+    continuation,
+    refine,
+    solve,
+    stability_spectrum,
+)
 
 
 @dataclass(frozen=True)
@@ -54,12 +66,18 @@ def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, **k
 
 
 def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6), refine: int = 4,
-               points: int = 2**13, seed: int = 0, **kw) -> TransitionScan:
-    """Scan the cross-time stability of the symmetric solution and locate the transition (F9)."""
+               points: int = 2**13, seed: int = 0, eigenvalues=None, **kw) -> TransitionScan:
+    """Scan the cross-time stability of the symmetric solution and locate the transition (F9).
+
+    ``eigenvalues``: the leading eigenvalues at ``signals`` if already known (e.g. from
+    :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed."""
     signals = tuple(float(s) for s in signals)
     if net.architecture != "rnn":
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, net.architecture)
-    lam = [cross_time_eigenvalue(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)[0] for s in signals]
+    if eigenvalues is not None and len(eigenvalues) != len(signals):
+        raise ValueError(f"eigenvalues must have one value per signal ({len(signals)}), got {len(eigenvalues)}")
+    lam = list(eigenvalues) if eigenvalues is not None else [
+        cross_time_eigenvalue(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)[0] for s in signals]
     critical = None
     for i in range(len(signals) - 1):
         if lam[i] < 1.0 <= lam[i + 1]:
@@ -77,28 +95,129 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     return TransitionScan(signals, tuple(lam), critical, net.architecture)
 
 
-def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**13, seed: int = 0,
-                    perturbation: float = 0.05, max_iter: int = 3000, **kw) -> FeatureResult:
-    """The solution reached from the symmetric one plus a cross-time perturbation (F10).
+def order_parameter(kernel, kernel_sq=None, *, train_patterns: int, free=None) -> float:
+    """Cross-time order parameter q: root mean square over the cross-time pairs t < s (t, s >= 2: the
+    blocks the recurrent weights couple) and the training patterns mu of the correlation coefficient
 
-    Below the transition this returns to the symmetric solution (cross-time overlaps ~ 0); above it
-    the RNN settles on the broken solution.
+        r_ts(mu) = K_ts(mu, mu) / sqrt(K_tt(mu, mu) K_ss(mu, mu))                                   (F11)
+
+    of the pre-activation kernel K (theory: ``FeatureResult.kernel``; sampling: ``PosteriorSamples``,
+    passing ``kernel_sq`` = E[K_ts^2] so that the sign the symmetry W -> -W leaves free does not cancel
+    in the average: then q^2 uses E[K_ts(mu, mu)^2], which includes the O(1/n) fluctuations).
+    """
+    K = np.asarray(kernel)
+    T = K.shape[0]
+    vals = []
+    for t in range(1, T):
+        for s in range(t + 1, T):
+            if free is not None and not free[t, s]:
+                continue
+            for mu in range(train_patterns):
+                num = K[t, s, mu, mu] ** 2 if kernel_sq is None else np.asarray(kernel_sq)[t, s, mu, mu]
+                vals.append(num / (K[t, t, mu, mu] * K[s, s, mu, mu]))
+    return float(np.sqrt(np.mean(vals))) if vals else 0.0
+
+
+@dataclass(frozen=True)
+class BrokenBranch:
+    """The cross-time order parameter q (F11) vs signal on the solution the RNN settles on.
+
+    Attributes:
+        signals: increasing signal strengths.
+        order: q on the broken branch where it exists (above the transition), else 0 (the symmetric
+            solution, the only one there; the DNN's only solution everywhere).
+        eigenvalue: leading cross-time eigenvalue of the symmetric solution (F9; 0 for the DNN).
+        results: the FeatureResult at each signal (broken where it exists, else symmetric).
+        architecture: "rnn" or "dnn".
+    """
+
+    signals: tuple
+    order: tuple
+    eigenvalue: tuple
+    results: tuple
+    architecture: str
+
+    def to_dict(self) -> dict:
+        return {"signals": list(self.signals), "order": list(self.order), "eigenvalue": list(self.eigenvalue),
+                "architecture": self.architecture}
+
+
+def _leading_direction(prob, result: FeatureResult):
+    """(eigenvalue, packed positions, real eigenvector) of the leading cross-time Jacobian mode (F9)."""
+    v0 = _pack(prob, result.base, result.conjugate, result.readout_conjugate)
+    idx = _free_index(prob, "cross")
+    jac = np.asarray(_sector_jacobian(prob, v0, jnp.asarray(idx)))
+    w, vecs = np.linalg.eig(jac)
+    i = int(np.argmax(w.real))
+    return float(w[i].real), idx, np.real(vecs[:, i])
+
+
+AMPLITUDES = (0.1, -0.1, 0.3)  # starting displacements along the unstable mode (x the equal-time kernel scale)
+MIN_ORDER = 1e-4  # below this q a solution counts as the symmetric one
+NEWTON_ITERATIONS = 40
+
+
+def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**13, seed: int = 0,
+                    init: FeatureResult | None = None, symmetric: FeatureResult | None = None,
+                    **kw) -> FeatureResult:
+    """The RNN's broken-symmetry solution (C(t, s) != 0 for t != s) at ``signal`` (F10), or the symmetric
+    solution where there is none (below the transition, and always for the DNN).
+
+    Deflated Newton (:func:`netfield.feature.theory.solve` with ``deflate``; Newton because the broken
+    branch may be unstable under plain iteration near the bifurcation, deflation so that it cannot fall
+    back onto the symmetric root next to its start): from the symmetric solution displaced along the
+    leading unstable cross-time mode by ``AMPLITUDES`` x the equal-time kernel scale, until a solution
+    with q > MIN_ORDER is found (where the symmetric solution is stable, lambda <= 1, it is returned: the
+    transition is a supercritical pitchfork, docs/feature.md F10); with ``init`` (a nearby broken solution, e.g. at a neighbouring signal)
+    Newton starts there first. ``symmetric``: the symmetric solution at this signal if already known.
     """
     prob_at = lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)
-    sym = continuation(prob_at, signal, spectrum=False)
+    sym = continuation(prob_at, signal, spectrum=False) if symmetric is None else symmetric
+    if net.architecture != "rnn" or sym.problem.T < 3:
+        return sym
     prob = sym.problem
-    base = sym.base.copy()
-    T = prob.T
-    rng = np.random.default_rng(seed)
-    for t in range(1, T):
-        for s in range(t + 1, T):  # free cross-time blocks (t, s >= 2): indices >= 1
-            if prob.free[t, s]:
-                scale = np.sqrt(np.abs(np.diagonal(base[t, t])).mean() * np.abs(np.diagonal(base[s, s])).mean())
-                block = perturbation * scale * np.eye(prob.P) * np.sign(rng.normal())
-                base[t, s] += block
-                base[s, t] += block.T
-    result = solve(prob, method="iterate", damping=0.5, tol=1e-9, max_iter=max_iter,
-                   init=(base, sym.conjugate, sym.readout_conjugate), spectrum=False, raise_on_failure=False)
-    if result.converged:
-        result = solve(prob, init=(result.base, result.conjugate, result.readout_conjugate), spectrum=False)
-    return result
+    known = [(sym.base, sym.conjugate, sym.readout_conjugate)]
+    lam, idx, vec = _leading_direction(prob, sym)
+    if lam <= 1.0:  # stable symmetric solution: below the (supercritical) transition there is no other
+        return sym
+    T, P = prob.T, prob.P
+    c_part = np.abs(vec[idx < T * T * P * P]).max()
+    scale = float(np.mean([np.abs(np.diagonal(sym.base[t, t])).mean() for t in range(1, T)]))
+    v0 = _pack(prob, sym.base, sym.conjugate, sym.readout_conjugate)
+    starts = [] if init is None else [(init.base, init.conjugate, init.readout_conjugate)]
+    starts += [_unpack(prob, v0.at[jnp.asarray(idx)].add(jnp.asarray(a * scale * vec / c_part)))
+               for a in AMPLITUDES]
+    for start in starts:
+        result = solve(prob, method="newton", max_iter=NEWTON_ITERATIONS, init=start, spectrum=False,
+                       raise_on_failure=False, deflate=known)
+        if result.converged and _q(result) > MIN_ORDER:
+            refined = refine(result, method="newton", raise_on_failure=False, deflate=known)
+            if refined.converged and _q(refined) > MIN_ORDER:
+                return refined
+    return sym
+
+
+def _q(result: FeatureResult) -> float:
+    return order_parameter(result.kernel, train_patterns=result.problem.P_train, free=result.problem.free)
+
+
+def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed: int = 0, **kw) -> BrokenBranch:
+    """Trace the order parameter q (F11) vs signal: the broken solution is found at the largest signal
+    and followed downwards by Newton continuation until it merges with the symmetric one (q -> 0 at the
+    transition); below, and for the DNN, q = 0."""
+    signals = tuple(sorted(float(s) for s in signals))
+    if not signals or min(signals) <= 0:
+        raise ValueError(f"signals must be a non-empty sequence of positive numbers, got {signals!r}")
+    results, order, lam = [None] * len(signals), [0.0] * len(signals), [0.0] * len(signals)
+    prev = None
+    for i in reversed(range(len(signals))):
+        sym = None
+        if net.architecture == "rnn":
+            lam[i], sym = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signals[i], points=points, seed=seed,
+                                                **kw)
+        r = broken_solution(net, x, y, kappa=kappa, signal=signals[i], points=points, seed=seed, init=prev,
+                            symmetric=sym, **kw)
+        q = _q(r)
+        prev = r if q > MIN_ORDER else None
+        results[i], order[i] = r, (q if q > MIN_ORDER else 0.0)  # symmetric: 0 by symmetry (the rest is rounding)
+    return BrokenBranch(signals, tuple(order), tuple(lam), tuple(results), net.architecture)

@@ -4,8 +4,9 @@ Writes ``summary.json`` (every plotted number), the PNG figures and ``index.html
 Inputs are digit images bundled with scikit-learn (no download). Default size: 2 architectures x
 4 weight variances x 6 widths x 32 networks of depth 8 (about a minute on 2 CPU cores), then the
 sections of netfield.criticality (phase diagram), netfield.gp (digits classification), netfield.nlo
-(1/n fluctuations, DNN vs RNN) and netfield.experiments.architecture_figures (kernels of any architecture
-vs sampled networks): 3-4 minutes in all. Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
+(1/n fluctuations, DNN vs RNN), netfield.experiments.architecture_figures (kernels of any architecture
+vs sampled networks) and netfield.feature.figures (feature learning: the RNN-only transition and the
+sequential task, theory vs posterior sampling): 7-8 minutes in all. Finished chunks are checkpointed in ``out/.checkpoints``; ``resume=True``
 continues an interrupted run with identical numbers.
 """
 
@@ -137,6 +138,9 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     stages("any architecture: GRU, LSTM, transformer, batch norm, CNN vs sampled networks (tensor programs, ~40 s)")
     sections["architectures"] = _section("experiments.architecture_figures",
                                          "9. Kernels of any architecture (tensor programs)", out, err, quiet)
+    stages("feature learning: the RNN-only transition and the sequential task, theory vs sampled posteriors "
+           "(netfield.feature, ~4 min)")
+    sections["feature"] = _section("feature.figures", "10. Feature learning: muP Bayesian networks", out, err, quiet)
     summary["sections"] = sections
 
     stages("figures, summary.json and index.html")

@@ -1,0 +1,255 @@
+"""Theory against posterior sampling: the transition study and the sequential task (docs/feature.md F9-F12).
+
+:func:`transition_study` — endpoint-supervised toy task (erf, weight_var 1.5, kappa 0.1, T = 3, P = 2
+patterns with targets (1, -1), input at step 1): the leading cross-time eigenvalue and the order
+parameter q (F11) vs signal for RNN and DNN (theory: the broken branch, :func:`broken_branch`, averaged
+over independent quasi-Monte-Carlo scramblings for its numerical error), and finite networks sampled by
+HMC at several widths and signals: their kernels against the theory's (z-scores with the combined
+error), their order parameter q^2 = E[K_ts^2] / (K_tt K_ss) (which contains the O(1/n) fluctuations:
+below the transition n q^2 stays finite, above it q^2 tends to the theory's), and the eigenvalues of W.
+
+:func:`sequential_study` — targets at steps 1 and 3 of T = 3 (the same input at every step, label
+sign(x . w)): test error at the unsupervised step 2, RNN vs DNN, theory and sampling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+
+import numpy as np
+
+from .. import dnn, rnn
+from .sampler import posterior_samples
+from .theory import posterior_kernels
+from .transition import broken_branch, order_parameter, transition
+
+TOY = {"steps": 3, "activation": "erf", "weight_var": 1.5, "kappa": 0.1}
+SAMPLER = {"chains": 4, "samples": 300, "thin": 2, "burn_in": 300}
+
+
+def toy_task():
+    """(x, y) of the endpoint-supervised toy task: 2 patterns in 3 dimensions, targets (1, -1)."""
+    return np.random.default_rng(0).normal(size=(2, 3)), np.array([1.0, -1.0])
+
+
+def _net(arch, steps=TOY["steps"]):
+    return (rnn if arch == "rnn" else dnn)(steps, TOY["activation"], weight_var=TOY["weight_var"])
+
+
+def _theory_branch(arch, x, y, signals, points, seeds):
+    """Broken branch at every signal for each seed: mean and standard error over seeds of q and K."""
+    branches = [broken_branch(_net(arch), x, y, kappa=TOY["kappa"], signals=signals, points=points, seed=s,
+                              rule="qmc") for s in seeds]
+    q = np.array([b.order for b in branches])
+    K = np.array([[r.kernel for r in b.results] for b in branches])  # (seeds, signals, T, T, P, P)
+    se = lambda a: a.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else np.zeros_like(a[0])
+    return {"order": q.mean(0), "order_se": se(q), "kernel": K.mean(0), "kernel_se": se(K),
+            "eigenvalue": np.array(branches[0].eigenvalue)}
+
+
+def _sampled(arch, x, y, signal, width, seed, sampler):
+    post = posterior_samples(_net(arch), x, y, width=width, kappa=TOY["kappa"], signal=signal, seed=seed, **sampler)
+    P = post.train_patterns
+    # q^2 = mean over (t < s, mu) of E[K_ts(mu,mu)^2] / (K_tt K_ss): standard error from that of E[K^2]
+    ratios, errs = [], []
+    for t in range(1, post.steps):
+        for s in range(t + 1, post.steps):
+            for mu in range(P):
+                den = post.kernel[t, t, mu, mu] * post.kernel[s, s, mu, mu]
+                ratios.append(post.kernel_sq[t, s, mu, mu] / den)
+                errs.append(post.kernel_sq_se[t, s, mu, mu] / den)
+    ev = np.asarray(post.w_eigenvalues)
+    ev = ev.reshape(ev.shape[0], -1)
+    return post, {
+        "arch": arch, "signal": signal, "width": width,
+        "order_sq": float(np.mean(ratios)) if ratios else 0.0,
+        "order_sq_se": float(np.sqrt(np.sum(np.square(errs))) / len(errs)) if errs else 0.0,
+        "order": order_parameter(post.kernel, post.kernel_sq, train_patterns=P),
+        "kernel": post.kernel[:, :, :P, :P].tolist(), "kernel_se": post.kernel_se[:, :, :P, :P].tolist(),
+        "tau": float(post.tau), "rhat": float(post.rhat), "acceptance": float(np.mean(post.acceptance)),
+        "chain_cross": [float(np.mean(np.abs(c[1, 2].diagonal()[:P]))) * float(np.sign(c[1, 2, 0, 0]))
+                        for c in post.chain_kernel] if post.steps >= 3 else [],
+        "w_top": np.sort(np.abs(ev), axis=1)[:, -3:].tolist(),
+        "w_real_extreme": [float(e.real[np.argmax(np.abs(e.real))]) for e in ev],
+        "seconds": float(post.seconds),
+    }
+
+
+def _z_scores(sample, theory_K, theory_se):
+    """Deviation of sampled from theory kernels (equal-time and cross-time entries of steps >= 2), in units
+    of the combined standard error; the cross-time block enters through its square (its sign is free)."""
+    K, Kse = np.asarray(sample["kernel"]), np.asarray(sample["kernel_se"])
+    T, P = K.shape[0], K.shape[2]
+    z = []
+    for t in range(1, T):
+        for mu in range(P):
+            for nu in range(mu, P):
+                err = np.hypot(Kse[t, t, mu, nu], theory_se[t, t, mu, nu])
+                z.append((K[t, t, mu, nu] - theory_K[t, t, mu, nu]) / err)
+    return np.asarray(z)
+
+
+def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, points=2**15,
+                     seeds=(0, 1), sampler=None, seed=0, progress=None) -> dict:
+    """Theory (eigenvalue, broken branch) vs signal and sampled networks (module docstring).
+
+    ``sample_plan``: list of (arch, signal, width); default RNN at signal 0.2 (below) and 1.0 (above) at
+    widths 64, 128, 256 and the DNN at 1.0, width 128.
+    """
+    start = time.perf_counter()
+    x, y = toy_task()
+    sampler = {**SAMPLER, **(sampler or {})}
+    if sample_plan is None:
+        sample_plan = [("rnn", 0.2, 64), ("rnn", 0.2, 256), ("rnn", 1.0, 64), ("rnn", 1.0, 128), ("rnn", 1.0, 256),
+                       ("dnn", 1.0, 128)]
+    signals = tuple(sorted({float(s) for s in signals} | {float(s) for _, s, _ in sample_plan}))
+    theory = {"rnn": _theory_branch("rnn", x, y, signals, points, seeds)}
+    dnn_signals = sorted({float(s) for a, s, _ in sample_plan if a == "dnn"})
+    theory["dnn"] = _theory_branch("dnn", x, y, dnn_signals, points, seeds) if dnn_signals else None
+    lam = theory["rnn"]["eigenvalue"]  # the branch's eigenvalues are those of seeds[0]
+    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
+                      signals=signals, eigenvalues=lam)
+    samples = []
+    for arch, signal, width in sample_plan:
+        _, entry = _sampled(arch, x, y, signal, width, seed, sampler)
+        th = theory[arch]
+        i = (signals if arch == "rnn" else dnn_signals).index(float(signal))
+        q_th = float(th["order"][i])
+        entry["theory_order"], entry["theory_order_se"] = q_th, float(th["order_se"][i])
+        entry["theory_order_sq"] = q_th ** 2
+        z = _z_scores(entry, th["kernel"][i], th["kernel_se"][i])
+        entry["max_abs_z"] = float(np.max(np.abs(z)))
+        entry["theory_kernel"] = th["kernel"][i][:, :, :2, :2].tolist()
+        samples.append(entry)
+        if progress is not None:
+            progress(1)
+    return {
+        "task": {"x": x.tolist(), "y": y.tolist(), **TOY, "input": "step 1 only", "bias_var": 0.0},
+        "signals": list(signals),
+        "critical_signal": scan.critical_signal,
+        "scan": scan.to_dict(),
+        "theory": {arch: {"signals": list(signals if arch == "rnn" else dnn_signals), "order": t["order"].tolist(),
+                          "order_se": t["order_se"].tolist(), "eigenvalue": t["eigenvalue"].tolist()}
+                   for arch, t in theory.items() if t is not None},
+        "samples": samples, "sampler": sampler, "points": points, "seeds": list(seeds),
+        "bulk_edge": float(np.sqrt(TOY["weight_var"])),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _crossing(signals, a, b):
+    """Signal where the piecewise-linear curves a(s) and b(s) cross (first sign change of b - a), else None."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    for i in range(len(d) - 1):
+        if d[i] < 0 <= d[i + 1]:
+            return float(signals[i] + (signals[i + 1] - signals[i]) * (-d[i]) / (d[i + 1] - d[i]))
+    return None
+
+
+def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), extra=((0.2, 512), (1.0, 512), (1.0, 1024)),
+                points=2**15, seeds=(0, 1), sampler=None, seed=0, out=None, progress=None) -> dict:
+    """The transition located by sampling: RNN order parameter q^2 (F11) of HMC-sampled networks vs signal at
+    several widths, against the theory (:func:`broken_branch`, critical signal from F9).
+
+    Finite-size scaling of a mean-field (Landau) pitchfork: the cross-time amplitude has a weight
+    exp(-n [a (s* - s) q^2 + b q^4]), so q^2 ~ 1 / (n (s* - s)) below, q^2 -> (s - s*) a / b above and
+    q^2 ~ n^-1/2 at s*: the curves sqrt(n) q^2 vs s of different widths cross at s* (the sampling estimate,
+    "crossings", one per pair of consecutive widths; non-critical O(1/n) fluctuations shift them by
+    O(n^-1/2)). ``extra``: further (signal, width) pairs (large widths below and above the transition).
+
+    ``out``: JSON file written after every sampled point; a rerun with the same ``out`` reuses its
+    entries (resume) and samples only what is missing.
+    """
+    start = time.perf_counter()
+    x, y = toy_task()
+    sampler = {**SAMPLER, **(sampler or {})}
+    done = {}
+    if out is not None and os.path.exists(out):
+        with open(out) as f:
+            previous = json.load(f)
+        if previous.get("sampler") != sampler:
+            raise ValueError(f"out {os.fspath(out)!r} holds samples of another sampler configuration "
+                             f"({previous.get('sampler')}, now {sampler}); use a new file")
+        done = {(e["signal"], e["width"]): e for e in previous.get("samples", [])}
+    plan = [(float(s), int(w)) for w in widths for s in signals] + [(float(s), int(w)) for s, w in extra]
+    all_signals = tuple(sorted({s for s, _ in plan}))
+    th = _theory_branch("rnn", x, y, all_signals, points, seeds)
+    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
+                      signals=all_signals, eigenvalues=th["eigenvalue"])
+    result = {"task": {**TOY, "x": x.tolist(), "y": y.tolist()}, "sampler": sampler, "points": points,
+              "seeds": list(seeds), "signals": list(all_signals), "critical_signal": scan.critical_signal,
+              "theory": {"order": th["order"].tolist(), "order_se": th["order_se"].tolist(),
+                         "eigenvalue": th["eigenvalue"].tolist()}, "samples": []}
+
+    def save():
+        if out is not None:
+            tmp = f"{out}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=1)
+            os.replace(tmp, out)
+
+    for s, w in plan:
+        entry = done.get((s, w))
+        if entry is None:
+            _, entry = _sampled("rnn", x, y, s, w, seed, sampler)
+            entry = {k: entry[k] for k in ("arch", "signal", "width", "order_sq", "order_sq_se", "order", "tau",
+                                           "rhat", "acceptance", "w_top", "w_real_extreme", "seconds")}
+        i = all_signals.index(s)
+        entry["theory_order_sq"] = float(th["order"][i]) ** 2
+        result["samples"].append(entry)
+        save()
+        if progress is not None:
+            progress(1)
+    crossings = []
+    for w1, w2 in itertools.pairwise(widths):
+        curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]
+                                             if e["signal"] == float(s) and e["width"] == w) for s in signals]
+        crossings.append({"widths": [w1, w2], "signal": _crossing(list(signals), curve(w1), curve(w2))})
+    result["crossings"] = crossings
+    result["seconds"] = time.perf_counter() - start
+    save()
+    return result
+
+
+def sequential_task(P_train=3, P_test=3, d=3, steps=3, seed=1):
+    """Inputs presented at every step (P, T, d), label sign(x . w) at every step."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(P_train + P_test, d))
+    w = rng.normal(size=d)
+    labels = np.sign(x @ w)
+    seq = np.repeat(x[:, None, :], steps, axis=1)
+    return seq[:P_train], labels[:P_train], seq[P_train:], labels[P_train:]
+
+
+def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, sampler=None, seed=0) -> dict:
+    """Test error at every step when targets are given at ``supervised`` steps only (RNN vs DNN)."""
+    start = time.perf_counter()
+    sampler = {**SAMPLER, **(sampler or {})}
+    x, lab, xt, lab_t = sequential_task(steps=TOY["steps"])
+    y = np.stack([lab] * len(supervised))
+    out = {"supervised_steps": list(supervised), "signal": signal, "width": width, "test_labels": lab_t.tolist()}
+    for arch in ("rnn", "dnn"):
+        net = _net(arch)
+        th = posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=signal, supervised_steps=supervised,
+                               x_test=xt, points=points, seed=seed, rule="qmc")
+        post = posterior_samples(net, x, y, width=width, kappa=TOY["kappa"], signal=signal,
+                                 supervised_steps=supervised, x_test=xt, seed=seed, **sampler)
+        P = x.shape[0]
+        pred_s = post.prediction[:, P:] / np.sqrt(signal)
+        pred_s_se = post.prediction_se[:, P:] / np.sqrt(signal)
+        out[arch] = {
+            "theory_prediction": th.prediction.tolist(),
+            "theory_mse": np.mean((th.prediction - lab_t[None]) ** 2, axis=1).tolist(),
+            "sampled_prediction": pred_s.tolist(), "sampled_prediction_se": pred_s_se.tolist(),
+            "sampled_mse": np.mean((pred_s - lab_t[None]) ** 2, axis=1).tolist(),
+            "max_abs_z": float(np.max(np.abs(pred_s - th.prediction) / pred_s_se)),
+            "max_abs_difference": float(np.max(np.abs(pred_s - th.prediction))),
+        }
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+__all__ = ["sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]
