@@ -79,8 +79,8 @@ def _sampled(arch, x, y, signal, width, seed, sampler):
 
 
 def _z_scores(sample, theory_K, theory_se):
-    """Deviation of sampled from theory kernels (equal-time and cross-time entries of steps >= 2), in units
-    of the combined standard error; the cross-time block enters through its square (its sign is free)."""
+    """Deviation of sampled from theory kernels (the equal-time blocks of steps >= 2; the cross-time block,
+    whose sign is free, is compared through q^2 instead), in units of the combined standard error."""
     K, Kse = np.asarray(sample["kernel"]), np.asarray(sample["kernel_se"])
     T, P = K.shape[0], K.shape[2]
     z = []

@@ -146,6 +146,8 @@ def _leading_direction(prob, result: FeatureResult):
     """(eigenvalue, packed positions, real eigenvector) of the leading cross-time Jacobian mode (F9)."""
     v0 = _pack(prob, result.base, result.conjugate, result.readout_conjugate)
     idx = _free_index(prob, "cross")
+    if idx.size == 0:  # no cross-time sector (T < 3)
+        return 0.0, idx, np.zeros(0)
     jac = np.asarray(_sector_jacobian(prob, v0, jnp.asarray(idx)))
     w, vecs = np.linalg.eig(jac)
     i = int(np.argmax(w.real))
@@ -159,7 +161,7 @@ NEWTON_ITERATIONS = 40
 
 def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**13, seed: int = 0,
                     init: FeatureResult | None = None, symmetric: FeatureResult | None = None,
-                    **kw) -> FeatureResult:
+                    direction=None, **kw) -> FeatureResult:
     """The RNN's broken-symmetry solution (C(t, s) != 0 for t != s) at ``signal`` (F10), or the symmetric
     solution where there is none (below the transition, and always for the DNN).
 
@@ -168,8 +170,9 @@ def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**
     back onto the symmetric root next to its start): from the symmetric solution displaced along the
     leading unstable cross-time mode by ``AMPLITUDES`` x the equal-time kernel scale, until a solution
     with q > MIN_ORDER is found (where the symmetric solution is stable, lambda <= 1, it is returned: the
-    transition is a supercritical pitchfork, docs/feature.md F10); with ``init`` (a nearby broken solution, e.g. at a neighbouring signal)
-    Newton starts there first. ``symmetric``: the symmetric solution at this signal if already known.
+    transition is a supercritical pitchfork, docs/feature.md F10); with ``init`` (a nearby broken
+    solution, e.g. at a neighbouring signal) Newton starts there first. ``symmetric``: the symmetric solution at this signal if already known,
+    ``direction``: its :func:`_leading_direction` if already known.
     """
     prob_at = lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)
     sym = continuation(prob_at, signal, spectrum=False) if symmetric is None else symmetric
@@ -177,7 +180,7 @@ def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**
         return sym
     prob = sym.problem
     known = [(sym.base, sym.conjugate, sym.readout_conjugate)]
-    lam, idx, vec = _leading_direction(prob, sym)
+    lam, idx, vec = _leading_direction(prob, sym) if direction is None else direction
     if lam <= 1.0:  # stable symmetric solution: below the (supercritical) transition there is no other
         return sym
     T, P = prob.T, prob.P
@@ -211,12 +214,14 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
     results, order, lam = [None] * len(signals), [0.0] * len(signals), [0.0] * len(signals)
     prev = None
     for i in reversed(range(len(signals))):
-        sym = None
+        sym = direction = None
         if net.architecture == "rnn":
-            lam[i], sym = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signals[i], points=points, seed=seed,
-                                                **kw)
+            sym = continuation(lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw),
+                               signals[i], spectrum=False)
+            direction = _leading_direction(sym.problem, sym)  # one Jacobian: the eigenvalue and the start
+            lam[i] = direction[0]
         r = broken_solution(net, x, y, kappa=kappa, signal=signals[i], points=points, seed=seed, init=prev,
-                            symmetric=sym, **kw)
+                            symmetric=sym, direction=direction, **kw)
         q = _q(r)
         prev = r if q > MIN_ORDER else None
         results[i], order[i] = r, (q if q > MIN_ORDER else 0.0)  # symmetric: 0 by symmetry (the rest is rounding)
