@@ -56,6 +56,25 @@ def test_thread_count_does_not_change_result():
     np.testing.assert_array_equal(one, two)
 
 
+def test_result_is_not_copied_into_jax():
+    """kernel() wraps the filled numpy buffer (64-byte aligned) instead of copying N x N floats."""
+    a = fused.aligned_empty((300, 200))
+    assert a.ctypes.data % 64 == 0
+    a.fill(1.5)
+    assert fused.as_jax(a).unsafe_buffer_pointer() == a.ctypes.data
+
+
+def test_tile_program_compiles_once_for_every_number_of_inputs():
+    net = nf.dnn(4, "erf", weight_var=1.3, bias_var=0.1)
+    x = RNG.normal(size=(700, 5))
+    run = fused._tile_program(net.activation, 4, 1, fused.TILE, 5)
+    before = run._cache_size()
+    for n in (300, 520, 700):
+        k = np.asarray(nf.kernel(net, x[:n]))
+        np.testing.assert_allclose(k, generic_kernel(net, x[:n]), rtol=1e-13, atol=1e-13)
+    assert run._cache_size() - before <= 1
+
+
 @pytest.mark.parametrize("activation", ["erf", "relu", "sign", "tanh"])
 @pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
 def test_all_two_time_blocks_equal_generic(activation, builder):

@@ -120,7 +120,7 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
     if _fused_applies(net, p1, p2, readout, method):
         x1_in = p1.x if p1.sequential else p1.x[:, :1]
         x2_in = None if x2 is None else (p2.x if p2.sequential else p2.x[:, :1])
-        return jnp.asarray(fused.readout_kernel(net, x1_in, x2_in, steps=int(p1.lengths[0])))
+        return fused.as_jax(fused.readout_kernel(net, x1_in, x2_in, steps=int(p1.lengths[0])))
     engine = CovarianceEngine(net, sets, method=method)
     return readout_kernel(engine, p1, p2, x2 is None, readout)
 
