@@ -45,7 +45,61 @@ def test_fused_not_used_where_it_does_not_apply():
     assert not _fused_applies(net, p1, p2, "last", "auto")  # different readout steps
     p1, p2, _ = _prepare(net, RNG.normal(size=(3, 2)), None)
     assert not _fused_applies(net, p1, p2, "all", "auto")
-    assert not _fused_applies(nf.dnn(3, "tanh"), p1, p2, "last", "auto")  # no closed form
+    assert not _fused_applies(nf.dnn(3, "elu"), p1, p2, "last", "auto")  # no closed form, kinked
+    assert not _fused_applies(nf.dnn(3, "tanh"), p1, p2, "last", "panels")  # a rule was asked for
+    assert _fused_applies(nf.dnn(3, "tanh"), p1, p2, "last", "auto")  # Mehler series
+
+
+def panels_kernel(net, x1, x2=None):
+    p1, p2, sets = _prepare(net, x1, x2)
+    return np.asarray(readout_kernel(CovarianceEngine(net, sets, method="panels"), p1, p2, x2 is None, "last"))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "swish"])
+@pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
+def test_series_fused_equals_panel_rule(activation, builder):
+    """Smooth activations without a closed form: the fused Mehler series against the independent
+    panel quadrature of the generic interpreter, symmetric and cross kernels."""
+    net = builder(4, activation, weight_var=2.25, bias_var=0.05, input_var=1.5, readout_var=0.9,
+                  readout_bias_var=0.1)
+    x1, x2 = RNG.normal(size=(9, 3)), RNG.normal(size=(5, 3))
+    for a, b in ((x1, None), (x1, x2)):
+        fast, slow = np.asarray(nf.kernel(net, a, b)), panels_kernel(net, a, b)
+        assert np.abs(fast - slow).max() <= 1e-9 * np.abs(slow).max()
+
+
+def test_series_order_rises_where_correlations_reach_one():
+    """Duplicate inputs put c = 1 off the diagonal: the a-posteriori bound rejects the low order
+    that suffices for distinct inputs, and the result still matches the panel rule."""
+    net = nf.dnn(3, "tanh", weight_var=2.25, bias_var=0.05)
+    x = RNG.normal(size=(6, 3))
+    x = np.concatenate([x, x[:3]])
+    orders = []
+    run = fused._Tiles.run
+
+    def spy(self, entry, *args, **kw):
+        orders.append(entry.__closure__[0].cell_contents if entry.__closure__ else None)
+        return run(self, entry, *args, **kw)
+
+    fused._Tiles.run = spy
+    try:
+        fast = np.asarray(nf.kernel(net, x))
+    finally:
+        fused._Tiles.run = run
+    assert len(orders) >= 2 and orders[0] < orders[-1]
+    slow = panels_kernel(net, x)
+    assert np.abs(fast - slow).max() <= 1e-9 * np.abs(slow).max()
+
+
+def test_series_out_of_reach_falls_back_to_generic():
+    """Variances so large that no order of the series meets its tolerance at c = 1 (a duplicate
+    input): readout_kernel says so (None) and kernel() takes the generic interpreter."""
+    net = nf.dnn(2, "tanh", weight_var=2.0, input_var=4000.0, bias_var=0.0)
+    x = RNG.normal(size=(4, 3))
+    x = np.concatenate([x, x[:1]])
+    assert fused.readout_kernel(net, x[:, None, :], None) is None
+    fast, slow = np.asarray(nf.kernel(net, x)), panels_kernel(net, x)
+    assert np.abs(fast - slow).max() <= 1e-9 * np.abs(slow).max()
 
 
 def test_thread_count_does_not_change_result():

@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..gauss import fastmath, pair
+from ..gauss import fastmath, pair, series
 from ..gauss.activations import Activation
+from ..gauss.quadrature import square_mean
 
 TILE = 256
 TILES_PER_CALL = 2
@@ -71,7 +72,10 @@ def _linear_entry(k, p1, p2):
     return k
 
 
+@lru_cache(maxsize=64)
 def _factorisation(act: Activation):
+    """(prep, entry) with pair(d1, d2, K) = entry(K, prep(d1), prep(d2)); cached per activation so
+    the compiled tile programs (keyed by ``entry``) are reused."""
     if act.name == "erf" and act.params == ():
         return _erf_prep, _erf_entry
     if act.name in ("relu", "leaky_relu") and act.pair is not None:
@@ -82,9 +86,40 @@ def _factorisation(act: Activation):
     return (lambda d: (d,)), (lambda k, p1, p2: pair(act, p1[0], p2[0], k))
 
 
+def _series_factorisation(order: int, parity: str):
+    """Mehler series (gauss/series.py, S1) as a factorisation: prep(d) = (1 / sqrt(d), a_k(d)), the
+    coefficient table of each row computed once per layer, and per entry the Horner sum
+    sum_k a_k(D_a) a_k(D_b) c^k with c = K_ab / sqrt(D_a D_b). For odd (even) phi only odd (even)
+    k contribute: c sum_j A_j (c^2)^j with half the terms."""
+
+    def entry(k, p1, p2):
+        c = k * p1[0] * p2[0]
+        ks = [j for j in range(order + 1) if parity == "all" or (j % 2 == 1) == (parity == "odd")]
+        var = c if parity == "all" else c * c
+        acc = p1[1][..., ks[-1]] * p2[1][..., ks[-1]]
+        for j in ks[-2::-1]:
+            acc = acc * var + p1[1][..., j] * p2[1][..., j]
+        return acc * c if parity == "odd" else acc
+
+    return entry
+
+
 def supports(act: Activation) -> bool:
-    """Closed-form activations run on the fused path; numerical ones use the generic interpreter."""
+    """Closed-form activations run every fused path; numerical ones use the generic interpreter for
+    two-time blocks (the readout kernel takes them through the Mehler series, see readout_kernel)."""
     return act.has_closed_form
+
+
+def supports_readout(act: Activation) -> bool:
+    """Activations the fused readout kernel handles: closed forms, and smooth ones by their Mehler
+    series (when its order meets the tolerance; readout_kernel returns None otherwise)."""
+    return act.has_closed_form or series.applies(act)
+
+
+def _diagonal_pair(act: Activation, var):
+    """E[phi(u)^2], u ~ N(0, var): the closed form at c = 1, or the 1-D panel rule the generic
+    interpreter uses on the diagonal for activations without one."""
+    return pair(act, var, var, var) if act.has_closed_form else square_mean(act, var)
 
 
 # ---- diagonals ------------------------------------------------------------------------------------
@@ -112,7 +147,7 @@ def _diagonal_chain(act: Activation):
         wv, bv, iv = hyper[0], hyper[1], hyper[2]
 
         def step(prev, drive):
-            new = bv + iv * drive + wv * pair(act, prev, prev, prev)
+            new = bv + iv * drive + wv * _diagonal_pair(act, prev)
             return new, new
 
         first = bv + iv * sq[0]
@@ -125,45 +160,85 @@ def _diagonal_chain(act: Activation):
 # ---- tiles ----------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=64)
-def _tile_program(act: Activation, steps: int, t_in: int, tile: int, dim: int):
+def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool = False):
     """Jitted map over a batch of tiles. Its arguments are the tiles themselves, gathered on the host
-    (xa, xb: (B, tile, t_in, d); da, db: (B, steps, tile); pins: (B,) True on diagonal tiles of a
-    symmetric kernel), so the compiled program depends on (activation, steps, t_in, tile, d) only and
-    is reused for every number of inputs."""
-    prep, entry = _factorisation(act)
+    (xa, xb: (B, tile, t_in, d); da, db: (B, steps, tile); pa, pb: tuples of per-row factors
+    (B, steps, tile, ...) from the activation's ``prep``; pins: (B,) True on diagonal tiles of a
+    symmetric kernel), so the compiled program depends on (entry, steps, t_in, tile, d) only and is
+    reused for every number of inputs. Returns the (B, tile, tile) blocks, and with ``track`` also
+    the largest |c| = |K_ab| / sqrt(D_a D_b) that ``entry`` was evaluated at off the pinned diagonal,
+    per tile (B,); then pa[0], pb[0] must be 1 / sqrt(D)."""
     eye = jnp.eye(tile, dtype=bool)
 
     @jax.jit
-    def run(hyper, xa_all, xb_all, da_all, db_all, pins):
+    def run(hyper, xa_all, xb_all, da_all, db_all, pa_all, pb_all, pins):
         wv, bv, iv, rv, rbv = hyper
 
         def one(args):
-            xa, xb, da, db, on_diagonal = args
-            pa, pb = prep(da), prep(db)  # (steps, tile) each
+            xa, xb, da, _db, pa, pb, on_diagonal = args
             # on tiles of the diagonal, pin K_t(a, a) to D_t(a): roundoff must not move c off 1,
             # where maps like sign's have infinite slope
             pin = eye & on_diagonal
+
+            def largest(cmax, k, at, bt):
+                if not track:
+                    return cmax
+                return jnp.maximum(cmax, jnp.max(jnp.where(pin, 0.0, jnp.abs(k * at[0] * bt[0]))))
+
             k = bv + iv * (xa[:, 0] @ xb[:, 0].T) / dim
             k = jnp.where(pin, da[0][:, None], k)
 
-            def layer(t, k):
+            def layer(t, carry):
+                k, cmax = carry
                 at = tuple(p[t - 1][:, None] for p in pa)
                 bt = tuple(p[t - 1][None, :] for p in pb)
+                cmax = largest(cmax, k, at, bt)
                 new = bv + wv * entry(k, at, bt)
                 if t_in > 1:
                     gram = jnp.einsum("ad,bd->ab", jax.lax.dynamic_index_in_dim(xa, t, 1, False),
                                       jax.lax.dynamic_index_in_dim(xb, t, 1, False))
                     new = new + jnp.where(t < t_in, iv * gram / dim, 0.0)
-                return jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new)
+                return jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new), cmax
 
-            k = jax.lax.fori_loop(1, steps, layer, k)
+            k, cmax = jax.lax.fori_loop(1, steps, layer, (k, jnp.zeros((), k.dtype)))
             last_a = tuple(p[steps - 1][:, None] for p in pa)
             last_b = tuple(p[steps - 1][None, :] for p in pb)
-            return rv * entry(k, last_a, last_b) + rbv
+            return rv * entry(k, last_a, last_b) + rbv, largest(cmax, k, last_a, last_b)
 
-        return jax.lax.map(one, (xa_all, xb_all, da_all, db_all, pins))
+        blocks, cmax = jax.lax.map(one, (xa_all, xb_all, da_all, db_all, pa_all, pb_all, pins))
+        return (blocks, cmax) if track else blocks
 
     return run
+
+
+@lru_cache(maxsize=64)
+def _prep_program(prep):
+    return jax.jit(lambda d: tuple(jnp.asarray(p, jnp.float64) for p in prep(d)))
+
+
+def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
+    """Per-row factors of the Mehler series at ``order`` for variances ``diag`` (steps, M):
+    (1 / sqrt(D), a_k(D)), the largest relative Parseval tail (S2) T_K(D) / E[phi^2] of any row,
+    and the parity of phi read off the coefficients ("odd", "even" or "all"). Padding rows
+    (index >= ``valid``) get 1 / sqrt(D) = 0, so they are evaluated at c = 0 and never count in
+    the largest |c| the tile program reports."""
+    coef, second = series.coefficients(act, jnp.asarray(diag.reshape(-1)), order)
+    coef, second = np.asarray(coef), np.asarray(second)
+    tail = np.maximum(second - np.sum(coef * coef, axis=1), 0.0) / np.maximum(second, 1e-300)
+    scale = np.abs(coef).max()
+    parity = "all"
+    if np.abs(coef[:, 0::2]).max() <= 1e-14 * scale:
+        parity = "odd"
+    elif np.abs(coef[:, 1::2]).max() <= 1e-14 * scale:
+        parity = "even"
+    inv = 1.0 / np.sqrt(diag)
+    inv[:, valid:] = 0.0
+    return (inv, coef.reshape(*diag.shape, order + 1)), tail.max(), parity
+
+
+@lru_cache(maxsize=64)
+def _series_entry(order: int, parity: str):
+    return _series_factorisation(order, parity)
 
 
 def _libc_trim():
@@ -212,10 +287,91 @@ def _pad(a: np.ndarray, axis: int, size: int):
     return np.pad(a, widths)
 
 
+class _Tiles:
+    """Runs a tile program over every tile of an (N1, N2) kernel (upper triangle only when
+    symmetric), TILES_PER_CALL tiles per call, batches spread over threads, into ``out``."""
+
+    def __init__(self, x_shape, steps: int, tile: int, symmetric: bool, threads: int | None):
+        self.x_shape, self.steps, self.tile, self.symmetric, self.threads = x_shape, steps, tile, symmetric, threads
+
+    def _split(self, a, axis):  # (count, ...) with tile i of the rows at [i // tile]
+        count = a.shape[axis] // self.tile
+        a = a.reshape(*a.shape[:axis], count, self.tile, *a.shape[axis + 1:])
+        return np.moveaxis(a, axis, 0)
+
+    def run(self, entry, hyper, side1, side2, out, track: bool = False) -> float:
+        """side = (x padded (M, T_in, d), diagonals (steps, M), per-row tables (steps, M, ...)).
+        Returns the largest |c| the entries were evaluated at (with ``track``), else 0."""
+        tile, symmetric = self.tile, self.symmetric
+        (xp1, dp1, pt1), (xp2, dp2, pt2) = side1, side2
+        n1, n2 = out.shape
+        m1, m2 = xp1.shape[0], xp2.shape[0]
+        run = _tile_program(entry, self.steps, self.x_shape[0], tile, self.x_shape[1], track)
+        xt1, xt2 = self._split(xp1, 0), self._split(xp2, 0)
+        dt1, dt2 = self._split(dp1, 1), self._split(dp2, 1)
+        pt1 = tuple(self._split(p, 1) for p in pt1)
+        pt2 = pt1 if symmetric else tuple(self._split(p, 1) for p in pt2)
+        hyper_j = jnp.asarray(hyper)
+        pairs = [(i, j) for i in range(0, m1, tile) for j in range(0, m2, tile) if not symmetric or j >= i]
+        largest = []
+
+        def work(batch):
+            padded = batch + [batch[0]] * (TILES_PER_CALL - len(batch))  # fixed batch shape: one compilation
+            rows = np.array([p[0] // tile for p in padded])
+            cols = np.array([p[1] // tile for p in padded])
+            pins = np.array([symmetric and p[0] == p[1] for p in padded])
+            res = run(hyper_j, xt1[rows], xt2[cols], dt1[rows], dt2[cols],
+                      tuple(p[rows] for p in pt1), tuple(p[cols] for p in pt2), pins)
+            if track:
+                res, cmax = res
+                largest.append(float(np.max(cmax)))
+            for (i, j), blk in zip(batch, np.asarray(res)):
+                r, c = min(tile, n1 - i), min(tile, n2 - j)
+                out[i:i + r, j:j + c] = blk[:r, :c]
+                if symmetric and j != i:
+                    out[j:j + c, i:i + r] = blk[:r, :c].T
+
+        batches = [pairs[k:k + TILES_PER_CALL] for k in range(0, len(pairs), TILES_PER_CALL)]
+        threads = self.threads or min(os.cpu_count() or 1, len(batches))
+        work(batches[0])  # alone first: a first call compiles once, not once per thread
+        release_freed_memory()
+        if threads <= 1:
+            for b in batches[1:]:
+                work(b)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(work, batches[1:]))
+        return max(largest, default=0.0)
+
+
+def _series_kernel(act: Activation, hyper, tiles: _Tiles, side1, side2, out) -> bool:
+    """Fill ``out`` by the Mehler series with the smallest order of series.ORDERS that meets
+    series.TOLERANCE at the correlations actually met: the remainder after K terms is at most
+    sqrt(T_K(D_a) T_K(D_b)) |c|^(K+1) (S2), so with t_K the largest relative Parseval tail of any row
+    and c_max the largest |c| off the diagonal (measured by the tile program) the relative error per
+    layer is at most t_K c_max^(K+1). An order whose bound fails is replaced by the next one (c_max
+    from the attempt is kept to skip orders that cannot pass); False if even the largest fails
+    (e.g. very large variances). At c_max = 1 (duplicate inputs) this is the generic path's rule."""
+    (xp1, dp1), (xp2, dp2) = side1, side2
+    cmax = 0.0
+    for order in series.ORDERS:
+        tab1, tail1, parity = _series_tables(act, dp1, order, out.shape[0])
+        tab2, tail2, _ = (tab1, tail1, parity) if tiles.symmetric else _series_tables(act, dp2, order, out.shape[1])
+        tail = max(tail1, tail2)
+        if tail * cmax ** (order + 1) > series.TOLERANCE:
+            continue
+        cmax = tiles.run(_series_entry(order, parity), hyper, (xp1, dp1, tab1), (xp2, dp2, tab2), out, track=True)
+        if tail * cmax ** (order + 1) <= series.TOLERANCE:
+            return True
+    return False
+
+
 def readout_kernel(net, x1: np.ndarray, x2: np.ndarray | None, steps: int | None = None,
                    threads: int | None = None):
     """Readout kernel at step ``steps`` (default: the network's last) of a chain program for inputs
-    x1, x2 of shape (N, T_in, d); returns numpy float64 (N1, N2)."""
+    x1, x2 of shape (N, T_in, d); returns numpy float64 (N1, N2), or None for an activation without
+    a closed form whose Mehler series cannot meet its tolerance at these variances (the caller then
+    uses the generic interpreter)."""
     act = net.activation
     steps = net.steps if steps is None else steps
     hyper = tuple(float(net.hyper(k)) for k in
@@ -233,38 +389,15 @@ def readout_kernel(net, x1: np.ndarray, x2: np.ndarray | None, steps: int | None
     dp2 = _pad(np.array(d2), 1, m2)
     dp1[:, n1:] = 1.0
     dp2[:, n2:] = 1.0
-    pairs = [(i, j) for i in range(0, m1, tile) for j in range(0, m2, tile) if not symmetric or j >= i]
-    run = _tile_program(act, steps, x1.shape[1], tile, x1.shape[2])
     out = aligned_empty((n1, n2))
-    hyper_j = jnp.asarray(hyper)
-    # tiles as (count, tile, ...) views: tile i of the rows is xt1[i // tile]
-    xt1 = xp1.reshape(m1 // tile, tile, *xp1.shape[1:])
-    xt2 = xp2.reshape(m2 // tile, tile, *xp2.shape[1:])
-    dt1 = dp1.reshape(steps, m1 // tile, tile).transpose(1, 0, 2)
-    dt2 = dp2.reshape(steps, m2 // tile, tile).transpose(1, 0, 2)
-
-    def work(batch):
-        padded = batch + [batch[0]] * (TILES_PER_CALL - len(batch))  # fixed batch shape: one compilation
-        rows = np.array([p[0] // tile for p in padded])
-        cols = np.array([p[1] // tile for p in padded])
-        pins = np.array([symmetric and p[0] == p[1] for p in padded])
-        blocks = np.asarray(run(hyper_j, xt1[rows], xt2[cols], dt1[rows], dt2[cols], pins))
-        for (i, j), blk in zip(batch, blocks):
-            r, c = min(tile, n1 - i), min(tile, n2 - j)
-            out[i:i + r, j:j + c] = blk[:r, :c]
-            if symmetric and j != i:
-                out[j:j + c, i:i + r] = blk[:r, :c].T
-
-    batches = [pairs[k:k + TILES_PER_CALL] for k in range(0, len(pairs), TILES_PER_CALL)]
-    threads = threads or min(os.cpu_count() or 1, len(batches))
-    work(batches[0])  # alone first: a first call compiles once, not once per thread
-    release_freed_memory()
-    if threads <= 1:
-        for b in batches[1:]:
-            work(b)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, batches[1:]))
+    tiles = _Tiles(x1.shape[1:], steps, tile, symmetric, threads)
+    if act.has_closed_form:
+        prep, entry = _factorisation(act)
+        tables = tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp1)))
+        tables2 = tables if symmetric else tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp2)))
+        tiles.run(entry, hyper, (xp1, dp1, tables), (xp2, dp2, tables2), out)
+    elif not _series_kernel(act, hyper, tiles, (xp1, dp1), (xp2, dp2), out):
+        return None
     if symmetric:  # the readout variances
         np.fill_diagonal(out, np.asarray(_readout_variances(act, d1[steps - 1], hyper[3], hyper[4])))
     release_freed_memory()
@@ -281,7 +414,7 @@ def _readout_variances(act: Activation, last, readout_var: float, readout_bias_v
 
 @lru_cache(maxsize=64)
 def _readout_variance_program(act: Activation):
-    return jax.jit(lambda last, rv, rbv: rv * pair(act, last, last, last) + rbv)
+    return jax.jit(lambda last, rv, rbv: rv * _diagonal_pair(act, last) + rbv)
 
 
 __all__ = ["diagonals", "readout_kernel", "supports", "two_time_kernels"]

@@ -120,19 +120,22 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
     if _fused_applies(net, p1, p2, readout, method):
         x1_in = p1.x if p1.sequential else p1.x[:, :1]
         x2_in = None if x2 is None else (p2.x if p2.sequential else p2.x[:, :1])
-        return fused.as_jax(fused.readout_kernel(net, x1_in, x2_in, steps=int(p1.lengths[0])))
+        k = fused.readout_kernel(net, x1_in, x2_in, steps=int(p1.lengths[0]))
+        if k is not None:
+            return fused.as_jax(k)
     engine = CovarianceEngine(net, sets, method=method)
     return readout_kernel(engine, p1, p2, x2 is None, readout)
 
 
 def _fused_applies(net, p1: Patterns, p2: Patterns, readout: str, method: str) -> bool:
     """The fused chain path (fused.py) gives the same numbers as the generic interpreter when every
-    pattern is read out at the same step, hyper-parameters are concrete and phi has a closed form."""
+    pattern is read out at the same step, hyper-parameters are concrete and phi has a closed form or
+    a Mehler series (smooth phi; the generic interpreter uses the same series)."""
     lengths = np.concatenate([p1.lengths, p2.lengths])
     return (
         readout == "last"
         and method in ("auto", "closed")
-        and fused.supports(net.activation)
+        and fused.supports_readout(net.activation)
         and (lengths == lengths[0]).all()
         and p1.sequential == p2.sequential
         and not any(is_traced(net.hyper(k)) for k in HYPER_PARAMETERS)
