@@ -267,16 +267,34 @@ def write_cost(n: int, rounds: int = 3) -> float:
     return min(timed(fill)[1] for _ in range(rounds))
 
 
+def gram_cost(m: int, dim: int = 64, rounds: int = 3) -> float:
+    """Seconds for the Gram matrix X X^T of m tokens of dimension ``dim`` (float64 jnp.dot, output
+    written once, best of ``rounds``): all token inner products x_t(a) . x_s(b) the RNN drive needs."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(m, dim)))
+    dot = jax.jit(lambda a: a @ a.T)
+    dot(x).block_until_ready()
+    best = float("inf")
+    for _ in range(rounds):
+        best = min(best, timed(lambda: dot(x).block_until_ready())[1])  # result freed at once
+    return best
+
+
 def run_floor(spec):
     costs = expectation_cost()
     return {
         "expectation_s": {k: v for k, v in costs.items() if k != "by_arcsin"},
         "expectation_s_by_arcsin": costs["by_arcsin"],
         "write_s": {str(n): write_cost(n) for n in spec["write_sizes"]},
+        "gram_s": {str(m): gram_cost(m) for m in spec.get("gram_sizes", [])},
         "versions": package_versions(VERSIONS),
         "method": "closed-form map with per-row factors precomputed, applied 50 times to a 256 x 256 block "
                   "in cache (jitted fori_loop), one block per core in parallel threads, best of 5, the cheaper "
-                  "of jnp.arcsin and netfield's polynomial arcsin; write: np.empty((N, N)).fill(1.0), best of 3",
+                  "of jnp.arcsin and netfield's polynomial arcsin; write: np.empty((N, N)).fill(1.0), best of 3; "
+                  "gram: jnp.dot of (M, 64) by its transpose, best of 3",
     }
 
 

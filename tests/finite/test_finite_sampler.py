@@ -67,6 +67,21 @@ def test_independent_of_chunk_size(full):
     _assert_same(nf.sample(NET, X_SEQ, networks=9, chunk_size=1, **RUN), full, exact=False)
 
 
+def test_networks_one_after_another_equal_vmapped(full, monkeypatch):
+    """Large networks run one at a time inside the compiled chunk (lax.map) instead of vmapped:
+    the same networks, up to the rounding of batched products."""
+    from netfield.finite import sampler
+
+    assert not sampler._sequential(RUN["width"], X_SEQ.shape[0], 3)
+    monkeypatch.setattr(sampler, "SEQUENTIAL_FLOPS", 1.0)
+    assert sampler._sequential(RUN["width"], X_SEQ.shape[0], 3)
+    sampler._compiled_chunk.cache_clear()
+    try:
+        _assert_same(nf.sample(NET, X_SEQ, networks=9, chunk_size=4, **RUN), full, exact=False)
+    finally:
+        sampler._compiled_chunk.cache_clear()
+
+
 def test_first_network_continuation_and_concatenate(full):
     tail = nf.sample(NET, X_SEQ, networks=5, first_network=4, chunk_size=2, **RUN)  # 2 + 2 + 1
     assert tail.first_network == 4 and tail.networks == 5
