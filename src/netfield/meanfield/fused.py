@@ -33,7 +33,7 @@ from ..gauss.activations import Activation
 from ..gauss.quadrature import square_mean
 
 TILE = 256
-TILES_PER_CALL = 2
+TILES_PER_CALL = 1
 _PI = math.pi
 
 
@@ -333,6 +333,7 @@ class _Tiles:
 
         batches = [pairs[k:k + TILES_PER_CALL] for k in range(0, len(pairs), TILES_PER_CALL)]
         threads = self.threads or min(os.cpu_count() or 1, len(batches))
+        release_freed_memory()  # what the diagonals' and tables' compilation left behind
         work(batches[0])  # alone first: a first call compiles once, not once per thread
         release_freed_memory()
         if threads <= 1:
