@@ -426,7 +426,14 @@ def main(argv=None):
     parser.add_argument("--venv", type=Path, default=VENV, help=f"neural-tangents environment (default {VENV})")
     parser.add_argument("--output", type=Path, help="results JSON (default benchmarks/results/<date>-<host>.json)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--readme", type=Path, metavar="RESULTS.json",
+                        help="write the table of a stored run into README.md (between the benchmark markers) "
+                             "and exit; a full run of the default cases does this itself")
     args = parser.parse_args(argv)
+    if args.readme:
+        update_readme(json.loads(args.readme.read_text()), args.readme)
+        print(f"README.md: table of {args.readme}")
+        return 0
 
     if args.list:
         for key, (_, full, small) in CASES.items():
@@ -507,6 +514,8 @@ def main(argv=None):
     write_json(out, result)
     md = markdown_report(result)
     (RESULTS / ("latest-quick.md" if args.quick else "latest.md")).write_text(md)
+    if not args.quick and set(keys) >= set(DEFAULT_CASES) and env is not None:
+        update_readme(result, out)
     print(md)
     log(f"results: {out}")
     return 0
@@ -530,6 +539,27 @@ def target_summary(records):
         for name, t in r.get("targets", {}).items():
             out.append({"case": r["key"], "target": name, **t})
     return out
+
+
+README = HERE.parent / "README.md"
+README_START = "<!-- benchmarks: written by benchmarks/run.py, do not edit by hand -->"
+README_END = "<!-- benchmarks: end -->"
+
+
+def update_readme(result, source: Path, readme: Path = README) -> None:
+    """Replace the text between README_START and README_END in ``readme`` by the markdown report of
+    ``result`` (a full run's results JSON) and the file it came from."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no benchmark markers ({README_START!r} ... {README_END!r})")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    try:
+        name = source.resolve().relative_to(readme.resolve().parent)
+    except ValueError:
+        name = source.name
+    body = f"Results file: `{name}`.\n\n" + markdown_report(result)
+    readme.write_text(head + README_START + "\n" + body + README_END + tail)
 
 
 def markdown_report(result) -> str:

@@ -154,3 +154,32 @@ def test_peak_memory_sees_an_allocation():
     del block
     assert out["peak_above_baseline_bytes"] >= 60 * 2**20
     assert out["method"]
+
+
+def test_readme_table_is_written_between_the_markers(tmp_path):
+    """run.py writes its own markdown report into the README (the table there is the script's)."""
+    import json
+
+    stored = sorted((BENCH / "results").glob("2*.json"))
+    result = json.loads(next(p for p in reversed(stored) if not p.stem.endswith("quick")).read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{runner.README_START}\nold table\n{runner.README_END}\noutro\n")
+    runner.update_readme(result, tmp_path / "run.json", readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(runner.README_END + "\noutro\n")
+    assert "old table" not in text and runner.markdown_report(result) in text
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        runner.update_readme(result, tmp_path / "run.json", readme)
+
+
+def test_readme_table_is_the_scripts_report_of_a_stored_run():
+    """The README's benchmark table is run.py's report of the results file it names, verbatim."""
+    import json
+    import re
+
+    text = (BENCH.parent / "README.md").read_text()
+    block = text.split(runner.README_START, 1)[1].split(runner.README_END, 1)[0]
+    name = re.search(r"Results file: `([^`]+)`", block).group(1)
+    result = json.loads((BENCH.parent / name).read_text())
+    assert not result["quick"] and runner.markdown_report(result) in block
