@@ -372,10 +372,22 @@ def case_sample(key, p, runner: Runner, tmp: Path, floors):
                     "ratio_text": f"{100 * rec['fraction']:.0f}%",
                     "ours_first_s": ours["first_call_s"], "ours_mem_bytes": _mem(ours),
                     "check": f"{flops:.2g} FLOP; {achieved / 1e9:.1f} of {rate / 1e9:.1f} GFLOP/s "
-                             f"= {100 * rec['fraction']:.0f}%",
+                             f"= {100 * rec['fraction']:.0f}%" + _random_weights_text(ours, p["networks"], flops / rate),
                     "met": rec["targets"]["fraction"]["met"]})
     rec["row"] = row
     return rec
+
+
+def _random_weights_text(ours, networks: int, matmul_s: float) -> str:
+    """Time of the random weights alone (all networks) and the fraction of the matmul rate left if
+    drawing them were the only other cost: matmul time / (matmul time + weight time)."""
+    w = ours.get("random_weights")
+    if not w:
+        return ""
+    normal, bits = w["normal_s"] * networks, w["bits_s"] * networks
+    return (f"; random weights alone {normal:.1f} s ({1e9 * w['normal_s'] / w['numbers']:.1f} ns per normal; raw "
+            f"bits {1e9 * w['bits_s'] / w['numbers']:.1f} ns): matmul / (matmul + weights) = "
+            f"{100 * matmul_s / (matmul_s + normal):.0f}% ({100 * matmul_s / (matmul_s + bits):.0f}% with raw bits)")
 
 
 RUNNERS = {"dnn": case_dnn, "latency": case_latency, "rnn": case_rnn, "sample": case_sample}
