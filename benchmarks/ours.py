@@ -158,29 +158,23 @@ def matmul_rate(width: int, n: int, iterations: int = 20, rounds: int = 3) -> di
     return {"flop_per_s": flops / best, "width": width, "n": n, "iterations": iterations, "seconds": best}
 
 
-def random_weight_cost(width: int, dim: int, depth: int, rounds: int = 3) -> dict:
-    """Seconds to draw one network's random weights the way netfield.sample does (float64
-    jax.random.normal of depth - 1 (width, width) matrices and the (width, dim) input matrix, one
-    jitted call), and to draw only their raw 64-bit random bits (threefry): the random-number part
-    of sampling, which no matrix-multiply rate covers. Best of ``rounds``."""
+def random_weight_cost(net, width: int, dim: int, rounds: int = 3) -> dict:
+    """Seconds to draw one network's random weights with netfield.sample's own routine
+    (``finite.sampler._sample_parameters``, one jitted call), and to draw only as many raw 64-bit
+    random bits (threefry): the random-number part of sampling, which no matrix-multiply rate
+    covers. Best of ``rounds``."""
     import jax
     import jax.numpy as jnp
 
+    from netfield.finite.sampler import _sample_parameters
+
     jax.config.update("jax_enable_x64", True)
-    shapes = [(width, width)] * (depth - 1) + [(width, dim)]
-
-    def draw(kind):
-        def run(key):
-            keys = [jax.random.fold_in(key, k) for k in range(len(shapes))]
-            if kind == "normal":
-                return [jax.random.normal(k, s, jnp.float64) for k, s in zip(keys, shapes)]
-            return [jax.random.bits(k, s, jnp.uint64) for k, s in zip(keys, shapes)]
-        return jax.jit(run)
-
-    out = {"numbers": int(sum(a * b for a, b in shapes))}
     key = jax.random.PRNGKey(0)
-    for kind in ("normal", "bits"):
-        fn = draw(kind)
+    normal = jax.jit(lambda key: _sample_parameters(net, key, width, dim, jnp.float64))
+    numbers = int(sum(p.size for p in jax.tree_util.tree_leaves(normal(key))))
+    bits = jax.jit(lambda key: jax.random.bits(key, (numbers,), jnp.uint64))
+    out = {"numbers": numbers}
+    for kind, fn in (("normal", normal), ("bits", bits)):
         jax.block_until_ready(fn(key))
         out[f"{kind}_s"] = min(timed(lambda fn=fn: jax.block_until_ready(fn(key)))[1] for _ in range(rounds))
     return out
@@ -193,8 +187,8 @@ def run_sample(spec):
 
     x = np.load(spec["x"])
     rate = matmul_rate(spec["width"], x.shape[0])
-    weights = random_weight_cost(spec["width"], x.shape[1], spec["depth"])
     net = netfield.dnn(spec["depth"], spec["activation"], **_hyper(spec))
+    weights = random_weight_cost(net, spec["width"], x.shape[1])
     kwargs = {"width": spec["width"], "networks": spec["networks"], "seed": 0}
 
     def call():

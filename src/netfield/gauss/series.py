@@ -79,15 +79,17 @@ def coefficients(act: Activation, q, k_max: int):
 def choose_order(act: Activation, q_values: np.ndarray) -> int | None:
     """Smallest order in ORDERS whose Parseval tail (S2) meets TOLERANCE for every q; None if none."""
     q = np.unique(np.asarray(q_values, dtype=float))
-    a, second = coefficients(act, jnp.asarray(q), ORDERS[-1])
-    a2 = np.cumsum(np.asarray(a) ** 2, axis=1)
-    second = np.asarray(second)
-    scale = np.maximum(second, 1e-300)
+    a, second = (np.asarray(v) for v in coefficients(act, jnp.asarray(q), ORDERS[-1]))
     for k in ORDERS:
-        tail = np.maximum(second - a2[:, k], 0.0)
-        if np.all(tail <= TOLERANCE * scale):
+        if np.all(relative_tail(a[:, :k + 1], second) <= TOLERANCE):
             return k
     return None
+
+
+def relative_tail(a: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Parseval tail (S2) relative to E[phi^2]: T_K(q) / E[phi^2] per row, for coefficients
+    a (rows, K + 1) and second moments E[phi^2] (rows,)."""
+    return np.maximum(second - np.sum(a * a, axis=1), 0.0) / np.maximum(second, 1e-300)
 
 
 @partial(jax.jit, static_argnames=("act", "order"))

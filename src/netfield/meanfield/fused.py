@@ -86,6 +86,7 @@ def _factorisation(act: Activation):
     return (lambda d: (d,)), (lambda k, p1, p2: pair(act, p1[0], p2[0], k))
 
 
+@lru_cache(maxsize=64)
 def _series_factorisation(order: int, parity: str):
     """Mehler series (gauss/series.py, S1) as a factorisation: prep(d) = (1 / sqrt(d), a_k(d)), the
     coefficient table of each row computed once per layer, and per entry the Horner sum
@@ -162,7 +163,7 @@ def _diagonal_chain(act: Activation):
 @lru_cache(maxsize=64)
 def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool = False):
     """Jitted map over a batch of tiles. Its arguments are the tiles themselves, gathered on the host
-    (xa, xb: (B, tile, t_in, d); da, db: (B, steps, tile); pa, pb: tuples of per-row factors
+    (xa, xb: (B, tile, t_in, d); da: (B, steps, tile), the row diagonals; pa, pb: tuples of per-row factors
     (B, steps, tile, ...) from the activation's ``prep``; pins: (B,) True on diagonal tiles of a
     symmetric kernel), so the compiled program depends on (entry, steps, t_in, tile, d) only and is
     reused for every number of inputs. Returns the (B, tile, tile) blocks, and with ``track`` also
@@ -171,11 +172,11 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
     eye = jnp.eye(tile, dtype=bool)
 
     @jax.jit
-    def run(hyper, xa_all, xb_all, da_all, db_all, pa_all, pb_all, pins):
+    def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins):
         wv, bv, iv, rv, rbv = hyper
 
         def one(args):
-            xa, xb, da, _db, pa, pb, on_diagonal = args
+            xa, xb, da, pa, pb, on_diagonal = args
             # on tiles of the diagonal, pin K_t(a, a) to D_t(a): roundoff must not move c off 1,
             # where maps like sign's have infinite slope
             pin = eye & on_diagonal
@@ -205,7 +206,7 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
             last_b = tuple(p[steps - 1][None, :] for p in pb)
             return rv * entry(k, last_a, last_b) + rbv, largest(cmax, k, last_a, last_b)
 
-        blocks, cmax = jax.lax.map(one, (xa_all, xb_all, da_all, db_all, pa_all, pb_all, pins))
+        blocks, cmax = jax.lax.map(one, (xa_all, xb_all, da_all, pa_all, pb_all, pins))
         return (blocks, cmax) if track else blocks
 
     return run
@@ -224,7 +225,7 @@ def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
     the largest |c| the tile program reports."""
     coef, second = series.coefficients(act, jnp.asarray(diag.reshape(-1)), order)
     coef, second = np.asarray(coef), np.asarray(second)
-    tail = np.maximum(second - np.sum(coef * coef, axis=1), 0.0) / np.maximum(second, 1e-300)
+    tail = series.relative_tail(coef, second)
     scale = np.abs(coef).max()
     parity = "all"
     if np.abs(coef[:, 0::2]).max() <= 1e-14 * scale:
@@ -234,11 +235,6 @@ def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
     inv = 1.0 / np.sqrt(diag)
     inv[:, valid:] = 0.0
     return (inv, coef.reshape(*diag.shape, order + 1)), tail.max(), parity
-
-
-@lru_cache(maxsize=64)
-def _series_entry(order: int, parity: str):
-    return _series_factorisation(order, parity)
 
 
 def _libc_trim():
@@ -303,12 +299,12 @@ class _Tiles:
         """side = (x padded (M, T_in, d), diagonals (steps, M), per-row tables (steps, M, ...)).
         Returns the largest |c| the entries were evaluated at (with ``track``), else 0."""
         tile, symmetric = self.tile, self.symmetric
-        (xp1, dp1, pt1), (xp2, dp2, pt2) = side1, side2
+        (xp1, dp1, pt1), (xp2, _, pt2) = side1, side2
         n1, n2 = out.shape
         m1, m2 = xp1.shape[0], xp2.shape[0]
         run = _tile_program(entry, self.steps, self.x_shape[0], tile, self.x_shape[1], track)
         xt1, xt2 = self._split(xp1, 0), self._split(xp2, 0)
-        dt1, dt2 = self._split(dp1, 1), self._split(dp2, 1)
+        dt1 = self._split(dp1, 1)  # only the rows' diagonals are read (pinning on diagonal tiles)
         pt1 = tuple(self._split(p, 1) for p in pt1)
         pt2 = pt1 if symmetric else tuple(self._split(p, 1) for p in pt2)
         hyper_j = jnp.asarray(hyper)
@@ -320,7 +316,7 @@ class _Tiles:
             rows = np.array([p[0] // tile for p in padded])
             cols = np.array([p[1] // tile for p in padded])
             pins = np.array([symmetric and p[0] == p[1] for p in padded])
-            res = run(hyper_j, xt1[rows], xt2[cols], dt1[rows], dt2[cols],
+            res = run(hyper_j, xt1[rows], xt2[cols], dt1[rows],
                       tuple(p[rows] for p in pt1), tuple(p[cols] for p in pt2), pins)
             if track:
                 res, cmax = res
@@ -361,7 +357,7 @@ def _series_kernel(act: Activation, hyper, tiles: _Tiles, side1, side2, out) -> 
         tail = max(tail1, tail2)
         if tail * cmax ** (order + 1) > series.TOLERANCE:
             continue
-        cmax = tiles.run(_series_entry(order, parity), hyper, (xp1, dp1, tab1), (xp2, dp2, tab2), out, track=True)
+        cmax = tiles.run(_series_factorisation(order, parity), hyper, (xp1, dp1, tab1), (xp2, dp2, tab2), out, track=True)
         if tail * cmax ** (order + 1) <= series.TOLERANCE:
             return True
     return False
