@@ -104,9 +104,9 @@ def test_mean_field_result_accessors():
         for s in range(1, STEPS + 1):
             assert tt[t - 1, s - 1] == np.asarray(mf.preactivation(t, s))[1, 2]
     np.testing.assert_allclose(np.asarray(mf.readout), np.asarray(nf.kernel(mf.net, X_STATIC)), rtol=0, atol=1e-13)
-    with pytest.raises(ValueError, match=r"t must be an integer step in 1\.\.4, got 0"):
+    with pytest.raises(ValueError, match=r"t must be an integer step in 1\.\.4 of the 'h' taps, got 0"):
         mf.preactivation(0)
-    with pytest.raises(ValueError, match=r"s must be an integer step in 1\.\.4, got 5"):
+    with pytest.raises(ValueError, match=r"s must be an integer step in 1\.\.4 of the 'h' taps, got 5"):
         mf.preactivation(1, 5)
     with pytest.raises(ValueError, match=r"readout must be one of 'last', 'all', got 'first'"):
         mf.readout_kernel("first")

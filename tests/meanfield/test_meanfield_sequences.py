@@ -23,6 +23,9 @@ HYPER = {"weight_var": 1.4, "bias_var": 0.2, "input_var": 1.1, "readout_var": 0.
 
 @pytest.mark.parametrize("act", ["erf", "relu", "tanh"])
 def test_readout_last_equals_pairwise_runs(act):
+    # closed forms: the same numbers up to rounding; tanh: Mehler series whose order is chosen per
+    # block from the correlations it meets (a batch vs a pair), stated accuracy series.TOLERANCE = 1e-10
+    tol = 1e-10 if act == "tanh" else 1e-12
     net = nf.rnn(6, act, **HYPER)
     k = np.asarray(nf.kernel(net, SEQS))
     assert k.shape == (3, 3)
@@ -31,14 +34,14 @@ def test_readout_last_equals_pairwise_runs(act):
             alone = np.asarray(nf.kernel(net, [SEQS[i]]))[0, 0]
         else:
             alone = np.asarray(nf.kernel(net, [SEQS[i], SEQS[j]]))[0, 1]
-        assert abs(k[i, j] - alone) <= 1e-12, (i, j)
-        assert abs(k[j, i] - alone) <= 1e-12, (j, i)
+        assert abs(k[i, j] - alone) <= tol, (i, j)
+        assert abs(k[j, i] - alone) <= tol, (j, i)
     # a sequence alone, given as an (1, T, d) array, and as an (N, T, d) batch of equal lengths
     for i in range(3):
-        assert abs(np.asarray(nf.kernel(net, SEQS[i][None]))[0, 0] - k[i, i]) <= 1e-12
+        assert abs(np.asarray(nf.kernel(net, SEQS[i][None]))[0, 0] - k[i, i]) <= tol
     # cross kernel x1 != x2 with mixed lengths
     k12 = np.asarray(nf.kernel(net, SEQS[:2], [SEQS[2]]))
-    np.testing.assert_allclose(k12[:, 0], k[:2, 2], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(k12[:, 0], k[:2, 2], rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("act", ["erf", "relu"])

@@ -68,20 +68,26 @@ def test_matmul_of_a_g_variable():
 
 def test_program_without_readout():
     ins = [ns.Input("x1", "U", 0, 1.0, "rows"), ns.Nonlin("h", np.tanh, ("x1",), "rows")]
-    with pytest.raises(nf.ProgramError, match="must end with a Readout"):
+    with pytest.raises(nf.ProgramError, match="must have a Readout instruction"):
         ns.validate(ins, FEEDS, SPACES)
-    with pytest.raises(nf.ProgramError, match="must end with a Readout"):
+    with pytest.raises(nf.ProgramError, match="must have a Readout instruction"):
         ns.validate([], FEEDS, SPACES)
 
     def no_readout(p, x):
         p.nonlin("erf", p.input("U", x))
 
-    with pytest.raises(nf.ProgramError, match="must end with a Readout"):
+    with pytest.raises(nf.ProgramError, match="must have a Readout instruction"):
         nf.kernel(nf.architecture(no_readout), X)
-    misplaced = [ns.Input("x1", "U", 0, 1.0, "rows"), ns.Nonlin("h", np.tanh, ("x1",), "rows"),
-                 ns.Readout("out", "h", 1.0, 0.0), ns.Readout("out2", "h", 1.0, 0.0)]
-    with pytest.raises(nf.ProgramError, match=_where(2, "Readout", "out") + ".*must be the last"):
-        ns.validate(misplaced, FEEDS, SPACES)
+    # several readouts are allowed (an output at every step), but an output is not a variable
+    used = [ns.Input("x1", "U", 0, 1.0, "rows"), ns.Nonlin("h", np.tanh, ("x1",), "rows"),
+            ns.Readout("out", "h", 1.0, 0.0), ns.Nonlin("h2", np.tanh, ("out",), "rows"),
+            ns.Readout("out2", "h2", 1.0, 0.0)]
+    with pytest.raises(nf.ProgramError, match=_where(3, "Nonlin", "h2") + ".*argument 'out' is a out-variable"):
+        ns.validate(used, FEEDS, SPACES)
+    shared_v = [ns.Input("x1", "U", 0, 1.0, "rows"), ns.Nonlin("h", np.tanh, ("x1",), "rows"),
+                ns.Readout("out", "h", 1.0, 0.0), ns.Readout("out2", "h", 2.0, 0.0)]
+    with pytest.raises(nf.ProgramError, match=_where(3, "Readout", "out2") + ".*'V' is used with variance 2.0"):
+        ns.validate(shared_v, FEEDS, SPACES)
 
 
 # -- programs written with ProgramBuilder -----------------------------------------------------------------
@@ -226,7 +232,7 @@ def test_batchnorm_needs_a_batch():
 
 
 def test_transformer_input_must_be_3d():
-    with pytest.raises(ValueError, match=re.escape("x must have shape (N, L, d): N sequences of L tokens, got (3, 2)")):
+    with pytest.raises(ValueError, match=re.escape("x1 must have shape (N, L, d): N sequences of L tokens, got (3, 2)")):
         nf.kernel(nf.transformer(1), np.ones((3, 2)))
     with pytest.raises(ValueError, match="attention_scale must be a finite number, got nan"):
         nf.transformer(1, attention_scale=float("nan"))
@@ -234,9 +240,9 @@ def test_transformer_input_must_be_3d():
 
 @pytest.mark.parametrize("build", [nf.gru, nf.lstm], ids=["gru", "lstm"])
 def test_sequences_longer_than_steps(build):
-    with pytest.raises(ValueError, match="sequences of length up to 3, the network has steps=2"):
+    with pytest.raises(ValueError, match="sequences of length up to 3, but the network has only 2 steps"):
         nf.kernel(build(2), np.ones((2, 3, 2)))
-    with pytest.raises(ValueError, match="sequences of length up to 3, the network has steps=2"):
+    with pytest.raises(ValueError, match="sequences of length up to 3, but the network has only 2 steps"):
         nf.kernel(build(2), [np.ones((3, 2)), np.ones((1, 2))])
 
 

@@ -1,4 +1,4 @@
-"""dnn and rnn build the same tensor program up to weight sharing (program/network.py, ir.py, inputs.py)."""
+"""dnn and rnn build the same tensor program up to weight sharing (program/network.py, inputs.py)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,49 @@ import numpy as np
 import pytest
 
 import netfield as nf
-from netfield.program import Bias, InputProj, LinComb, MatMul, Nonlin, parse_inputs
+from netfield.program import parse_inputs
+from netfield.program.netsor import Bias, Input, LinComb, MatMul, Nonlin
 
 
-def _atoms(prog, name):
-    return prog[name].atoms
+X = np.random.default_rng(0).normal(size=(3, 2))
+
+
+def _shape(prog):
+    """Instructions with layer indices stripped from matrix / vector names."""
+    strip = str.maketrans("", "", "0123456789")
+    out = []
+    for ins in prog.instructions:
+        key = getattr(ins, "matrix", None) or getattr(ins, "vector", None) or ""
+        out.append((type(ins).__name__, ins.name, key.translate(strip), getattr(ins, "arg", None),
+                    tuple(getattr(ins, "terms", ()))))
+    return out
 
 
 def test_dnn_uses_fresh_matrices_rnn_shares_them():
-    dnn, rnn = nf.dnn(3, "erf").program, nf.rnn(3, "erf").program
-    assert dnn.hidden == rnn.hidden == ("h1", "h2", "h3")
-    assert dnn.readouts == rnn.readouts == ("f1", "f2", "f3")
-    assert _atoms(dnn, "h1") == (InputProj("U1", 1), Bias("b1"))
-    assert _atoms(dnn, "h3") == (MatMul("W3", "phi2"), InputProj("U3", 3), Bias("b3"))
-    assert _atoms(rnn, "h3") == (MatMul("W", "phi2"), InputProj("U", 3), Bias("b"))
-    assert _atoms(dnn, "f2") == _atoms(rnn, "f2") == (MatMul("V", "phi2"), Bias("bo"))
-    assert isinstance(dnn["phi2"], Nonlin) and dnn["phi2"].arg == "h2"
-    assert isinstance(dnn["h2"], LinComb)
-    # the structure is identical once names are stripped of their layer index: sharing is the only difference
-    strip = str.maketrans("", "", "0123456789")
-
-    def shape(prog):
-        out = []
-        for ins in prog.instructions:
-            if isinstance(ins, LinComb):
-                out.append((ins.name, tuple((type(a).__name__, getattr(a, "matrix", getattr(a, "vector", "")).translate(strip))
-                                            for a in ins.atoms)))
-            else:
-                out.append((ins.name, ins.arg))
-        return out
-
-    assert shape(dnn) == shape(rnn)
-    assert len(dnn.matrices) == 3 * 3 - 1 + 2 and len(rnn.matrices) == 5
+    dnn, rnn = nf.dnn(3, "erf").program(X), nf.rnn(3, "erf").program(X)
+    assert dnn.taps == rnn.taps and sorted(dnn.taps["h"]) == [1, 2, 3]
+    assert len(dnn.readouts) == len(rnn.readouts) == 3  # an output at every step
+    assert _shape(dnn) == _shape(rnn)  # the same program once names lose their layer index
+    mm = lambda prog: [ins.matrix for ins in prog.instructions if isinstance(ins, MatMul)]  # noqa: E731
+    assert mm(dnn) == ["W2", "W3"] and mm(rnn) == ["W", "W"]
+    assert dnn.matrices == ("U1", "b1", "W2", "b2", "W3", "b3") and rnn.matrices == ("U", "b", "W")
+    h3 = dnn[dnn.taps["h"][3]]
+    assert isinstance(h3, LinComb) and [dnn[a].__class__ for _, a in h3.terms] == [MatMul, Bias]
+    assert all(isinstance(ins, Nonlin) and ins.activation.name == "erf"
+               for ins in dnn.instructions if isinstance(ins, Nonlin))
+    # sequences feed every step; the input matrix follows the same rule
+    seq = np.ones((3, 3, 2))
+    assert [i.matrix for i in nf.dnn(3).program(seq).instructions if isinstance(i, Input)] == ["U1", "U2", "U3"]
+    assert [i.matrix for i in nf.rnn(3).program(seq).instructions if isinstance(i, Input)] == ["U", "U", "U"]
 
 
-def test_variances_map_matrices_to_hyper_parameters():
-    prog = nf.dnn(2, "relu").program
-    assert {m: prog.hyper_of(m) for m in prog.matrices} == {
-        "U1": "input_var", "b1": "bias_var", "W2": "weight_var", "U2": "input_var", "b2": "bias_var",
-        "V": "readout_var", "bo": "readout_bias_var",
-    }
+def test_variances_are_the_network_hyper_parameters():
+    net = nf.dnn(2, "relu", weight_var=1.5, bias_var=0.25, input_var=0.5, readout_var=2.0, readout_bias_var=0.1)
+    prog = net.program(X)
+    var = {getattr(i, "matrix", None) or i.vector: i.var for i in prog.instructions
+           if isinstance(i, (Input, MatMul, Bias))}
+    assert var == {"U1": 0.5, "b1": 0.25, "W2": 1.5, "b2": 0.25}
+    assert {(r.var, r.bias_var, r.matrix, r.vector) for r in prog.readouts} == {(2.0, 0.1, "V", "bo")}
 
 
 def test_network_is_a_pytree_with_hyper_parameter_leaves():
@@ -55,10 +58,12 @@ def test_network_is_a_pytree_with_hyper_parameter_leaves():
     assert leaves == [1.5, 0.25, 0.5, 2.0, 0.1]
     back = jax.tree_util.tree_unflatten(tree, [2 * v for v in leaves])
     assert isinstance(back, nf.Network)
-    assert (back.architecture, back.depth, back.activation) == ("rnn", 4, net.activation)
+    assert (back.name, back.steps, back.activation) == ("rnn", 4, net.activation)
     assert back.weight_var == 3.0 and back.readout_bias_var == 0.2
     doubled = jax.tree_util.tree_map(lambda v: 2 * v, net)
     assert doubled.bias_var == 0.5
+    # equal networks have equal tree structures: jitted functions of them compile once
+    assert tree == jax.tree_util.tree_structure(nf.rnn(4, "tanh"))
 
 
 def test_replace_and_repr():
@@ -68,6 +73,11 @@ def test_replace_and_repr():
     assert repr(other) == ("dnn(depth=2, activation='erf', weight_var=2.0, bias_var=0.1, input_var=1.0, "
                            "readout_var=1.0, readout_bias_var=0.0)")
     assert net.steps == net.depth == 2
+    assert net.rebuild(depth=5).steps == 5 and net.rebuild(depth=5).weight_var == 1.5
+    with pytest.raises(ValueError, match="replace accepts the hyper-parameters"):
+        net.replace(depth=3)
+    with pytest.raises(ValueError, match="rebuild accepts the options of the dnn builder"):
+        net.rebuild(steps=3)
 
 
 def test_activation_spellings():

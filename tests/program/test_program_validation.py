@@ -29,7 +29,7 @@ def _with(x, index, value):
 @pytest.mark.parametrize("bad, shown", [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")])
 def test_non_finite_inputs(call, bad, shown):
     x = _with(X, (1, 2), bad)
-    name = "x" if call == "sample" else "x1"
+    name = "x1" if call == "kernel" else "x"  # each function names its own argument
     fn = {"kernel": lambda: nf.kernel(NET, x), "mean_field": lambda: nf.mean_field(NET, x),
           "sample": lambda: nf.sample(NET, x, width=4)}[call]
     with pytest.raises(ValueError, match=rf"{name} must contain only finite numbers, got {shown} at index \(1, 2\)"):
@@ -78,7 +78,7 @@ def test_sequences_longer_than_steps():
         nf.kernel(NET, np.ones((2, 3, 3)), np.ones((2, 4, 3)))
     with pytest.raises(ValueError, match=r"x has sequences of length up to 5, but the network has only 3 steps"):
         nf.sample(NET, np.ones((2, 5, 3)), width=4)
-    with pytest.raises(ValueError, match=r"x1 has sequences of length up to 4, but the network has only 3 steps"):
+    with pytest.raises(ValueError, match=r"x has sequences of length up to 4, but the network has only 3 steps"):
         nf.mean_field(nf.dnn(3, "relu"), np.ones((1, 4, 2)))
 
 
@@ -186,7 +186,8 @@ def test_other_choices():
         nf.sample(NET, X, width=4, dtype="float16")
     with pytest.raises(ValueError, match=r"method must be one of .*got 'bogus'"):
         nf.kernel(NET, X, method="bogus")
-    with pytest.raises(TypeError, match=r"net must be a Network built by netfield.dnn or netfield.rnn, got str"):
+    with pytest.raises(TypeError, match=r"net must be a network built by netfield.dnn, rnn, gru, lstm, "
+                                        r"transformer, conv, batchnorm_mlp or architecture, got str"):
         nf.kernel("net", X)
-    with pytest.raises(TypeError, match=r"net must be a Network .*got dict"):
+    with pytest.raises(TypeError, match=r"net must be a network .*got dict"):
         nf.sample({}, X, width=4)

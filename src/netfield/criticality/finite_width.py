@@ -37,6 +37,7 @@ import numpy as np
 from .._checks import check_positive_int
 from ..gauss import Activation, d2pair, dpair, pair
 from ..program import Network
+from ..program.shape import UnsupportedProgram, chain_of, require_chain
 from .extrapolate import WidthFit, fit_inverse_width
 from .fixed_points import _resolve_arguments, criticality, depth_scale
 from .lyapunov import _check_burn_in, mean_field_eps, probe
@@ -110,11 +111,13 @@ def dnn_lyapunov_correction(activation_or_net, weight_var=None, bias_var=None, *
         >>> round(corr.lyapunov, 4), corr.kappa < 0
         (-0.0841, True)
     """
-    if isinstance(activation_or_net, Network) and activation_or_net.architecture != "dnn":
-        raise ValueError(
-            f"dnn_lyapunov_correction needs a DNN (fresh weights per layer), got architecture "
-            f"{activation_or_net.architecture!r}; for an RNN measure the correction with width_study"
-        )
+    if isinstance(activation_or_net, Network):
+        chain = require_chain(activation_or_net, "dnn_lyapunov_correction", "netfield.criticality.width_study")
+        if chain.shared:
+            raise UnsupportedProgram(
+                "dnn_lyapunov_correction needs a DNN (fresh weights per layer), got a program whose layers share "
+                "their matrices (an RNN); for an RNN measure the correction with netfield.criticality.width_study"
+            )
     r = criticality(activation_or_net, weight_var, bias_var, input_var=input_var, input_power=input_power)
     act, wv, _, _, _ = _resolve_arguments(activation_or_net, weight_var, bias_var, input_var, input_power)
     if r.phase == "unbounded" or not r.q_star > 0 or not math.isfinite(r.chi_1):
@@ -291,7 +294,7 @@ def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, se
     if not 1 <= t0 < t1 <= steps:
         raise ValueError(f"window must be (t0, t1) with 1 <= t0 < t1 <= steps = {steps}, got {window!r}")
     theory = criticality(net, input_power=input_power)
-    kappa = dnn_lyapunov_correction(net, input_power=input_power).kappa if net.architecture == "dnn" else None
+    kappa = None if chain_of(net).shared else dnn_lyapunov_correction(net, input_power=input_power).kappa
 
     lyap, lyap_sem, eps_all = [], [], []
     for w in widths:
@@ -329,7 +332,7 @@ def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, se
         depth_a, depth_b, depth_b_sem = _depth_fits(widths, eps / eps_mf, eps_sem / eps_mf)
         typ_a, typ_b, typ_b_sem = _depth_fits(widths, log_eps - np.log(eps_mf), log_eps_sem)
     return WidthStudy(
-        architecture=net.architecture, activation=net.activation.name, weight_var=float(net.weight_var),
+        architecture=chain_of(net).kind, activation=net.activation.name, weight_var=float(net.weight_var),
         bias_var=float(net.bias_var), input_power=float(input_power), widths=widths, networks=networks,
         steps=steps, burn_in=burn_in, window=(t0, t1), lyapunov=lyap, lyapunov_sem=lyap_sem,
         lyapunov_theory=theory.lyapunov, lyapunov_fit=lyap_fit, lyapunov_kappa=kappa, eps=eps, eps_sem=eps_sem,

@@ -28,6 +28,7 @@ from scipy.optimize import brentq
 from .._checks import check_variance
 from ..gauss import Activation, d2pair, dpair, get_activation, pair
 from ..program import Network
+from ..program.shape import require_chain
 
 PHASES = ("ordered", "critical", "chaotic", "unbounded")
 Q_TINY = 1e-14          # below this the length fixed point is reported as q* = 0
@@ -162,15 +163,16 @@ class Criticality:
 
 def _resolve_arguments(activation_or_net, weight_var, bias_var, input_var, input_power):
     if isinstance(activation_or_net, Network):
-        net = activation_or_net
+        chain = require_chain(activation_or_net, "the criticality fixed-point maps",
+                              "netfield.criticality.width_study (measured Lyapunov exponents and correlation decay)")
         for name, value in (("weight_var", weight_var), ("bias_var", bias_var), ("input_var", input_var)):
             if value is not None:
                 raise ValueError(
                     f"{name} must not be given together with a network (it is taken from the network), "
                     f"got {name}={value!r}; use net.replace({name}=...) instead"
                 )
-        return (net.activation, float(net.weight_var), float(net.bias_var), float(net.input_var),
-                net.architecture)
+        return (chain.activation, float(chain.weight_var), float(chain.bias_var), float(chain.input_var),
+                chain.kind)
     act = get_activation(activation_or_net)
     if weight_var is None:
         raise TypeError("weight_var is required when the first argument is an activation, got None")

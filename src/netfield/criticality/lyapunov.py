@@ -33,8 +33,9 @@ import numpy as np
 
 from .._checks import check_choice, check_positive_int, check_variance
 from ..finite.ensemble import mean_and_sem
-from ..program import Network, dnn, rnn
-from ..program.ir import Bias, InputProj, MatMul
+from ..finite.sampler import chain_matrices
+from ..program import Network
+from ..program.shape import require_chain
 from .fixed_points import correlation_map, criticality
 
 MEMORY_BUDGET = 256 * 2**20   # bytes of matrices and activations per chunk of networks
@@ -82,16 +83,13 @@ def _check_burn_in(burn_in, steps):
     return int(burn_in)
 
 
-def _step_names(net: Network):
-    """(W, U, b) names of every step from the program (W is None at step 1)."""
-    prog = net.program
-    out = []
-    for hidden in prog.hidden:
-        names = {MatMul: None, InputProj: None, Bias: None}
-        for atom in prog[hidden].atoms:
-            names[type(atom)] = atom.matrix if isinstance(atom, (MatMul, InputProj)) else atom.vector
-        out.append((names[MatMul], names[InputProj], names[Bias]))
-    return out
+def _step_names(shared: bool, steps: int):
+    """(W, U, b) names of every step of a chain (W is None at step 1)."""
+
+    def name(base: str, t: int) -> str:
+        return base if shared else f"{base}{t}"
+
+    return [(None if t == 1 else name("W", t), name("U", t), name("b", t)) for t in range(1, steps + 1)]
 
 
 def _inputs(net: Network, q_star: float, c0: float, input_power: float, dim: int, steps: int, seed: int):
@@ -145,8 +143,8 @@ def probe(net: Network, width: int, networks: int = 64, seed: int = 0, *, c0: fl
         >>> p.growth.shape, p.lyapunov(burn_in=2).shape
         ((4, 8), (4,))
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    chain = require_chain(net, "probe (Lyapunov exponents of sampled chains)", "netfield.sample")
+    net = chain.network()
     width = check_positive_int("width", width)
     networks = check_positive_int("networks", networks)
     check_positive_int("steps of net", net.steps, minimum=2)
@@ -171,7 +169,7 @@ def probe(net: Network, width: int, networks: int = 64, seed: int = 0, *, c0: fl
         per_net = 3 * width * width * dtype.itemsize + 8 * steps * width * dtype.itemsize
         chunk_size = int(max(1, min(CHUNK, MEMORY_BUDGET // per_net)))
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    run = _compiled(net.architecture, steps, net.activation, width, input_dim, dtype.name, chunk_size)
+    run = _compiled(chain.shared, steps, net.activation, width, input_dim, dtype.name, chunk_size)
     scales = jnp.asarray([math.sqrt(float(net.weight_var) / width), math.sqrt(float(net.input_var) / input_dim),
                           math.sqrt(float(net.bias_var))], dtype)
     outs = []
@@ -186,20 +184,19 @@ def probe(net: Network, width: int, networks: int = 64, seed: int = 0, *, c0: fl
 
 
 @lru_cache(maxsize=64)
-def _compiled(architecture: str, steps: int, activation, width: int, dim: int, dtype: str, chunk: int):
+def _compiled(shared: bool, steps: int, activation, width: int, dim: int, dtype: str, chunk: int):
     """The jitted probe of one chunk of networks; the prior's standard deviations are arguments, so
-    one compilation serves every weight_var / bias_var / input_var."""
-    net = (dnn if architecture == "dnn" else rnn)(steps, activation)
-    prog = net.program
-    index = {name: k for k, name in enumerate(prog.matrices)}
-    names = _step_names(net)
-    shared = len({w for w, _, _ in names[1:]}) <= 1      # weight sharing (RNN): one W for all steps
-    fn = net.activation.fn
+    one compilation serves every weight_var / bias_var / input_var. Matrix k of the chain's key order
+    (:func:`netfield.finite.sampler.chain_matrices`) uses the key fold_in(network key, k)."""
+    matrices = [name for name, _ in chain_matrices(shared, steps)]
+    index = {name: k for k, name in enumerate(matrices)}
+    names = _step_names(shared, steps)
+    fn = activation.fn
     dt = np.dtype(dtype)
     kW = jnp.array([index[w] for w, _, _ in names[1:]])
     kU = jnp.array([index[u] for _, u, _ in names[1:]])
     kb = jnp.array([index[b] for _, _, b in names[1:]])
-    tangent_key = len(prog.matrices)                      # an index no matrix of the program uses
+    tangent_key = len(matrices)                           # an index no matrix of the program uses
 
     def weight(key, k, scales):
         return scales[0] * jax.random.normal(jax.random.fold_in(key, k), (width, width), dt)

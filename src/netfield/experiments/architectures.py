@@ -23,8 +23,8 @@ with NumPy: network i of a run uses ``numpy.random.default_rng([run_seed, i])`` 
 program's matrices in first-use order. The result is therefore deterministic in the seed and
 independent of chunking (and of interrupted / resumed runs), like :func:`netfield.sample`, whose
 per-call compilation of the JAX random draws (seconds per width) would dominate these small studies.
-A :class:`~netfield.program.Network` (``netfield.rnn`` / ``netfield.dnn``) is sampled through the
-equivalent program (:func:`network_architecture`); its theory kernel is :func:`netfield.kernel`.
+Every network (``netfield.rnn`` and ``netfield.dnn`` included) is sampled through its program and
+its theory kernel is :func:`netfield.mean_field`'s readout with its error estimate.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ import numpy as np
 from .._checks import check_choice, check_positive_int
 from ..finite import mean_and_sem
 from ..finite.netsor import readout_kernel, run_program
-from ..gauss import get_activation
-from ..meanfield import kernel, mean_field
+from ..meanfield import mean_field
+from ..meanfield.kernels import check_network
 from ..program import Network, batchnorm_mlp, conv, gru, lstm, rnn, transformer
-from ..program.architectures import Architecture, architecture
 from ..program.netsor import Bias, Input, MatMul, Program
 from .checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .convergence import derive_seed
@@ -84,10 +83,10 @@ def digit_sequences(patterns: int = 4, source: str = "digits", seed: int = 0):
 
 @dataclass(frozen=True, eq=False)
 class ArchitectureCase:
-    """One architecture with its inputs: ``net`` (an Architecture, or a Network for dnn / rnn), ``x``."""
+    """One architecture with its inputs: ``net`` (any network), ``x``."""
 
     name: str
-    net: Architecture | Network
+    net: Network
     x: np.ndarray
     description: str
 
@@ -146,58 +145,11 @@ def default_cases(x_source: str = "digits", patterns: int = 4, *, include_conv: 
 
 
 # -- networks as programs --------------------------------------------------------------------------
-def network_architecture(net: Network) -> Architecture:
-    """The NETSOR+ program of a ``netfield.dnn`` / ``netfield.rnn`` network (THEORY.md 1)::
-
-        h_1 = U x_1 + b,   h_t = W phi(h_{t-1}) + U x_t + b,   f = V phi(h_T) + b_o
-
-    (RNN: one W, U, b; DNN: fresh per layer). Inputs (N, T, d) with T = steps, or (N, d) (input at
-    step 1 only). Its mean-field kernel equals :func:`netfield.kernel` (readout at the last step).
-    """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
-    act = get_activation(net.activation)
-    shared = net.architecture == "rnn"
-    T = net.steps
-
-    def program(p, arr):
-        if arr.ndim == 2:
-            arr = arr[:, None, :]
-        if arr.ndim != 3 or arr.shape[1] not in (1, T):
-            raise ValueError(f"x must have shape (N, d) or (N, {T}, d), got {arr.shape}")
-        h = None
-        for t in range(1, T + 1):
-            tag = "" if shared else str(t)
-            terms = [] if h is None else [p.matmul(f"W{tag}", p.nonlin(act, h), net.weight_var)]
-            if t <= arr.shape[1]:
-                terms.append(p.input(f"U{tag}", arr[:, t - 1], net.input_var))
-            terms.append(p.bias(f"b{tag}", net.bias_var))
-            h = terms[0]
-            for term in terms[1:]:
-                h = h + term
-        return p.readout(p.nonlin(act, h), net.readout_var, net.readout_bias_var)
-
-    return architecture(program, name=net.architecture)
-
-
-def _as_architecture(net) -> Architecture:
-    if isinstance(net, Network):
-        return network_architecture(net)
-    if isinstance(net, Architecture):
-        return net
-    raise TypeError(f"net must be an Architecture (netfield.gru, ...) or a Network (netfield.rnn / dnn), "
-                    f"got {type(net).__name__}")
-
-
 def theory_kernel(net, x):
     """(K, error, backends, seconds): mean-field readout kernel, its numerical error estimate (N, N)."""
     start = time.perf_counter()
-    if isinstance(net, Network):
-        k = np.asarray(kernel(net, x), np.float64)
-        err, backends = np.zeros_like(k), {"closed": 1}
-    else:
-        mf = mean_field(_as_architecture(net), x)
-        k, err, backends = np.asarray(mf.readout, np.float64), np.asarray(mf.error, np.float64), dict(mf.backends)
+    mf = mean_field(check_network(net), x)
+    k, err, backends = np.asarray(mf.readout, np.float64), np.asarray(mf.error, np.float64), dict(mf.backends)
     return k, err, backends, time.perf_counter() - start
 
 
@@ -205,7 +157,7 @@ class ProgramSampler:
     """Sampled finite networks of one program at several widths (module docstring, "Sampling")."""
 
     def __init__(self, net, x):
-        self.program: Program = _as_architecture(net).program(x)
+        self.program: Program = check_network(net).program(x)
         self._jitted: dict = {}
 
     def shapes(self, width: int) -> dict:
@@ -350,7 +302,7 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
     widths, networks = _check_widths_networks(widths, networks)
     seed = check_seed(seed)
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    name = name or (arch.architecture if isinstance(arch, Network) else _as_architecture(arch).name)
+    name = name or check_network(arch).name
     k_th, k_err, backends, theory_s = theory_kernel(arch, x)
     sampler = ProgramSampler(arch, x)
     digest = array_digest(np.asarray(x, np.float64))
@@ -450,7 +402,6 @@ __all__ = [
     "architecture_study",
     "default_cases",
     "digit_sequences",
-    "network_architecture",
     "relative_squared_distance",
     "theory_kernel",
 ]

@@ -12,7 +12,8 @@ import numpy as np
 from .._checks import check_choice, check_positive_int
 from ..finite import Ensemble, sample
 from ..finite import sampler as _finite
-from ..meanfield.kernels import READOUTS, _check_net
+from ..meanfield.kernels import READOUTS
+from ..meanfield.kernels import check_network as _check_net
 from ..program import Network
 
 

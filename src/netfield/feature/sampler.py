@@ -85,6 +85,7 @@ import numpy as np
 from .._checks import check_finite_array, check_positive_int
 from ..experiments.checkpoint import array_digest, run_key
 from ..program import Network
+from ..program.shape import require_chain
 
 jax.config.update("jax_enable_x64", True)
 
@@ -550,8 +551,8 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         ((2, 2, 2, 2), (2, 2))
     """
     start_time = time.monotonic()
-    if not isinstance(net, Network) or net.architecture not in ("dnn", "rnn"):
-        raise TypeError(f"net must be a Network from netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    chain = require_chain(net, "the posterior HMC sampler", "netfield.sample (prior ensembles of any program)")
+    net = chain.network()
     T = net.steps
     width = check_positive_int("width", width)
     kappa = _positive_number("kappa", kappa)
@@ -601,7 +602,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     yy = np.sqrt(signal) * y.reshape(-1)
 
     has_input, has_bias = net.input_var > 0, net.bias_var > 0
-    fns = _compiled(net.architecture, T, net.activation, width, d, t_in, P, p_all, S, bool(has_input),
+    fns = _compiled(chain.kind, T, net.activation, width, d, t_in, P, p_all, S, bool(has_input),
                     bool(has_bias), thin, leapfrog, integrator)
     init, block, dim, names = fns["init"], fns["block"], fns["dim"], fns["names"]
     hyper = jnp.asarray([net.weight_var, net.input_var, net.bias_var, net.readout_var, kappa], float)
@@ -696,13 +697,13 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
 
     stats = {name: _batch_stats(sums[name], sizes, chains) for name in sums}
     sw = math.sqrt(net.weight_var / width)
-    if net.architecture == "rnn" and T >= 2:
+    if chain.shared and T >= 2:
         eig = np.linalg.eigvals(np.asarray(state["theta"]["W"]) * sw)
     elif T >= 2:
         eig = np.stack([np.linalg.eigvals(np.asarray(state["theta"][f"W{t}"]) * sw) for t in range(2, T + 1)],
                        axis=1)
     else:
-        eig = np.zeros((chains, 0) if net.architecture == "rnn" else (chains, 0, width), complex)
+        eig = np.zeros((chains, 0) if chain.shared else (chains, 0, width), complex)
     return PosteriorSamples(
         kernel=stats["kernel"][0], kernel_se=stats["kernel"][1],
         kernel_sq=stats["kernel_sq"][0], kernel_sq_se=stats["kernel_sq"][1],

@@ -37,6 +37,7 @@ import numpy as np
 from .._checks import check_finite_array, check_positive_int
 from ..gauss import pair
 from ..program import Network
+from ..program.shape import require_chain
 
 jax.config.update("jax_enable_x64", True)
 
@@ -113,8 +114,8 @@ def _pad(a, t_in):
 def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None,
                   x_test=None, width=None, points: int = 2**14, seed: int = 0, rule: str = "auto") -> Problem:
     """Validate the inputs and set up the saddle-point problem (F1-F3)."""
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network from netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    chain = require_chain(net, "the muP saddle-point theory", "sampling the posterior of finite networks")
+    net = chain.network()
     kappa = _check_positive("kappa", kappa)
     signal = _check_positive("signal", signal)
     T = net.steps
@@ -143,7 +144,7 @@ def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supe
     P = xs.shape[0]
     inv_width = 0.0 if width is None else 1.0 / check_positive_int("width", width)
 
-    rnn = net.architecture == "rnn"
+    rnn = chain.shared
     d = xs.shape[2]
     c_in = np.zeros((T, T, P, P))
     for t in range(1, T + 1):

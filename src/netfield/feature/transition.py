@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from ..program.shape import chain_of, require_chain
 from .theory import (
     FeatureResult,
     _free_index,
@@ -72,8 +73,9 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     ``eigenvalues``: the leading eigenvalues at ``signals`` if already known (e.g. from
     :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed."""
     signals = tuple(float(s) for s in signals)
-    if net.architecture != "rnn":
-        return TransitionScan(signals, tuple(0.0 for _ in signals), None, net.architecture)
+    chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
+    if not chain.shared:  # no cross-time sector (docs/feature.md F9)
+        return TransitionScan(signals, tuple(0.0 for _ in signals), None, chain.kind)
     if eigenvalues is not None and len(eigenvalues) != len(signals):
         raise ValueError(f"eigenvalues must have one value per signal ({len(signals)}), got {len(eigenvalues)}")
     lam = list(eigenvalues) if eigenvalues is not None else [
@@ -92,7 +94,7 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
                     hi, fhi = mid, fmid
             critical = float(np.exp(lo - flo * (hi - lo) / (fhi - flo)))
             break
-    return TransitionScan(signals, tuple(lam), critical, net.architecture)
+    return TransitionScan(signals, tuple(lam), critical, chain.kind)
 
 
 def order_parameter(kernel, kernel_sq=None, *, train_patterns: int, free=None) -> float:
@@ -176,7 +178,7 @@ def broken_solution(net, x, y, *, kappa: float, signal: float, points: int = 2**
     """
     prob_at = lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)
     sym = continuation(prob_at, signal, spectrum=False) if symmetric is None else symmetric
-    if net.architecture != "rnn" or sym.problem.T < 3:
+    if not chain_of(net).shared or sym.problem.T < 3:
         return sym
     prob = sym.problem
     known = [(sym.base, sym.conjugate, sym.readout_conjugate)]
@@ -208,6 +210,7 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
     """Trace the order parameter q (F11) vs signal: the broken solution is found at the largest signal
     and followed downwards by Newton continuation until it merges with the symmetric one (q -> 0 at the
     transition); below, and for the DNN, q = 0."""
+    chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
     signals = tuple(sorted(float(s) for s in signals))
     if not signals or min(signals) <= 0:
         raise ValueError(f"signals must be a non-empty sequence of positive numbers, got {signals!r}")
@@ -215,7 +218,7 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
     prev = None
     for i in reversed(range(len(signals))):
         sym = direction = None
-        if net.architecture == "rnn":
+        if chain.shared:
             sym = continuation(lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw),
                                signals[i], spectrum=False)
             direction = _leading_direction(sym.problem, sym)  # one Jacobian: the eigenvalue and the start
@@ -225,4 +228,4 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
         q = _q(r)
         prev = r if q > MIN_ORDER else None
         results[i], order[i] = r, (q if q > MIN_ORDER else 0.0)  # symmetric: 0 by symmetry (the rest is rounding)
-    return BrokenBranch(signals, tuple(order), tuple(lam), tuple(results), net.architecture)
+    return BrokenBranch(signals, tuple(order), tuple(lam), tuple(results), chain.kind)

@@ -1,6 +1,6 @@
-"""Finite-width interpreter: sampled networks and their empirical kernels."""
+"""Finite-width interpreter: sampled networks of any program, their empirical kernels, ensembles."""
 
 from .ensemble import Ensemble, mean_and_sem
-from .sampler import PREACTIVATIONS, sample
+from .sampler import sample
 
-__all__ = ["PREACTIVATIONS", "Ensemble", "mean_and_sem", "sample"]
+__all__ = ["Ensemble", "mean_and_sem", "sample"]

@@ -30,7 +30,6 @@ from ..program.netsor import (
     Moment,
     Nonlin,
     Program,
-    Readout,
     RowMap,
 )
 from .ensemble import Ensemble
@@ -83,7 +82,7 @@ def run_program(program: Program, params: dict, width: int, dtype=jnp.float64):
             v = ins.fn(*[values[a] for a in ins.args], *[values[p][None, :] for p in ins.params])
         elif isinstance(ins, Moment):
             v = jnp.mean(ins.fn(*[values[a] for a in ins.args]), axis=0)
-        elif isinstance(ins, Readout):
+        elif ins.name in program.kinds and program.kinds[ins.name] == "out":
             continue
         else:
             raise TypeError(f"unknown instruction {ins!r}")
@@ -91,16 +90,42 @@ def run_program(program: Program, params: dict, width: int, dtype=jnp.float64):
     return values
 
 
-def readout_kernel(program: Program, values: dict, width: int):
-    """Conditional readout kernel of one network (module docstring)."""
-    out: Readout = program.readout
-    h = values[out.arg]
-    if out.flatten is None:
-        return out.var * (h.T @ h) / width + out.bias_var
-    idx = out.flatten
-    P = idx.shape[1]
-    total = sum(h[:, idx[:, p]].T @ h[:, idx[:, p]] for p in range(P))
-    return out.var * total / (width * P) + out.bias_var
+def readout_cov(program: Program, values: dict, r1: str, r2: str, width: int):
+    """Conditional covariance of two readouts of one network given its hidden layers: var_V (1/n)
+    h1^T h2 (averaged over flattened positions) if they share V, plus var_bo if they share b_o."""
+    a, b = program[r1], program[r2]
+    h1, h2 = values[a.arg], values[b.arg]
+    m1 = a.flatten.shape[0] if a.flatten is not None else h1.shape[1]
+    m2 = b.flatten.shape[0] if b.flatten is not None else h2.shape[1]
+    total = jnp.zeros((m1, m2), h1.dtype)
+    if a.matrix == b.matrix:
+        if a.flatten is None:
+            gram = h1.T @ h2
+        else:
+            P = a.flatten.shape[1]
+            gram = sum(h1[:, a.flatten[:, p]].T @ h2[:, b.flatten[:, p]] for p in range(P)) / P
+        total = total + a.var * gram / width
+    if a.vector == b.vector:
+        total = total + a.bias_var
+    return total
+
+
+def readout_kernel(program: Program, values: dict, width: int, rows=None):
+    """Conditional readout kernel of one network (module docstring); ``rows`` (default: each
+    pattern's own output) as :func:`netfield.meanfield.result.readout_rows`."""
+    if rows is None:
+        out = program.readout.name
+        return readout_cov(program, values, out, out, width)
+    names = list(dict.fromkeys(r for r, _ in rows))
+    blocks = {(r1, r2): readout_cov(program, values, r1, r2, width) for r1 in names for r2 in names}
+    a = np.array([row for _, row in rows])
+    out = jnp.zeros((len(rows), len(rows)), values[program.readout.arg].dtype)
+    for r1 in names:
+        i = np.array([k for k, (r, _) in enumerate(rows) if r == r1])
+        for r2 in names:
+            j = np.array([k for k, (r, _) in enumerate(rows) if r == r2])
+            out = out.at[i[:, None], j[None, :]].set(blocks[(r1, r2)][a[i][:, None], a[j][None, :]])
+    return out
 
 
 def _chunk_size(program: Program, width: int, itemsize: int) -> int:
@@ -112,25 +137,37 @@ def _chunk_size(program: Program, width: int, itemsize: int) -> int:
 
 
 def sample_program(program: Program, width: int, networks: int = 1, seed: int = 0, *,
-                   chunk_size: int | None = None, dtype="float64", first_network: int = 0) -> Ensemble:
-    """Sample finite-width networks of a NETSOR+ program; returns an :class:`Ensemble` of readouts."""
+                   chunk_size: int | None = None, dtype="float64", first_network: int = 0,
+                   readout: str = "last", pairs=()) -> Ensemble:
+    """Sample finite-width networks of a program; returns an :class:`Ensemble` of readout kernels
+    (``readout`` "last" or "all", rows as :func:`netfield.meanfield.result.readout_rows`) and of the
+    ``"h"`` tap kernels (1/n) h_t^T h_s for the (t, s) in ``pairs``."""
+    from ..meanfield.result import readout_rows
+
     width = check_positive_int("width", width)
     networks = check_positive_int("networks", networks)
     first_network = check_positive_int("first_network", first_network, minimum=0)
     dt = jnp.dtype(dtype)
+    rows = None if readout == "last" and program.last is None else readout_rows(program, readout)
+    taps = program.taps.get("h", {})
 
     def one(index):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
         params = _sample_matrices(program, key, width, dt)
-        return readout_kernel(program, run_program(program, params, width, dt), width)
+        values = run_program(program, params, width, dt)
+        pre = [values[taps[t]].T @ values[taps[s]] / width for t, s in pairs]
+        return readout_kernel(program, values, width, rows), pre
 
     if chunk_size is None:
         chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))
     chunk_size = check_positive_int("chunk_size", chunk_size)
     batched = jax.jit(jax.vmap(one))
-    parts = []
+    parts, pres = [], []
     for start in range(first_network, first_network + networks, chunk_size):
         count = min(chunk_size, first_network + networks - start)
-        out = batched(jnp.arange(start, start + chunk_size))
+        out, pre = batched(jnp.arange(start, start + chunk_size))
         parts.append(np.asarray(out[:count], np.float64))
-    return Ensemble(readout=np.concatenate(parts), width=width, seed=int(seed), first_network=first_network)
+        pres.append([np.asarray(p[:count], np.float64) for p in pre])
+    pre = {p: np.concatenate([c[i] for c in pres]) for i, p in enumerate(pairs)}
+    return Ensemble(readout=np.concatenate(parts), preactivations=pre, width=width, seed=int(seed),
+                    readout_mode=readout, first_network=first_network, steps=max(taps) if taps else 0)

@@ -1,6 +1,6 @@
 """Kernel matrices for inference: which readout, and the training Gram matrix in a writable buffer.
 
-Readouts (THEORY.md 1, 2.2):
+Readouts (docs/theory.md 1, 2.2):
 
 - ``"last"``: f(x) = f_T(x), the output at each pattern's last step - a single readout layer / time,
   where DNN and RNN kernels coincide (THEORY.md 2.2).
@@ -26,12 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_finite_array, check_positive_int, is_traced
+from .._checks import check_finite_array, check_positive_int
 from ..gauss import pair
 from ..meanfield import kernel as _kernel
 from ..meanfield import mean_field
-from ..meanfield.interpreter import CovarianceEngine
-from ..program import HYPER_PARAMETERS, Network, dnn, parse_inputs, rnn
+from ..meanfield.kernels import check_network, joined_inputs
+from ..meanfield.result import readout_rows
+from ..program import Network
+from ..program.shape import chain_of
 
 READOUT_NAMES = ("last", "mean")
 
@@ -53,9 +55,20 @@ def check_readout(readout):
     )
 
 
-def _check_net(net):
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+_check_net = check_network
+
+
+def output_lengths(net: Network, x) -> np.ndarray:
+    """Number of outputs (readout steps) of each pattern of ``x``: its own length for sequence
+    networks, 1 for networks with one output per pattern."""
+    rows = readout_rows(net.program(x), "all")
+    return np.bincount(np.array([a for _, a in rows]))
+
+
+def _coupled(net: Network, x) -> bool:
+    """True if the program couples the rows of a batch (batch norm): padding or chunking the batch
+    would change its kernel."""
+    return any(getattr(ins, "coupled", False) for ins in net.program(x).instructions)
 
 
 def _averaging(lengths: np.ndarray, readout, name: str) -> np.ndarray:
@@ -78,7 +91,7 @@ def network_kernel(net: Network, x1, x2=None, readout="last"):
     """Readout kernel K(x1, x2) for GP inference, differentiable w.r.t. the hyper-parameters.
 
     Args:
-        net: from :func:`netfield.dnn` or :func:`netfield.rnn`.
+        net: any network (:func:`netfield.dnn`, :func:`netfield.rnn`, :func:`netfield.gru`, ...).
         x1, x2: inputs in any form accepted by :func:`netfield.kernel`; ``x2=None`` means x1.
         readout: ``"last"``, ``"mean"`` or a tuple of steps (module docstring).
 
@@ -100,9 +113,10 @@ def network_kernel(net: Network, x1, x2=None, readout="last"):
     if fast is not None:
         return fast
     k_all = _kernel(net, x1, x2, readout="all")
-    p1 = parse_inputs(x1, net.steps, "x1")
-    a1 = _averaging(p1.lengths, readout, "x1")
-    a2 = a1 if x2 is None else _averaging(parse_inputs(x2, net.steps, "x2").lengths, readout, "x2")
+    joined, n1 = joined_inputs(net, x1, x2)
+    lengths = output_lengths(net, joined)
+    a1 = _averaging(lengths if n1 is None else lengths[:n1], readout, "x1")
+    a2 = a1 if x2 is None else _averaging(lengths[n1:], readout, "x2")
     return jnp.asarray(a1) @ k_all @ jnp.asarray(a2).T
 
 
@@ -122,19 +136,21 @@ def _bucketed_kernel(net: Network, x1, x2):
 
     The fused path compiles one program per tile size and its per-pattern set-up per pattern count;
     estimators called on many data sizes (scikit-learn's checks, cross-validation, batches) would
-    otherwise compile for every size. Entries are computed independently, so padding does not change
-    them (tested). Lists of sequences and traced hyper-parameters go straight through.
+    otherwise compile for every size. For a chain program entries are computed independently, so
+    padding does not change them (tested). Other programs, lists of sequences and traced
+    hyper-parameters go straight through.
     """
-    if (isinstance(x1, (list, tuple)) or isinstance(x2, (list, tuple))
-            or any(is_traced(net.hyper(k)) for k in HYPER_PARAMETERS)):
+    if isinstance(x1, (list, tuple)) or isinstance(x2, (list, tuple)):
         return _kernel(net, x1, x2)
-    p1 = parse_inputs(x1, net.steps, "x1")  # validate with the caller's names before padding
-    a1 = np.asarray(x1, dtype=np.float64)
-    if x2 is None:
-        return _kernel(net, _pad(a1))[: p1.count, : p1.count]
-    p2 = parse_inputs(x2, net.steps, "x2")
-    a2 = np.asarray(x2, dtype=np.float64)
-    return _kernel(net, _pad(a1), _pad(a2))[: p1.count, : p2.count]
+    a1 = check_finite_array("x1", x1)  # validate with the caller's names before padding
+    a2 = None if x2 is None else check_finite_array("x2", x2)
+    chain = chain_of(net, a1)
+    if chain is None or not chain.concrete:
+        return _kernel(net, a1, a2)
+    n1 = a1.shape[0]
+    if a2 is None:
+        return _kernel(net, _pad(a1))[:n1, :n1]
+    return _kernel(net, _pad(a1), _pad(a2))[:n1, : a2.shape[0]]
 
 
 MAX_FAST_ENTRIES = 4 * 10**7  # T^2 N^2 pre-activation entries (320 MB) for the fast multi-readout path
@@ -160,66 +176,47 @@ def _multi_readout_fast(net: Network, x1, x2, readout):
     (fused two-time path) instead of the generic joint-output kernel; None where it does not apply
     (traced hyper-parameters, variable-length lists, mixed input forms, numerical activations, or
     more than MAX_FAST_ENTRIES entries). Agrees with the generic path to ~1e-15 (tested)."""
-    if any(is_traced(net.hyper(k)) for k in HYPER_PARAMETERS) or not net.activation.has_closed_form:
-        return None
     if isinstance(x1, (list, tuple)) or isinstance(x2, (list, tuple)):
         return None
     a1 = check_finite_array("x1", x1)
     a2 = None if x2 is None else check_finite_array("x2", x2)
     if a2 is not None and (a1.ndim != a2.ndim or a1.shape[1:] != a2.shape[1:]):
         return None
-    p1 = parse_inputs(a1, net.steps, "x1")
-    if a2 is not None:
-        parse_inputs(a2, net.steps, "x2")
-    length = int(p1.lengths[0])
-    n = a1.shape[0] + (0 if a2 is None else a2.shape[0])
-    if length ** 2 * n ** 2 > MAX_FAST_ENTRIES:
+    x = a1 if a2 is None else np.concatenate([a1, a2])
+    chain = chain_of(net, x)
+    if chain is None or not chain.concrete or not chain.activation.has_closed_form:
+        return None
+    if not (chain.last == chain.last[0]).all():
+        return None
+    length = int(chain.last[0])
+    if length ** 2 * x.shape[0] ** 2 > MAX_FAST_ENTRIES:
         return None
     w = _averaging(np.array([length]), readout, "x1")[0]
-    x = a1 if a2 is None else np.concatenate([a1, a2])
-    run_net = net if length == net.steps else _shorter(net, length)
+    # sequences shorter than the network are read out at their own last step: only their first
+    # ``length`` blocks matter
+    run_net = chain.network(length)
     blocks = mean_field(run_net, x).preactivations()
-    k = _weighted_readout(net.activation)(jnp.asarray(blocks), jnp.asarray(w))
-    k = net.readout_var * k + net.readout_bias_var
+    k = _weighted_readout(chain.activation)(jnp.asarray(blocks), jnp.asarray(w))
+    k = chain.readout_var * k + chain.readout_bias_var
     return k if a2 is None else k[: a1.shape[0], a1.shape[0]:]
 
 
-def _shorter(net: Network, steps: int) -> Network:
-    """``net`` run for ``steps`` <= net.steps (sequences shorter than the network are read out at their
-    own last step, so only their first ``steps`` blocks matter)."""
-    build = dnn if net.architecture == "dnn" else rnn
-    return build(steps, net.activation, **{k: net.hyper(k) for k in HYPER_PARAMETERS})
-
-
-def kernel_diag(net: Network, x, readout="last") -> np.ndarray:
-    """Diagonal K(x_a, x_a) in O(N T^2) pointwise covariances, without the (N, N) matrix.
-
-    Uses the master-theorem interpreter's pointwise covariances Cov(f_t(a), f_s(a)) (THEORY.md 2.2).
+def kernel_diag(net: Network, x, readout="last", *, chunk: int = 256) -> np.ndarray:
+    """Diagonal K(x_a, x_a) without the (N, N) matrix: the kernel of ``chunk`` patterns at a time
+    (O(N chunk) entries instead of O(N^2)); a batch-coupled program (batch norm), whose diagonal
+    depends on the whole batch, takes the diagonal of the full kernel.
     """
     _check_net(net)
     readout = check_readout(readout)
-    p = parse_inputs(x, net.steps, "x")
-    if not isinstance(x, (list, tuple)) and p.count != _bucket(p.count):
-        # bucketed pattern counts: the interpreter's element-wise operations compile once per size
-        return kernel_diag(net, _pad(np.asarray(x, dtype=np.float64)), readout)[: p.count]
-    out = np.empty(p.count)
-    readouts = net.program.readouts
-    for length, idx, xs in p.groups():
-        engine = CovarianceEngine(net, {"x": xs})
-        steps = (length,) if readout == "last" else tuple(range(1, length + 1)) if readout == "mean" else readout
-        if max(steps) > length:
-            raise ValueError(
-                f"readout steps {readout} go beyond patterns of x read out over {length} steps; "
-                f"use steps <= {length}"
-            )
-        total = np.zeros(len(idx))
-        for t in steps:
-            for s in steps:
-                value = engine.pointwise(readouts[t - 1], readouts[s - 1], "x")
-                if value is not None:
-                    total = total + np.asarray(value)
-        out[idx] = total / len(steps) ** 2
-    return out
+    chunk = check_positive_int("chunk", chunk)
+    if isinstance(x, (list, tuple)):
+        parts = [list(x[i:i + chunk]) for i in range(0, len(x), chunk)]
+    else:
+        arr = check_finite_array("x", x)
+        if _coupled(net, arr):
+            return np.diagonal(np.asarray(network_kernel(net, arr, None, readout))).copy()
+        parts = [arr[i:i + chunk] for i in range(0, arr.shape[0], chunk)]
+    return np.concatenate([np.diagonal(np.asarray(network_kernel(net, part, None, readout))) for part in parts])
 
 
 def _count(x) -> int:
@@ -241,7 +238,10 @@ def gram_matrix(net: Network, x, readout="last", *, block_size: int = 2048) -> n
     if readout != "last" or n <= block_size:
         out = np.array(network_kernel(net, x, None, readout), dtype=np.float64, order="C")
         return out
-    parse_inputs(x, net.steps, "x")  # validate once, with the user's argument name
+    if not isinstance(x, (list, tuple)):
+        x = check_finite_array("x", x)  # validate once, with the user's argument name
+        if _coupled(net, x):  # the kernel depends on the whole batch: no blocks
+            return np.array(network_kernel(net, x, None, readout), dtype=np.float64, order="C")
     out = np.empty((n, n))
     for i0 in range(0, n, block_size):
         i1 = min(n, i0 + block_size)
@@ -254,4 +254,4 @@ def gram_matrix(net: Network, x, readout="last", *, block_size: int = 2048) -> n
     return out
 
 
-__all__ = ["READOUT_NAMES", "check_readout", "gram_matrix", "kernel_diag", "network_kernel"]
+__all__ = ["READOUT_NAMES", "check_readout", "gram_matrix", "kernel_diag", "network_kernel", "output_lengths"]

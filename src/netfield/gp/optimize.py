@@ -22,11 +22,11 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .._checks import check_positive_int, check_variance
-from ..program import HYPER_PARAMETERS, Network, dnn, rnn
+from ..meanfield.kernels import check_network
+from ..program import Network
 from .classify import _indicator, laplace_log_evidence
 from .gram import check_readout, gram_matrix, network_kernel
 from .regression import (
-    PARAMETERS,
     _check_noise,
     _check_targets,
     _with_values,
@@ -42,6 +42,7 @@ DEFAULT_BOUNDS = {
     "readout_bias_var": (1e-6, 1e2),
     "noise": (1e-8, 1e2),
 }
+OTHER_BOUNDS = (1e-6, 1e6)  # hyper-parameters of user-written programs
 DEFAULT_PARAMS = ("weight_var", "bias_var", "input_var", "readout_var", "noise")
 
 
@@ -75,7 +76,9 @@ class EvidenceFit:
     message: str
 
 
-def _check_params(params, net: Network, noise, allowed=PARAMETERS):
+def _check_params(params, net: Network, noise, allowed=None):
+    if allowed is None:
+        allowed = tuple(net.hyper_names) + ("noise",)
     values = {p: (noise if p == "noise" else net.hyper(p)) for p in allowed}
     if params is None:
         chosen = tuple(p for p in DEFAULT_PARAMS if p in allowed and float(values[p]) > 0)
@@ -95,12 +98,13 @@ def _check_params(params, net: Network, noise, allowed=PARAMETERS):
 
 def _check_bounds(bounds, chosen, start):
     bounds = {} if bounds is None else dict(bounds)
-    unknown = set(bounds) - set(DEFAULT_BOUNDS)
+    known = list(DEFAULT_BOUNDS) + [p for p in chosen if p not in DEFAULT_BOUNDS]
+    unknown = set(bounds) - set(known)
     if unknown:
-        raise ValueError(f"bounds accepts keys among {', '.join(DEFAULT_BOUNDS)}, got {sorted(unknown)}")
+        raise ValueError(f"bounds accepts keys among {', '.join(known)}, got {sorted(unknown)}")
     out = []
     for p in chosen:
-        lo, hi = bounds.get(p, DEFAULT_BOUNDS[p])
+        lo, hi = bounds.get(p, DEFAULT_BOUNDS.get(p, OTHER_BOUNDS))
         if not (0 < lo < hi < math.inf):
             raise ValueError(f"bounds[{p!r}] must be (low, high) with 0 < low < high < inf, got {(lo, hi)!r}")
         if not lo <= start[p] <= hi:
@@ -169,8 +173,7 @@ def maximize_evidence(net: Network, x, y, *, noise, params=None, bounds=None, re
         >>> fit.log_evidence >= fit.initial_log_evidence
         True
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    check_network(net)
     _check_noise(noise)
     readout = check_readout(readout)
     max_iter = check_positive_int("max_iter", max_iter)
@@ -212,8 +215,7 @@ def maximize_laplace_evidence(net: Network, x, y, *, params=None, bounds=None, r
         >>> fit.log_evidence >= fit.initial_log_evidence
         True
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    check_network(net)
     readout = check_readout(readout)
     max_iter = check_positive_int("max_iter", max_iter)
     newton_iter = check_positive_int("newton_iter", newton_iter)
@@ -221,7 +223,7 @@ def maximize_laplace_evidence(net: Network, x, y, *, params=None, bounds=None, r
     n = len(x) if isinstance(x, (list, tuple)) else np.shape(x)[0]
     if y.shape[0] != n:
         raise ValueError(f"y must have one row per training pattern (N = {n}), got {y.shape[0]} rows")
-    chosen, start = _check_params(params, net, None, allowed=HYPER_PARAMETERS)
+    chosen, start = _check_params(params, net, None, allowed=tuple(net.hyper_names))
     log_bounds = _check_bounds(bounds, chosen, start)
 
     def objective(values):
@@ -254,9 +256,14 @@ class DepthSelection:
 
 
 def with_depth(net: Network, depth: int) -> Network:
-    """The same architecture, activation and hyper-parameters with another depth / number of steps."""
-    build = {"dnn": dnn, "rnn": rnn}[net.architecture]
-    return build(depth, net.activation, **{k: net.hyper(k) for k in HYPER_PARAMETERS})
+    """The same network (builder options and hyper-parameters) with another depth / number of steps /
+    blocks (:meth:`~netfield.program.network.Network.rebuild`)."""
+    options = dict(net.options)
+    key = next((k for k in ("steps", "depth", "blocks") if k in options), None)
+    if key is None:
+        raise ValueError(f"net: the {net.name} network has no depth option to vary (it was written with "
+                         f"netfield.architecture); write one network per depth instead")
+    return net.rebuild(**{key: depth})
 
 
 def select_depth(net: Network, x, y, *, noise, depths, readout="last", optimize: bool = False, params=None,
@@ -275,8 +282,7 @@ def select_depth(net: Network, x, y, *, noise, depths, readout="last", optimize:
         >>> sel.best_depth in (1, 2, 4)
         True
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    check_network(net)
     check_variance("noise", noise)
     depths = list(depths) if not isinstance(depths, (int, np.integer)) else [depths]
     if not depths:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
 from .._checks import check_finite_array, check_positive_int, check_variance, is_traced
+from ..meanfield.kernels import check_network
 from ..program import HYPER_PARAMETERS, Network
 from ._threads import blas_threads
 from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
@@ -250,11 +251,12 @@ def log_evidence(net: Network, x, y, *, noise, readout="last"):
     return log_marginal_likelihood(k, y, noise=noise)
 
 
-def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=PARAMETERS):
+def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=None):
     """(log evidence, {parameter: d log evidence / d parameter}) by autodiff through the kernel.
 
     Args:
-        wrt: names among weight_var, bias_var, input_var, readout_var, readout_bias_var, noise.
+        wrt: names among the network's hyper-parameters (weight_var, bias_var, input_var, readout_var,
+            readout_bias_var for the builders) and noise; default: all of them.
 
     Example:
         >>> import numpy as np, netfield
@@ -264,7 +266,8 @@ def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=PARAMETE
         >>> sorted(grad)
         ['noise', 'weight_var']
     """
-    wrt = _check_wrt(wrt)
+    check_network(net)
+    wrt = _check_wrt(wrt, net)
     _check_noise(noise)
     start = {p: (noise if p == "noise" else net.hyper(p)) for p in wrt}
 
@@ -277,19 +280,22 @@ def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=PARAMETE
     return float(value), {p: float(g) for p, g in grad.items()}
 
 
-def _check_wrt(wrt):
+def _check_wrt(wrt, net: Network):
+    allowed = tuple(net.hyper_names) + ("noise",)
+    if wrt is None:
+        return allowed
     if isinstance(wrt, str):
         wrt = (wrt,)
     wrt = tuple(wrt)
-    bad = [p for p in wrt if p not in PARAMETERS]
+    bad = [p for p in wrt if p not in allowed]
     if bad or not wrt:
-        raise ValueError(f"wrt must be a non-empty subset of {', '.join(PARAMETERS)}, got {wrt!r}")
+        raise ValueError(f"wrt must be a non-empty subset of {', '.join(allowed)}, got {wrt!r}")
     return wrt
 
 
 def _with_values(net: Network, values: dict) -> Network:
     """``net`` with some hyper-parameters replaced by (possibly traced) values, without validation."""
-    leaves = [values.get(k, net.hyper(k)) for k in HYPER_PARAMETERS]
+    leaves = [values.get(k, v) for k, v in zip(net.hyper_names, net.hyper_values)]
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(net), leaves)
 
 
@@ -528,8 +534,7 @@ def fit_network(net: Network, x, y, *, noise, readout="last") -> NetworkRegressi
         >>> fit.predict(x[:2], return_var=True).var.shape
         (2,)
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+    check_network(net)
     readout = check_readout(readout)
     _check_noise(noise)
     n = len(x) if isinstance(x, (list, tuple)) else np.shape(x)[0]

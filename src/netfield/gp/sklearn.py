@@ -31,20 +31,33 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._checks import check_choice, check_positive_int, check_variance
-from ..program import HYPER_PARAMETERS, dnn, rnn
+from ..program import HYPER_PARAMETERS, Network, batchnorm_mlp, conv, dnn, gru, lstm, rnn, transformer
 from .classify import laplace_latent_numpy, laplace_mode_numpy, laplace_predictor_numpy, softmax_expectation
 from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
 from .optimize import maximize_evidence, maximize_laplace_evidence
 from .regression import _with_values, fit_network
 
-ARCHITECTURES = ("dnn", "rnn")
+BUILDERS = {"dnn": dnn, "rnn": rnn, "gru": gru, "lstm": lstm, "transformer": transformer, "conv": conv,
+            "batchnorm_mlp": batchnorm_mlp}
+ARCHITECTURES = tuple(BUILDERS)
 METHODS = ("laplace", "regression")
 
 
-def _build_network(architecture, depth, activation, hyper):
+def _build_network(architecture, depth, activation, hyper, net=None):
+    """The estimator's network: ``net`` (any network) or the builder named ``architecture`` with
+    ``depth`` (layers / steps / blocks) and ``activation``; hyper-parameters that are not None
+    replace the network's (None: the network's own value, or the builder's default)."""
+    given = {k: v for k, v in hyper.items() if v is not None}
+    if net is not None:
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a network (netfield.dnn, rnn, gru, ...) or None, got {type(net).__name__}")
+        unknown = set(given) - set(net.hyper_names)
+        if unknown:
+            raise ValueError(f"the {net.name} network has no hyper-parameter(s) {sorted(unknown)}; it has "
+                             f"{', '.join(net.hyper_names)}")
+        return net.replace(**given) if given else net
     check_choice("architecture", architecture, ARCHITECTURES)
-    build = dnn if architecture == "dnn" else rnn
-    return build(depth, activation, **hyper)
+    return BUILDERS[architecture](depth, activation, **given)
 
 
 def _sequences(X: np.ndarray, time_steps):
@@ -80,9 +93,13 @@ class NetworkKernel(Kernel):
     be -inf. Gradients for ``eval_gradient=True`` are forward-mode JAX derivatives through the kernel.
 
     Args:
-        architecture: ``"dnn"`` or ``"rnn"``.
-        depth: number of layers / time steps.
+        architecture: a builder name, ``"dnn"``, ``"rnn"``, ``"gru"``, ``"lstm"``, ``"transformer"``,
+            ``"conv"`` or ``"batchnorm_mlp"`` (ignored when ``net`` is given).
+        depth: number of layers / time steps / blocks.
         activation: name or JAX-traceable callable (see :func:`netfield.dnn`).
+        net: any network (e.g. ``netfield.gru(8)``); its hyper-parameters are the kernel's unless
+            given here.
+        weight_var, ...: the hyper-parameters; None (default) takes the network's own value.
         readout: ``"last"``, ``"mean"`` or a tuple of steps (:mod:`netfield.gp.gram`).
         time_steps: read each row of X as a sequence of this many steps (``None``: static input).
 
@@ -96,10 +113,11 @@ class NetworkKernel(Kernel):
         2
     """
 
-    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=1.0, bias_var=0.0,
-                 input_var=1.0, readout_var=1.0, readout_bias_var=0.0, readout="last", time_steps=None,
+    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=None, bias_var=None,
+                 input_var=None, readout_var=None, readout_bias_var=None, readout="last", time_steps=None,
                  weight_var_bounds=(1e-2, 1e2), bias_var_bounds=(1e-5, 1e2), input_var_bounds=(1e-3, 1e3),
-                 readout_var_bounds=(1e-3, 1e3), readout_bias_var_bounds=(1e-5, 1e2)):
+                 readout_var_bounds=(1e-3, 1e3), readout_bias_var_bounds=(1e-5, 1e2), net=None):
+        self.net = net
         self.architecture = architecture
         self.depth = depth
         self.activation = activation
@@ -116,9 +134,29 @@ class NetworkKernel(Kernel):
         self.readout_var_bounds = readout_var_bounds
         self.readout_bias_var_bounds = readout_bias_var_bounds
 
+    def get_params(self, deep=True):
+        """The parameters, hyper-parameters resolved to numbers (None -> the network's value): sklearn
+        reads ``theta`` from them."""
+        params = super().get_params(deep)
+        if all(params.get(k) is not None for k in HYPER_PARAMETERS):
+            return params
+        net = self._raw_network()
+        for k in HYPER_PARAMETERS:
+            if params.get(k) is None:
+                params[k] = float(net.hyper(k))
+        return params
+
+    def _value(self, name):
+        value = getattr(self, name)
+        return float(self._raw_network().hyper(name)) if value is None else value
+
+    def _raw_network(self):
+        return _build_network(self.architecture, self.depth, self.activation,
+                              {k: getattr(self, k) for k in HYPER_PARAMETERS}, self.net)
+
     def _hyper(self, name):
         bounds = getattr(self, f"{name}_bounds")
-        fixed = (isinstance(bounds, str) and bounds == "fixed") or float(getattr(self, name)) == 0.0
+        fixed = (isinstance(bounds, str) and bounds == "fixed") or float(self._value(name)) == 0.0
         return Hyperparameter(name, "numeric", "fixed" if fixed else bounds, fixed=fixed)
 
     @property
@@ -144,8 +182,7 @@ class NetworkKernel(Kernel):
     @property
     def network(self):
         """The :class:`netfield.Network` these parameters describe."""
-        return _build_network(self.architecture, self.depth, self.activation,
-                              {k: getattr(self, k) for k in HYPER_PARAMETERS})
+        return self._raw_network()
 
     def _inputs(self, X, name="X"):
         X = np.asarray(X, dtype=np.float64)
@@ -171,7 +208,7 @@ class NetworkKernel(Kernel):
             k = network_kernel(_with_values(net, {p: jnp.exp(theta[i]) for i, p in enumerate(free)}), x, None, readout)
             return k, k
 
-        theta = jnp.log(jnp.array([float(getattr(self, p)) for p in free]))
+        theta = jnp.log(jnp.array([float(self._value(p)) for p in free]))
         grad, k = jax.jacfwd(kernel_of, has_aux=True)(theta)  # d K / d log(theta), forward mode
         return np.array(k), np.array(grad)
 
@@ -183,7 +220,9 @@ class NetworkKernel(Kernel):
         return False
 
     def __repr__(self):
-        hp = ", ".join(f"{k}={getattr(self, k):.3g}" for k in HYPER_PARAMETERS)
+        hp = ", ".join(f"{k}={self._value(k):.3g}" for k in HYPER_PARAMETERS)
+        if self.net is not None:
+            return f"NetworkKernel({self.net.name}, {hp})"
         return f"NetworkKernel({self.architecture}, depth={self.depth}, {self.activation!r}, {hp})"
 
 
@@ -196,7 +235,7 @@ class _NetworkEstimator(BaseEstimator):
         return {k: getattr(self, k) for k in HYPER_PARAMETERS}
 
     def _network(self):
-        return _build_network(self.architecture, self.depth, self.activation, self._hyper())
+        return _build_network(self.architecture, self.depth, self.activation, self._hyper(), self.net)
 
     def _x(self, X):
         return _sequences(X, self.time_steps)
@@ -206,8 +245,12 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
     """GP regression with the NNGP kernel of a deep or recurrent network (THEORY.md 2.3).
 
     Args:
-        architecture, depth, activation, weight_var, bias_var, input_var, readout_var,
-            readout_bias_var: the network prior (:func:`netfield.dnn` / :func:`netfield.rnn`).
+        architecture, depth, activation: the network prior built by name (``"dnn"``, ``"rnn"``,
+            ``"gru"``, ``"lstm"``, ``"transformer"``, ``"conv"``, ``"batchnorm_mlp"``), or
+        net: any network object (``NNGPRegressor(net=netfield.gru(8))``; then architecture, depth
+            and activation are not used).
+        weight_var, bias_var, input_var, readout_var, readout_bias_var: None (default) keeps the
+            network's own value (the builder's default); a number replaces it.
         noise: observation-noise variance added to the kernel's diagonal.
         readout: ``"last"``, ``"mean"`` or a tuple of steps.
         time_steps: read each row of X as a sequence of this many steps.
@@ -229,9 +272,10 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
         (2,)
     """
 
-    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=1.0, bias_var=0.0, input_var=1.0,
-                 readout_var=1.0, readout_bias_var=0.0, noise=1e-2, readout="last", time_steps=None,
-                 optimize=False):
+    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=None, bias_var=None,
+                 input_var=None, readout_var=None, readout_bias_var=None, noise=1e-2, readout="last",
+                 time_steps=None, optimize=False, net=None):
+        self.net = net
         self.architecture = architecture
         self.depth = depth
         self.activation = activation
@@ -317,9 +361,11 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         (3, 2)
     """
 
-    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=1.0, bias_var=0.0, input_var=1.0,
-                 readout_var=1.0, readout_bias_var=0.0, method="laplace", noise=1e-2, readout="last",
-                 time_steps=None, optimize=False, max_iter=100, tol=1e-9, n_samples=1000, random_state=0):
+    def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=None, bias_var=None,
+                 input_var=None, readout_var=None, readout_bias_var=None, method="laplace", noise=1e-2,
+                 readout="last", time_steps=None, optimize=False, max_iter=100, tol=1e-9, n_samples=1000,
+                 random_state=0, net=None):
+        self.net = net
         self.architecture = architecture
         self.depth = depth
         self.activation = activation

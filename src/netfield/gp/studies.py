@@ -45,7 +45,7 @@ from .classify import (
     softmax_expectation,
 )
 from .gram import network_kernel
-from .optimize import maximize_evidence
+from .optimize import maximize_evidence, with_depth
 from .regression import fit_kernel
 
 
@@ -345,9 +345,7 @@ def digits_study(n_train: int = 300, n_test: int = 400, seed: int = 0, *, activa
 
 
 def _depth(net, depth):
-    build = dnn if net.architecture == "dnn" else rnn
-    return build(depth, net.activation, **{k: net.hyper(k) for k in
-                                            ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var")})
+    return with_depth(net, depth)
 
 
 def _rbf(split, targets):

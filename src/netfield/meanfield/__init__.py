@@ -1,7 +1,7 @@
 """Mean-field (infinite-width) interpreter of network programs."""
 
-from .interpreter import CovarianceEngine
-from .kernels import READOUTS, MeanFieldResult, kernel, mean_field
-from .netsor import ProgramKernel, program_kernel
+from .kernels import READOUTS, kernel, mean_field
+from .netsor import ProgramEngine
+from .result import MeanFieldResult
 
-__all__ = ["READOUTS", "CovarianceEngine", "MeanFieldResult", "ProgramKernel", "kernel", "mean_field", "program_kernel"]
+__all__ = ["READOUTS", "MeanFieldResult", "ProgramEngine", "kernel", "mean_field"]

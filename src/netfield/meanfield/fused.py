@@ -1,7 +1,8 @@
 """Fast path for the readout kernel of a chain program (DNN, or RNN read out at one time).
 
-DESIGN.md section 1 allows a specialised path behind the same interface; this one is tested against
-the generic :class:`~netfield.meanfield.interpreter.CovarianceEngine`. For a chain of single-argument
+docs/design.md allows a specialised path behind the same interface; it is chosen when the program is
+recognised as a chain (:func:`netfield.program.shape.recognise_chain`) and is tested against the
+generic :class:`~netfield.meanfield.netsor.ProgramEngine`. For a chain of single-argument
 nonlinearities the equal-time recursion (THEORY.md 2.1)
 
     K_1(a, b) = bias_var + input_var x_1a . x_1b / d
@@ -363,15 +364,15 @@ def _series_kernel(act: Activation, hyper, tiles: _Tiles, side1, side2, out) -> 
     return False
 
 
-def readout_kernel(net, x1: np.ndarray, x2: np.ndarray | None, steps: int | None = None,
+def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | None = None,
                    threads: int | None = None):
-    """Readout kernel at step ``steps`` (default: the network's last) of a chain program for inputs
-    x1, x2 of shape (N, T_in, d); returns numpy float64 (N1, N2), or None for an activation without
-    a closed form whose Mehler series cannot meet its tolerance at these variances (the caller then
-    uses the generic interpreter)."""
-    act = net.activation
-    steps = net.steps if steps is None else steps
-    hyper = tuple(float(net.hyper(k)) for k in
+    """Readout kernel at step ``steps`` (default: the chain's last) of a chain program
+    (:class:`~netfield.program.shape.Chain`) for inputs x1, x2 of shape (N, T_in, d); returns numpy
+    float64 (N1, N2), or None for an activation without a closed form whose Mehler series cannot
+    meet its tolerance at these variances (the caller then uses the generic interpreter)."""
+    act = chain.activation
+    steps = chain.steps if steps is None else steps
+    hyper = tuple(float(chain.hyper(k)) for k in
                   ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var"))
     symmetric = x2 is None
     x2 = x1 if symmetric else x2
@@ -467,17 +468,18 @@ def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
     return run
 
 
-def two_time_kernels(net, x: np.ndarray, steps: int | None = None) -> np.ndarray:
-    """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)), shape (steps, steps, N, N), numpy.
+def two_time_kernels(chain, x: np.ndarray, steps: int | None = None) -> np.ndarray:
+    """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)) of a chain program, shape
+    (steps, steps, N, N), numpy.
 
     x: (N, T_in, d) inputs of one length (zero-padded after T_in: no input).
     """
-    act = net.activation
-    steps = net.steps if steps is None else steps
-    hyper = tuple(float(net.hyper(k)) for k in
+    act = chain.activation
+    steps = chain.steps if steps is None else steps
+    hyper = tuple(float(chain.hyper(k)) for k in
                   ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var"))
     diag = diagonals(act, hyper, x, steps)
     xin = np.zeros((x.shape[0], steps, x.shape[2]))
     xin[:, : min(steps, x.shape[1])] = x[:, :steps]
-    run = _row_recursion(act, steps, min(steps, x.shape[1]), net.architecture == "rnn")
+    run = _row_recursion(act, steps, min(steps, x.shape[1]), chain.shared)
     return np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag))

@@ -1,105 +1,118 @@
-"""Public mean-field API: ``kernel`` and ``mean_field`` (THEORY.md 2.1, 2.2)."""
+"""Public mean-field API: ``kernel`` and ``mean_field`` for every network (docs/theory.md 2.1, 2.2, 7).
+
+Both write the network's program for the inputs and interpret it with the master theorem
+(:class:`~netfield.meanfield.netsor.ProgramEngine`). When the program is recognised as a chain
+(:func:`netfield.program.shape.recognise_chain`: a DNN or an RNN, written by a builder or by hand)
+and the request allows it, the fused tiled recursion (:mod:`.fused`) computes the same numbers
+faster; both paths are tested against each other.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_choice, check_positive_int, is_traced
-from ..program import HYPER_PARAMETERS, Network, Patterns, parse_inputs
-from ..program.architectures import Architecture
+from .._checks import check_choice, check_positive_int
+from ..program import Network, Patterns
+from ..program.shape import recognise_chain
 from . import fused
-from .interpreter import CovarianceEngine
-from .netsor import program_kernel
+from .netsor import ProgramEngine
+from .result import MeanFieldResult, assemble_readouts, readout_rows
 
 READOUTS = ("last", "all")
 
 
-def _check_net(net):
+def check_network(net, name: str = "net"):
+    """A :class:`~netfield.program.network.Network` (TypeError naming the builders otherwise)."""
     if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
+        raise TypeError(f"{name} must be a network built by netfield.dnn, rnn, gru, lstm, transformer, conv, "
+                        f"batchnorm_mlp or architecture, got {type(net).__name__}")
+    return net
 
 
-def _warm(engine: CovarianceEngine, t: int, s: int, A: str, B: str):
-    """Fill the memo bottom-up along the chain (t-k, s-k) so the lazy recursion stays shallow."""
-    hidden = engine.program.hidden
-    for j in range(1, max(t, s) + 1):
-        engine.variance(hidden[j - 1], A)
-        engine.variance(hidden[j - 1], B)
-    for k in range(min(t, s) - 1, -1, -1):
-        engine.block(hidden[t - k - 1], hidden[s - k - 1], A, B)
+def joined_inputs(net: Network, x1, x2):
+    """Inputs of a cross kernel K(x1, x2): one batch x1 + x2 (and the number of patterns in x1), each
+    validated first with its own name. Sequences of different lengths are joined as a list (each
+    pattern read out at its own last step)."""
+    p1 = net.check_inputs(x1, "x1")
+    if x2 is None:
+        return x1, None
+    p2 = net.check_inputs(x2, "x2")
+    if isinstance(p1, Patterns) and isinstance(p2, Patterns):  # DNN / RNN / gated input conventions
+        return Patterns.join(p1, p2), p1.count
+    if isinstance(x1, (list, tuple)) or isinstance(x2, (list, tuple)):
+        seqs = [_as_list(x, name) for x, name in ((x1, "x1"), (x2, "x2"))]
+        return seqs[0] + seqs[1], len(seqs[0])
+    a1, a2 = np.asarray(x1, dtype=float), np.asarray(x2, dtype=float)
+    if a1.shape[-1] != a2.shape[-1]:
+        raise ValueError(f"x2 must have the same input dimension d as x1 ({a1.shape[-1]}), got d = {a2.shape[-1]}")
+    if a1.ndim == a2.ndim == 3 and a1.shape[1] != a2.shape[1] and a1.shape[2:] == a2.shape[2:]:
+        return list(a1) + list(a2), len(a1)
+    if a1.shape[1:] != a2.shape[1:]:
+        raise ValueError(f"x2 must have the shape of x1 after the first axis ({a1.shape[1:]}), got {a2.shape[1:]}")
+    return np.concatenate([a1, a2]), len(a1)
 
 
-def _group_sets(prefix: str, patterns: Patterns):
-    return [(f"{prefix}:{length}", length, idx, x) for length, idx, x in patterns.groups()]
+def _as_list(x, name):
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must be (N, T, d) sequences to be paired with a list of sequences, got shape "
+                         f"{arr.shape}")
+    return list(arr)
 
 
-def _row_index(patterns: Patterns, readout: str):
-    """For readout='all': the row of (pattern a, step t) in the sequence-by-sequence ordering."""
-    if readout == "last":
+def check_qmc(qmc_points: int, qmc_replicates: int):
+    check_positive_int("qmc_points", qmc_points)
+    if qmc_points & (qmc_points - 1):
+        raise ValueError(f"qmc_points must be a power of 2, got {qmc_points}")
+    check_positive_int("qmc_replicates", qmc_replicates, minimum=2)
+
+
+def _fused_kernel(program, n1, readout: str, method: str):
+    """The fused chain path (fused.py) when it gives the generic interpreter's numbers: a chain
+    program, every row read out at the same step, concrete variances, phi with a closed form or a
+    Mehler series. Returns numpy (N1, N2) or None."""
+    if readout != "last" or method not in ("auto", "closed"):
         return None
-    offsets = np.concatenate([[0], np.cumsum(patterns.lengths)[:-1]])
-    return offsets
+    chain, _ = recognise_chain(program)
+    if chain is None or not chain.concrete or not fused.supports_readout(chain.activation):
+        return None
+    if not (chain.last == chain.last[0]).all():
+        return None
+    x = chain.x
+    x1, x2 = (x, None) if n1 is None else (x[:n1], x[n1:])
+    return fused.readout_kernel(chain, x1, x2, steps=int(chain.last[0]))
 
 
-def readout_kernel(engine: CovarianceEngine, p1: Patterns, p2: Patterns, symmetric: bool, readout: str):
-    prog = engine.program
-    g1, g2 = _group_sets("x1", p1), (_group_sets("x1", p1) if symmetric else _group_sets("x2", p2))
-    if readout == "last":
-        out = jnp.zeros((p1.count, p2.count))
-    else:
-        out = jnp.zeros((int(p1.lengths.sum()), int(p2.lengths.sum())))
-    off1, off2 = _row_index(p1, readout), _row_index(p2, readout)
-    for i, (A, len_a, idx_a, _) in enumerate(g1):
-        for j, (B, len_b, idx_b, _) in enumerate(g2):
-            if symmetric and j < i:
-                continue
-            if readout == "last":
-                _warm(engine, len_a, len_b, A, B)
-                blk = engine.block_or_zeros(prog.readouts[len_a - 1], prog.readouts[len_b - 1], A, B)
-                out = out.at[np.ix_(idx_a, idx_b)].set(blk)
-                if symmetric and j != i:
-                    out = out.at[np.ix_(idx_b, idx_a)].set(blk.T)
-                continue
-            for t in range(1, len_a + 1):
-                for s in range(1, len_b + 1):
-                    _warm(engine, t, s, A, B)
-                    blk = engine.block_or_zeros(prog.readouts[t - 1], prog.readouts[s - 1], A, B)
-                    rows, cols = off1[idx_a] + t - 1, off2[idx_b] + s - 1
-                    out = out.at[np.ix_(rows, cols)].set(blk)
-                    if symmetric and j != i:
-                        out = out.at[np.ix_(cols, rows)].set(blk.T)
-    return out
-
-
-def _prepare(net, x1, x2):
-    _check_net(net)
-    p1 = parse_inputs(x1, net.steps, "x1")
-    p2 = p1 if x2 is None else parse_inputs(x2, net.steps, "x2")
-    if p2.dim != p1.dim:
-        raise ValueError(f"x2 must have the same input dimension d as x1 ({p1.dim}), got d = {p2.dim}")
-    sets = {A: x for A, _, _, x in _group_sets("x1", p1)}
-    if x2 is not None:
-        sets.update({B: x for B, _, _, x in _group_sets("x2", p2)})
-    return p1, p2, sets
-
-
-def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto"):
-    """Readout (NNGP) kernel of a network: K_ab = readout_var <phi(h_a) phi(h_b)> + readout_bias_var.
+def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto", qmc_points: int = 2**12,
+           qmc_replicates: int = 8, seed: int = 0):
+    """Readout (NNGP) kernel of any network: K_ab = Cov(f(a), f(b)) at infinite width.
 
     Args:
-        net: from :func:`netfield.dnn` or :func:`netfield.rnn`.
-        x1: inputs, (N1, d), (N1, T, d) or a list of (T_i, d) arrays (see :mod:`netfield.program.inputs`).
-        x2: second inputs (default: x1, symmetric kernel).
-        readout: ``"last"`` - output at each sequence's last step, shape (N1, N2); ``"all"`` - joint
-            covariance of the outputs at every step of every sequence, ordered sequence by sequence
-            and step by step inside it, shape (sum T_a, sum T_b).
-        method: Gaussian-expectation method (``"auto"``, ``"closed"``, ``"panels"``, ``"hermite"``).
+        net: any network (:func:`netfield.dnn`, :func:`netfield.rnn`, :func:`netfield.gru`, ...).
+        x1: inputs as the network takes them: (N1, d), (N1, T, d) or a list of (T_i, d) arrays for
+            DNN / RNN / GRU / LSTM; (N1, L, d) tokens for a transformer; images for a conv net.
+        x2: second inputs (default: x1, symmetric kernel). The cross kernel is that of the joint
+            program on x1 + x2; for a batch-coupled network (batch norm) it depends on the whole
+            batch: see :func:`netfield.batchnorm_mlp` for the train / test batch choice.
+        readout: ``"last"`` - each pattern's output (at its last step), shape (N1, N2); ``"all"`` -
+            joint covariance of the outputs at every step of every sequence, ordered sequence by
+            sequence and step by step inside it, shape (sum T_a, sum T_b) (networks with one
+            output per pattern: the same as "last").
+        method: Gaussian-expectation method of single-activation moments (``"auto"``, ``"closed"``,
+            ``"panels"``, ``"hermite"``).
+        qmc_points, qmc_replicates, seed: the quasi-Monte-Carlo back-end, used only by programs
+            whose moments have no closed form or low-dimensional quadrature (see :func:`mean_field`,
+            which also returns the error estimate).
 
     Returns:
-        A float64 JAX array.
+        A float64 JAX array (differentiable with respect to the network's hyper-parameters).
+
+    Cost: a chain program (DNN, RNN) read out at one step runs the fused tiled recursion,
+    O(N1 N2 steps) closed-form evaluations (about 0.35 s at N = 5000, 10 layers on 2 cores); any
+    other program costs O(blocks x N^2) per covariance block it needs, and quasi-Monte-Carlo moments
+    O(qmc_points x qmc_replicates) per entry: lower ``qmc_points`` to trade accuracy for time.
 
     Example:
         >>> import numpy as np, netfield
@@ -109,121 +122,31 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
         >>> bool(np.allclose(k_dnn, k_rnn, rtol=0, atol=1e-13))
         True
     """
-    if isinstance(net, Architecture):
-        if readout != "last":
-            raise ValueError(f"readout must be 'last' for {net.name} architectures, got {readout!r}")
-        joined, n1 = joined_inputs(x1, x2)
-        k = program_kernel(net.program(joined)).readout
-        return jnp.asarray(k if n1 is None else k[:n1, n1:])
+    check_network(net)
     check_choice("readout", readout, READOUTS)
-    p1, p2, sets = _prepare(net, x1, x2)
-    if _fused_applies(net, p1, p2, readout, method):
-        x1_in = p1.x if p1.sequential else p1.x[:, :1]
-        x2_in = None if x2 is None else (p2.x if p2.sequential else p2.x[:, :1])
-        k = fused.readout_kernel(net, x1_in, x2_in, steps=int(p1.lengths[0]))
-        if k is not None:
-            return fused.as_jax(k)
-    engine = CovarianceEngine(net, sets, method=method)
-    return readout_kernel(engine, p1, p2, x2 is None, readout)
-
-
-def _fused_applies(net, p1: Patterns, p2: Patterns, readout: str, method: str) -> bool:
-    """The fused chain path (fused.py) gives the same numbers as the generic interpreter when every
-    pattern is read out at the same step, hyper-parameters are concrete and phi has a closed form or
-    a Mehler series (smooth phi; the generic interpreter uses the same series)."""
-    lengths = np.concatenate([p1.lengths, p2.lengths])
-    return (
-        readout == "last"
-        and method in ("auto", "closed")
-        and fused.supports_readout(net.activation)
-        and (lengths == lengths[0]).all()
-        and p1.sequential == p2.sequential
-        and not any(is_traced(net.hyper(k)) for k in HYPER_PARAMETERS)
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class MeanFieldResult:
-    """Mean-field (infinite-width) kernels of a network on one set of inputs.
-
-    Pre-activation blocks are computed on demand and cached. For a DNN the cross-layer blocks are
-    exactly zero (independent weights); for an RNN they are the two-time kernel C(t, s).
-    """
-
-    net: Network
-    patterns: Patterns
-    _engine: CovarianceEngine
-
-    @property
-    def steps(self) -> int:
-        return self.net.steps
-
-    def _check_step(self, name, t):
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= self.steps:
-            raise ValueError(f"{name} must be an integer step in 1..{self.steps}, got {t!r}")
-        return int(t)
-
-    def preactivation(self, t: int, s: int | None = None):
-        """(N, N) covariance C_{ts}^{ab} = Cov(h_t(a), h_s(b)) of pre-activations (THEORY.md 2.2)."""
-        t = self._check_step("t", t)
-        s = t if s is None else self._check_step("s", s)
-        _warm(self._engine, t, s, "all", "all")
-        hidden = self._engine.program.hidden
-        return self._engine.block_or_zeros(hidden[t - 1], hidden[s - 1], "all", "all")
-
-    def preactivations(self) -> np.ndarray:
-        """Every block C(t, s), t, s = 1..steps, as one numpy array of shape (steps, steps, N, N).
-
-        Uses the fused offset-chain path (fused.py) for closed-form activations with inputs of one
-        length, and the generic interpreter otherwise; both agree to ~1e-15.
-        """
-        p = self.patterns
-        x_all = p.x if p.sequential else p.x[:, :1]
-        concrete = not any(is_traced(self.net.hyper(k)) for k in HYPER_PARAMETERS)
-        if (fused.supports(self.net.activation) and concrete and self._engine.method in ("auto", "closed")
-                and (p.lengths == p.lengths[0]).all()):
-            return fused.two_time_kernels(self.net, x_all)
-        T = self.steps
-        out = np.empty((T, T, p.count, p.count))
-        for t in range(1, T + 1):
-            for s in range(t, T + 1):
-                out[t - 1, s - 1] = np.asarray(self.preactivation(t, s))
-                out[s - 1, t - 1] = out[t - 1, s - 1].T
-        return out
-
-    def two_time(self, a: int = 0, b: int | None = None):
-        """(T, T) matrix C(t, s) for patterns a and b (default b = a)."""
-        b = a if b is None else b
-        T = self.steps
-        return jnp.array([[self.preactivation(t, s)[a, b] for s in range(1, T + 1)] for t in range(1, T + 1)])
-
-    @property
-    def readout(self):
-        """Readout kernel at each pattern's last step, (N, N)."""
-        return self.readout_kernel("last")
-
-    def readout_kernel(self, readout: str = "last"):
-        check_choice("readout", readout, READOUTS)
-        return readout_kernel(self._engine, self.patterns, self.patterns, True, readout)
-
-
-def joined_inputs(x1, x2):
-    """Inputs of a cross kernel K(x1, x2) of a program: one batch x1 + x2 (and where x2 starts)."""
-    if x2 is None:
-        return x1, None
-    if isinstance(x1, (list, tuple)) != isinstance(x2, (list, tuple)):
-        raise ValueError("x1 and x2 must both be arrays or both be lists of sequences")
-    if isinstance(x1, (list, tuple)):
-        return list(x1) + list(x2), len(x1)
-    a1, a2 = np.asarray(x1, dtype=float), np.asarray(x2, dtype=float)
-    if a1.shape[1:] != a2.shape[1:]:
-        raise ValueError(f"x2 must have the shape of x1 after the first axis ({a1.shape[1:]}), got {a2.shape[1:]}")
-    return np.concatenate([a1, a2]), len(a1)
+    check_qmc(qmc_points, qmc_replicates)
+    joined, n1 = joined_inputs(net, x1, x2)
+    program = net.program(joined)
+    k = _fused_kernel(program, n1, readout, method)
+    if k is not None:
+        return fused.as_jax(k)
+    engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)
+    rows = readout_rows(program, readout)
+    full = assemble_readouts(engine, rows, rows).mean(axis=0)
+    if n1 is None:
+        return full
+    split = sum(1 for _, a in rows if a < n1)
+    return full[:split, split:]
 
 
 def mean_field(net: Network, x, *, method: str = "auto", qmc_points: int = 2**12, qmc_replicates: int = 8,
-               seed: int = 0):
-    """Mean-field theory of ``net`` on inputs ``x``: pre-activation kernels and the readout kernel.
+               seed: int = 0) -> MeanFieldResult:
+    """Mean-field theory of any network on inputs ``x``: readout kernel, its numerical error
+    estimate, and the kernels of the program's taps (pre-activations / hidden states per layer or
+    step, gates), all computed on demand.
+
+    ``qmc_points`` (a power of 2) and ``qmc_replicates`` set the quasi-Monte-Carlo back-end of
+    programs that need it (gated networks over many steps, batch norm); ``seed`` its scrambling.
 
     Example:
         >>> import numpy as np, netfield
@@ -231,20 +154,13 @@ def mean_field(net: Network, x, *, method: str = "auto", qmc_points: int = 2**12
         >>> mf = netfield.mean_field(netfield.rnn(4, "tanh", bias_var=0.5), x)
         >>> mf.preactivation(3, 2).shape
         (3, 3)
-
-    For an :class:`~netfield.program.architectures.Architecture` (GRU, LSTM, transformer, conv, batch
-    norm, user programs) it returns a :class:`~netfield.meanfield.netsor.ProgramKernel` with the readout
-    kernel and its numerical error estimate; ``qmc_points`` (a power of 2) and ``qmc_replicates`` set
-    the quasi-Monte-Carlo back-end, ``seed`` its scrambling.
     """
-    if isinstance(net, Architecture):
-        check_positive_int("qmc_points", qmc_points)
-        if qmc_points & (qmc_points - 1):
-            raise ValueError(f"qmc_points must be a power of 2, got {qmc_points}")
-        check_positive_int("qmc_replicates", qmc_replicates, minimum=2)
-        return program_kernel(net.program(x), points=qmc_points, replicates=qmc_replicates, seed=seed)
-    p, _, sets = _prepare(net, x, None)
-    x_all = p.x if p.sequential else p.x[:, :1]
-    sets = dict(sets, all=x_all)
-    engine = CovarianceEngine(net, sets, method=method)
-    return MeanFieldResult(net, p, engine)
+    check_network(net)
+    check_qmc(qmc_points, qmc_replicates)
+    net.check_inputs(x)
+    program = net.program(x)
+    engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)
+    return MeanFieldResult(net, program, engine)
+
+
+__all__ = ["READOUTS", "check_network", "joined_inputs", "kernel", "mean_field"]

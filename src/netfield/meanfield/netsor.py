@@ -50,7 +50,6 @@ from ..program.netsor import (
     Moment,
     Nonlin,
     Program,
-    Readout,
     RowMap,
 )
 
@@ -77,8 +76,10 @@ class ProgramEngine:
         seed: seed of the scramblings.
     """
 
-    def __init__(self, program: Program, *, points: int = 2**12, replicates: int = 8, seed: int = 0):
+    def __init__(self, program: Program, *, points: int = 2**12, replicates: int = 8, seed: int = 0,
+                 method: str = "auto"):
         self.program = program
+        self.method = method
         self.points = points
         self.seed = seed
         self.replicates = replicates if needs_sampling(program) else 1
@@ -195,7 +196,7 @@ class ProgramEngine:
         v1, v2 = self.var(g1)[..., :, None], self.var(g2)[..., None, :]
         c = self.cov_or_zeros(g1, g2)
         if a.activation == b.activation:
-            return pair(a.activation, v1, v2, c)
+            return pair(a.activation, v1, v2, c, method=self.method)
         act1, act2 = a.activation, b.activation
         return expect_product(act1.fn, act2.fn, v1, v2, c, points_u=act1.features + act1.breakpoints,
                               points_v=act2.features + act2.breakpoints, breaks_v=act2.breakpoints)
@@ -335,16 +336,44 @@ class ProgramEngine:
             self._moment_values[c] = jnp.stack(vals)
         return self._moment_values[c]
 
-    # -- output ------------------------------------------------------------------------------------
+    # -- outputs and taps ------------------------------------------------------------------------
+    def readout_cov(self, r1: str, r2: str):
+        """Cov(f_r1, f_r2) of two Readout instructions, per replicate (R, M1, M2) (docs/theory.md 7):
+        var_V E[h1 h2] (averaged over flattened positions) if they share V, plus var_bo if they share
+        b_o; zero otherwise."""
+        a, b = self.program[r1], self.program[r2]
+        total = 0.0
+        if a.matrix == b.matrix:
+            m = self.moment(a.arg, b.arg)
+            if a.flatten is not None:
+                idx, idx2 = a.flatten, b.flatten
+                P = idx.shape[1]
+                m = sum(m[:, idx[:, p]][:, :, idx2[:, p]] for p in range(P)) / P
+            total = a.var * m
+        if a.vector == b.vector:
+            total = total + a.bias_var
+        if isinstance(total, float):
+            return jnp.zeros((self.replicates, self._outputs(a), self._outputs(b)))
+        return total
+
+    def _outputs(self, r):
+        return r.flatten.shape[0] if r.flatten is not None else self.size(r.arg)
+
     def readout(self):
-        """Readout kernel per replicate: (R, N, N) (THEORY.md 7: var_v E[h h'] + bias)."""
-        out: Readout = self.program.readout
-        m = self.moment(out.arg, out.arg)
-        if out.flatten is not None:
-            idx = out.flatten
-            P = idx.shape[1]
-            m = sum(m[:, idx[:, p]][:, :, idx[:, p]] for p in range(P)) / P
-        return out.var * m + out.bias_var
+        """Readout kernel of the final readout, per replicate: (R, N, N)."""
+        out = self.program.readout.name
+        return self.readout_cov(out, out)
+
+    def tap_kernel(self, v1: str, v2: str):
+        """Limit of (1/n) sum_i v1_i(a) v2_i(b) of two tapped variables, per replicate (R, M1, M2):
+        Cov for G-variables, E[v1 v2] for H-variables."""
+        k1, k2 = self.program.kind(v1), self.program.kind(v2)
+        if k1 == k2 == "G":
+            return self.cov_or_zeros(v1, v2)
+        if k1 == k2 == "H":
+            return self.moment(v1, v2)
+        raise ValueError(f"taps {v1!r} and {v2!r} are of different kinds ({k1}, {k2}); ask for taps of one "
+                         f"family (pre-activations with pre-activations, states with states)")
 
 
 # -- program structure helpers --------------------------------------------------------------------
@@ -417,46 +446,3 @@ def needs_sampling(program: Program) -> bool:
     """True if some moment may need the quasi-Monte-Carlo back-end (then replicates are carried)."""
     return any(isinstance(ins, Moment) or (isinstance(ins, Nonlin) and not _pairable(ins))
                for ins in program.instructions)
-
-
-class ProgramKernel:
-    """Mean-field result of an architecture written as a program.
-
-    Attributes:
-        readout: (N, N) readout kernel (mean over quasi-Monte-Carlo replicates).
-        error: (N, N) estimated absolute numerical error of ``readout``: the replicate standard
-            error of the quasi-Monte-Carlo back-end plus the Gauss-Hermite error estimate; zero where
-            only closed forms / panel quadrature (~1e-12) were needed.
-        backends: how many moments each back-end computed ({"closed", "lowdim", "qmc"}).
-        program: the program that was interpreted.
-    """
-
-    def __init__(self, program: Program, engine: ProgramEngine):
-        reps = np.asarray(engine.readout())
-        self.program = program
-        self.engine = engine
-        self.readout = reps.mean(axis=0)
-        sem = reps.std(axis=0, ddof=1) / np.sqrt(reps.shape[0]) if reps.shape[0] > 1 else np.zeros_like(self.readout)
-        self.error = sem + engine.lowdim_error
-        self.backends = dict(engine.backend_counts)
-        self.replicates = reps.shape[0]
-
-    @property
-    def max_error(self) -> float:
-        return float(self.error.max())
-
-    def covariance(self, g1: str, g2: str) -> np.ndarray:
-        """Cov(Z_g1, Z_g2) between two G-variables of the program (replicate mean)."""
-        for g in (g1, g2):
-            if g not in self.program or self.program.kind(g) != "G":
-                raise ValueError(f"{g!r} is not a G-variable of the program")
-        return np.asarray(self.engine.cov_or_zeros(g1, g2)).mean(axis=0)
-
-    def __repr__(self) -> str:
-        return (f"ProgramKernel(N={self.readout.shape[0]}, max_error={self.max_error:.2e}, "
-                f"backends={self.backends})")
-
-
-def program_kernel(program: Program, *, points: int = 2**12, replicates: int = 8, seed: int = 0) -> ProgramKernel:
-    """Interpret a program with the master theorem (module docstring)."""
-    return ProgramKernel(program, ProgramEngine(program, points=points, replicates=replicates, seed=seed))

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..meanfield.kernels import _check_net
 from ..program import Network, parse_inputs
+from ..program.shape import require_chain
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +115,8 @@ def observables(net: Network, x) -> Observables:
         net: :func:`netfield.dnn` or :func:`netfield.rnn` network (concrete hyper-parameters).
         x: inputs (N, d) (fed at step 1) or (N, T, d) (fed at every step), all of the network's length.
     """
-    _check_net(net)
+    chain = require_chain(net, "the 1/n one-loop theory", "netfield.nlo.simulate", x)
+    net = chain.network()
     pats = parse_inputs(x, net.steps, "x")
     T, P = net.steps, pats.count
     if not (pats.lengths == T).all():
@@ -123,7 +124,7 @@ def observables(net: Network, x) -> Observables:
                          f"{sorted({int(v) for v in pats.lengths})}")
     hyper = {k: float(net.hyper(k)) for k in ("weight_var", "bias_var", "input_var", "readout_var",
                                                "readout_bias_var")}
-    shared = net.architecture == "rnn"
+    shared = chain.shared
     xin = np.zeros((P, T, pats.dim))
     xin[:, : pats.x.shape[1]] = pats.x if pats.sequential else pats.x[:, :1]
     gram = np.einsum("atk,bsk->atbs", xin, xin) / pats.dim  # (P, T, P, T)
@@ -156,7 +157,7 @@ def observables(net: Network, x) -> Observables:
     scale = np.where(hidden, hyper["weight_var"], hyper["readout_var"])
     pos = np.where(hidden[:, None], np.stack([a * T + t - 1, b * T + s - 1], 1), -1)
     const = np.where(hidden, base[np.maximum(pos[:, 0], 0), np.maximum(pos[:, 1], 0)], hyper["readout_bias_var"])
-    return Observables(net.architecture, T, P, kind, t, s, a, b, u, v, scale.astype(float), const.astype(float),
+    return Observables(chain.kind, T, P, kind, t, s, a, b, u, v, scale.astype(float), const.astype(float),
                        base, pos, hyper)
 
 

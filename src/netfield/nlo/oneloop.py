@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from ..program.shape import require_chain
 from .moments import ORDERS, canonical, triu_pairs, value_and_grad_fn, value_grad_hessian_fn
 from .observables import Observables, observables
 
@@ -196,6 +197,7 @@ def nlo(net, x) -> NLOResult:
         True
     """
     obs = observables(net, x)
+    net = require_chain(net, "the 1/n one-loop theory", "netfield.nlo.simulate", x).network()
     _check_smooth(net)
     if obs.nodes > 24:
         raise ValueError(f"x: {obs.patterns} patterns x {obs.steps} steps = {obs.nodes} Gaussian nodes; the one-loop "

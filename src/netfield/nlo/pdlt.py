@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..meanfield.kernels import _check_net
 from ..program import parse_inputs
+from ..program.shape import UnsupportedProgram, require_chain
 from .moments import gauss_hermite
 
 
@@ -36,20 +36,23 @@ class PDLTRecursion:
     shift: np.ndarray
 
 
-def _single_input(net, x) -> float:
-    _check_net(net)
-    if net.architecture != "dnn":
-        raise ValueError(f"net: the PDLT recursions are for a DNN, got architecture {net.architecture!r}")
+def _single_input(net, x):
+    chain = require_chain(net, "the PDLT recursions", "netfield.nlo.simulate", x)
+    if chain.shared:
+        raise UnsupportedProgram("net: the PDLT recursions are for a DNN (a fresh matrix per layer); this program "
+                                 "shares its matrices across layers (an RNN). Use the one-loop theory "
+                                 "(netfield.nlo) or netfield.nlo.simulate instead")
+    net = chain.network()
     pats = parse_inputs(x, net.steps, "x")
     if pats.count != 1 or pats.sequential:
         raise ValueError(f"x: the PDLT recursions take one input pattern of shape (1, d), got {pats.count} patterns"
                          + (" given as a sequence" if pats.sequential else ""))
-    return float(net.hyper("bias_var") + net.hyper("input_var") * np.dot(pats.x[0, 0], pats.x[0, 0]) / pats.dim)
+    return float(net.hyper("bias_var") + net.hyper("input_var") * np.dot(pats.x[0, 0], pats.x[0, 0]) / pats.dim), net
 
 
 def pdlt(net, x) -> PDLTRecursion:
     """K, V, G1 of eqs. (P1)-(P4) for a DNN and one input; the last entry is the readout."""
-    K = _single_input(net, x)
+    K, net = _single_input(net, x)
     z, w = gauss_hermite(1)
     z = z[:, 0]
     phi = net.activation.fn
@@ -73,7 +76,7 @@ def pdlt(net, x) -> PDLTRecursion:
 
 def deep_linear(net, x) -> PDLTRecursion:
     """Exact leading 1/n statistics (P5) of a deep linear DNN with bias_var = readout_bias_var = 0."""
-    K1 = _single_input(net, x)
+    K1, net = _single_input(net, x)
     if net.activation.name != "linear" or float(net.hyper("bias_var")) != 0 or float(net.hyper("readout_bias_var")) != 0:
         raise ValueError("net: deep_linear needs activation 'linear' and bias_var = readout_bias_var = 0")
     L, cw, cr = net.steps, float(net.hyper("weight_var")), float(net.hyper("readout_var"))

@@ -1,34 +1,32 @@
-"""Network descriptions as tensor programs."""
+"""Network descriptions as tensor programs (docs/design.md): one program language (NETSOR+,
+:mod:`.netsor`), one network object (:class:`Network`), and the recognition of program shapes that
+fast paths and shape-specific theories use (:mod:`.shape`)."""
 
 from .architectures import Architecture, architecture, attention, batchnorm_mlp, conv, gru, lstm, transformer
 from .inputs import Patterns, parse_inputs
-from .ir import Bias, InputProj, LinComb, MatMul, Nonlin, Program
 from .netsor import ProgramBuilder, ProgramError
-from .network import ARCHITECTURES, HYPER_PARAMETERS, Network, build_program, dnn, rnn
+from .network import HYPER_PARAMETERS, Network, dnn, rnn
+from .shape import Chain, UnsupportedProgram, chain_of, require_chain
 
 __all__ = [
-    "ARCHITECTURES",
     "HYPER_PARAMETERS",
     "Architecture",
-    "Bias",
-    "InputProj",
-    "LinComb",
-    "MatMul",
+    "Chain",
     "Network",
-    "Nonlin",
     "Patterns",
-    "Program",
     "ProgramBuilder",
     "ProgramError",
+    "UnsupportedProgram",
     "architecture",
     "attention",
     "batchnorm_mlp",
-    "build_program",
+    "chain_of",
     "conv",
     "dnn",
     "gru",
     "lstm",
     "parse_inputs",
+    "require_chain",
     "rnn",
     "transformer",
 ]

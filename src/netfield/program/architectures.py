@@ -12,45 +12,28 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpy as np
 
-from .._checks import check_choice, check_finite_array, check_positive_int, check_variance
+from .._checks import check_choice, check_finite_array, check_positive_int
 from ..gauss import get_activation
-from .netsor import Program, ProgramBuilder, ProgramError
+from .inputs import parse_inputs
+from .netsor import ProgramError
+from .network import Network, make_network
+
+Architecture = Network  # the former name of the network object of non-DNN/RNN builders
 
 
-@dataclass(frozen=True, eq=False)
-class Architecture:
-    """A network written as a NETSOR+ program function ``fn(p: ProgramBuilder, x) -> readout``.
+def architecture(fn: Callable, name: str | None = None, **hyper) -> Network:
+    """A :class:`~netfield.program.network.Network` from a program function you write.
 
-    Build with :func:`architecture` or the builders (:func:`gru`, :func:`lstm`, :func:`transformer`,
-    :func:`conv`, :func:`batchnorm_mlp`); use with :func:`netfield.kernel`,
-    :func:`netfield.mean_field` and :func:`netfield.sample`.
-    """
-
-    name: str
-    fn: Callable
-    options: dict = field(default_factory=dict)
-    prepare: Callable | None = None
-
-    def program(self, x) -> Program:
-        """The validated program of this architecture on inputs ``x``."""
-        data = self.prepare(x) if self.prepare is not None else check_finite_array("x", x)
-        p = ProgramBuilder()
-        self.fn(p, data)
-        return p.build()
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"{self.name}({opts})"
-
-
-def architecture(fn: Callable, name: str | None = None) -> Architecture:
-    """Turn a program function ``fn(p, x)`` into an :class:`Architecture`.
+    ``fn(p, x)`` writes the network with :class:`~netfield.program.netsor.ProgramBuilder` ``p`` for
+    inputs ``x``. Pass hyper-parameters as keywords (``architecture(fn, weight_var=1.5)``) to make
+    them pytree leaves: then ``fn(p, x, hp)`` reads them as ``hp.weight_var`` and ``jax.grad`` /
+    ``net.replace`` work with respect to them.
 
     Example:
         >>> import numpy as np, netfield
@@ -65,7 +48,22 @@ def architecture(fn: Callable, name: str | None = None) -> Architecture:
     """
     if not callable(fn):
         raise TypeError(f"fn must be a callable fn(p, x) writing a program, got {fn!r}")
-    return Architecture(name or getattr(fn, "__name__", "program"), fn)
+    label = name or getattr(fn, "__name__", "program")
+    write = _UserProgram(fn, bool(hyper))
+    return make_network(label, write, _finite_inputs, {}, **hyper)
+
+
+@dataclass(frozen=True)
+class _UserProgram:
+    fn: Callable
+    takes_hyper: bool
+
+    def __call__(self, p, data, hp):
+        return self.fn(p, data, hp) if self.takes_hyper else self.fn(p, data)
+
+
+def _finite_inputs(x, name: str = "x"):
+    return check_finite_array(name, x)
 
 
 # -- gates ----------------------------------------------------------------------------------------
@@ -77,29 +75,16 @@ def erf_sigmoid(u):
 GATES = {"erf": erf_sigmoid, "logistic": lambda u: 1.0 / (1.0 + jnp.exp(-u))}
 
 
-def _sequence_inputs(x, steps):
-    """(N, d) -> input at step 1 only; (N, T, d) -> sequences; list of (T_i, d) -> masked lengths.
-    Returns (list of per-step features or None, lengths)."""
-    if isinstance(x, (list, tuple)):
-        seqs = [check_finite_array(f"x[{i}]", s) for i, s in enumerate(x)]
-        if any(s.ndim != 2 for s in seqs) or len({s.shape[1] for s in seqs}) != 1:
-            raise ValueError("x as a list must hold (T_i, d) arrays with one d")
-        lengths = np.array([s.shape[0] for s in seqs])
-        arr = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]))
-        for i, s in enumerate(seqs):
-            arr[i, : len(s)] = s
-    else:
-        arr = check_finite_array("x", x)
-        if arr.ndim == 2:
-            arr = arr[:, None, :]
-            lengths = np.full(arr.shape[0], steps)
-        elif arr.ndim == 3:
-            lengths = np.full(arr.shape[0], arr.shape[1])
-        else:
-            raise ValueError(f"x must have shape (N, d), (N, T, d) or be a list of (T_i, d) arrays, got {arr.shape}")
-    if lengths.max() > steps:
-        raise ValueError(f"x has sequences of length up to {int(lengths.max())}, the network has steps={steps}")
-    return arr, lengths
+@dataclass(frozen=True)
+class _SequenceInputs:
+    """``prepare`` of the gated networks: the DNN / RNN input conventions (:func:`parse_inputs`)
+    as (x of shape (N, T_in, d) zero-padded, lengths)."""
+
+    steps: int
+
+    def __call__(self, x, name: str = "x"):
+        patterns = parse_inputs(x, self.steps, name)
+        return patterns.x, patterns.lengths
 
 
 def _gated_inputs(p, arr, t, names, input_var):
@@ -139,6 +124,19 @@ def _state(p, formula, named, old, mask):
     return p.nonlin(_masked(fn, mask), *args, old, coupled=True)
 
 
+def _tap_step(p, t, named):
+    """Taps of a gated network at step t: hidden state "h", cell "c", gate pre-activations."""
+    for family, v in named.items():
+        if v is not None:
+            p.tap(family, t, v)
+
+
+def _last_outputs(p, outputs, lengths, steps):
+    """Sequences shorter than ``steps`` are read out at their own last step."""
+    if (lengths != steps).any():
+        p.last([outputs[int(n) - 1] for n in lengths])
+
+
 def _check_gates(fixed_gates, allowed):
     fixed = dict(fixed_gates or {})
     for k, v in fixed.items():
@@ -153,12 +151,9 @@ def _options(**values) -> dict:
     return values
 
 
-def _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var):
-    check_variance("weight_var", weight_var, allow_zero=False)
-    check_variance("bias_var", bias_var)
-    check_variance("input_var", input_var)
-    check_variance("readout_var", readout_var, allow_zero=False)
-    check_variance("readout_bias_var", readout_bias_var)
+def _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var) -> dict:
+    return {"weight_var": weight_var, "bias_var": bias_var, "input_var": input_var, "readout_var": readout_var,
+            "readout_bias_var": readout_bias_var}
 
 
 # -- GRU -------------------------------------------------------------------------------------------
@@ -177,29 +172,28 @@ def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.
     steps = check_positive_int("steps", steps)
     act = get_activation(activation)
     check_choice("gate", gate, tuple(GATES))
-    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
     fixed = _check_gates(fixed_gates, ("update", "reset"))
     sig = GATES[gate]
 
-    def program(p, data):
+    def program(p, data, hp):
         arr, lengths = data
         p.space("rows", arr.shape[0])
-        h = None
+        h, outputs = None, []
         zc, rc = fixed.get("update"), fixed.get("reset")
         for t in range(1, steps + 1):
-            u = _gated_inputs(p, arr, t, ("z", "r", "h"), input_var)
+            u = _gated_inputs(p, arr, t, ("z", "r", "h"), hp.input_var)
             mask = None if (lengths >= t).all() else (lengths >= t)
-            gz = None if zc is not None else _affine(p, [None if h is None else p.matmul("W_z", h, weight_var),
-                                                          u["z"], p.bias("b_z", bias_var)])
+            gz = None if zc is not None else _affine(p, [None if h is None else p.matmul("W_z", h, hp.weight_var),
+                                                          u["z"], p.bias("b_z", hp.bias_var)])
             if h is None:
-                gh = _affine(p, [u["h"], p.bias("b_h", bias_var)])
+                gh = _affine(p, [u["h"], p.bias("b_h", hp.bias_var)])
             else:
                 if rc is None:
-                    gr = _affine(p, [p.matmul("W_r", h, weight_var), u["r"], p.bias("b_r", bias_var)])
+                    gr = _affine(p, [p.matmul("W_r", h, hp.weight_var), u["r"], p.bias("b_r", hp.bias_var)])
                     rh = p.nonlin(lambda g, hh: sig(g) * hh, gr, h)
                 else:
                     rh = h if rc == 1 else p.nonlin(lambda hh, c=rc: c * hh, h)
-                gh = _affine(p, [p.matmul("W_h", rh, weight_var), u["h"], p.bias("b_h", bias_var)])
+                gh = _affine(p, [p.matmul("W_h", rh, hp.weight_var), u["h"], p.bias("b_h", hp.bias_var)])
 
             def update(d, h_old=h):  # h_t = (1 - z) h_{t-1} + z phi(gh), h_0 = 0
                 z = sig(d["z"]) if "z" in d else zc
@@ -211,11 +205,13 @@ def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.
             else:
                 keep = h is not None and zc != 1
                 h = _state(p, update, {"z": gz, "gh": gh, "h": h if keep else None}, h, mask)
-        return p.readout(h, readout_var, readout_bias_var)
+            _tap_step(p, t, {"h": h, "z": gz, "candidate": gh})
+            outputs.append(p.readout(h, hp.readout_var, hp.readout_bias_var))
+        _last_outputs(p, outputs, lengths, steps)
 
-    opts = _options(steps=steps, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
-                readout_var=readout_var, readout_bias_var=readout_bias_var, gate=gate, fixed_gates=fixed)
-    return Architecture("gru", program, opts, prepare=lambda x: _sequence_inputs(x, steps))
+    opts = _options(steps=steps, activation=act, gate=gate, fixed_gates=fixed)
+    hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    return make_network("gru", program, _SequenceInputs(steps), opts, gru, **hyper)
 
 
 # -- LSTM ------------------------------------------------------------------------------------------
@@ -235,22 +231,22 @@ def lstm(steps: int, activation="tanh", weight_var=1.0, bias_var=1.0, input_var=
     act = get_activation(activation)
     cell = act if cell_activation is None else get_activation(cell_activation)
     check_choice("gate", gate, tuple(GATES))
-    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
     fixed = _check_gates(fixed_gates, ("input", "forget", "output"))
     sig = GATES[gate]
 
-    def program(p, data):
+    def program(p, data, hp):
         arr, lengths = data
         p.space("rows", arr.shape[0])
         h = c = None
+        outputs = []
         ci, cf, co = fixed.get("input"), fixed.get("forget"), fixed.get("output")
         for t in range(1, steps + 1):
-            u = _gated_inputs(p, arr, t, ("i", "f", "o", "g"), input_var)
+            u = _gated_inputs(p, arr, t, ("i", "f", "o", "g"), hp.input_var)
             pre = {}
             for k, fix in (("i", ci), ("f", cf), ("o", co), ("g", None)):
                 if fix is None and not (k == "f" and c is None):
-                    rec = None if h is None else p.matmul(f"W_{k}", h, weight_var)
-                    pre[k] = _affine(p, [rec, u[k], p.bias(f"b_{k}", bias_var)])
+                    rec = None if h is None else p.matmul(f"W_{k}", h, hp.weight_var)
+                    pre[k] = _affine(p, [rec, u[k], p.bias(f"b_{k}", hp.bias_var)])
             mask = None if (lengths >= t).all() else (lengths >= t)
 
             def cell_update(d, c_old=c):  # c_t = f c_{t-1} + i phi(g)
@@ -271,19 +267,21 @@ def lstm(steps: int, activation="tanh", weight_var=1.0, bias_var=1.0, input_var=
                 h_mask = mask if co is None else None  # a fixed output gate keeps a frozen cell frozen
                 h = _state(p, lambda d: (sig(d["o"]) if "o" in d else co) * cell.fn(d["c"]),
                            {"o": pre.get("o"), "c": c}, h, h_mask)
-        return p.readout(h, readout_var, readout_bias_var)
+            _tap_step(p, t, {"h": h, "c": c, "i": pre.get("i"), "f": pre.get("f"), "o": pre.get("o"),
+                             "candidate": pre["g"]})
+            outputs.append(p.readout(h, hp.readout_var, hp.readout_bias_var))
+        _last_outputs(p, outputs, lengths, steps)
 
-    opts = _options(steps=steps, activation=act.name, cell_activation=cell.name, weight_var=weight_var,
-                bias_var=bias_var, input_var=input_var, readout_var=readout_var,
-                readout_bias_var=readout_bias_var, gate=gate, fixed_gates=fixed)
-    return Architecture("lstm", program, opts, prepare=lambda x: _sequence_inputs(x, steps))
+    opts = _options(steps=steps, activation=act, cell_activation=cell, gate=gate, fixed_gates=fixed)
+    hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    return make_network("lstm", program, _SequenceInputs(steps), opts, lstm, **hyper)
 
 
 # -- transformer -------------------------------------------------------------------------------------
-def _token_inputs(x):
-    arr = check_finite_array("x", x)
+def _token_inputs(x, name: str = "x"):
+    arr = check_finite_array(name, x)
     if arr.ndim != 3 or min(arr.shape) < 1:
-        raise ValueError(f"x must have shape (N, L, d): N sequences of L tokens, got {arr.shape}")
+        raise ValueError(f"{name} must have shape (N, L, d): N sequences of L tokens, got {arr.shape}")
     return arr
 
 
@@ -302,34 +300,34 @@ def transformer(blocks: int = 1, activation="relu", weight_var=1.0, bias_var=0.0
     """
     blocks = check_positive_int("blocks", blocks)
     act = get_activation(activation)
-    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
     check_choice("readout", readout, ("mean", "last"))
     if not np.isfinite(attention_scale):
         raise ValueError(f"attention_scale must be a finite number, got {attention_scale!r}")
 
-    def program(p, arr):
+    def program(p, arr, hp):
         N, L, d = arr.shape
         rows = arr.reshape(N * L, d)
         same = np.kron(np.eye(N, dtype=bool), np.ones((L, L), bool))
         mask = same & np.kron(np.ones((N, N), bool), np.tril(np.ones((L, L), bool))) if causal else same
-        g = p.input("U", rows, input_var, space="tokens") + p.bias("b0", bias_var, space="tokens")
+        g = p.input("U", rows, hp.input_var, space="tokens") + p.bias("b0", hp.bias_var, space="tokens")
         for b in range(1, blocks + 1):
             s = p.nonlin("linear", g)
-            q = p.matmul(f"Wq{b}", s, weight_var)
-            k = q if tie_query_key else p.matmul(f"Wk{b}", s, weight_var)
-            v = p.matmul(f"Wv{b}", s, weight_var)
+            q = p.matmul(f"Wq{b}", s, hp.weight_var)
+            k = q if tie_query_key else p.matmul(f"Wk{b}", s, hp.weight_var)
+            v = p.matmul(f"Wv{b}", s, hp.weight_var)
             g1 = p.layernorm(g + p.attention(q, k, v, mask=mask, scale=attention_scale))
-            m = p.matmul(f"W1_{b}", p.nonlin("linear", g1), weight_var) + p.bias(f"b1_{b}", bias_var, space="tokens")
-            m = p.matmul(f"W2_{b}", p.nonlin(act, m), weight_var) + p.bias(f"b2_{b}", bias_var, space="tokens")
+            m = p.matmul(f"W1_{b}", p.nonlin("linear", g1), hp.weight_var) + p.bias(f"b1_{b}", hp.bias_var, space="tokens")
+            m = p.matmul(f"W2_{b}", p.nonlin(act, m), hp.weight_var) + p.bias(f"b2_{b}", hp.bias_var, space="tokens")
             g = p.layernorm(g1 + m)
+            p.tap("h", b, g)
         pool = np.kron(np.eye(N), np.full((1, L), 1.0 / L)) if readout == "mean" \
             else np.kron(np.eye(N), np.eye(L)[-1:])
-        return p.readout(p.rowmap(p.nonlin("linear", g), pool, space="rows"), readout_var, readout_bias_var)
+        return p.readout(p.rowmap(p.nonlin("linear", g), pool, space="rows"), hp.readout_var, hp.readout_bias_var)
 
-    opts = _options(blocks=blocks, activation=act.name, weight_var=weight_var, bias_var=bias_var,
-                input_var=input_var, readout_var=readout_var, readout_bias_var=readout_bias_var,
+    opts = _options(blocks=blocks, activation=act,
                 attention_scale=attention_scale, tie_query_key=tie_query_key, causal=causal, readout=readout)
-    return Architecture("transformer", program, opts, prepare=_token_inputs)
+    hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    return make_network("transformer", program, _token_inputs, opts, transformer, **hyper)
 
 
 attention = transformer  # the issue's name for the transformer-block builder: netfield.attention(...)
@@ -391,7 +389,6 @@ def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=
     """
     depth = check_positive_int("depth", depth)
     act = get_activation(activation)
-    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
     check_choice("padding", padding, ("SAME", "VALID"))
     check_choice("readout", readout, ("global_avg", "flatten"))
     filter_shape = tuple(int(f) for f in np.atleast_1d(filter_shape))
@@ -402,26 +399,27 @@ def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=
         raise ValueError(f"skip=True needs padding='SAME' and no pool_window (the residual must keep the shape), "
                          f"got padding={padding!r}, pool_window={window!r}")
 
-    def prepare(x):
-        arr = check_finite_array("x", x)
+    def prepare(x, name="x"):
+        arr = check_finite_array(name, x)
         if arr.ndim not in (3, 4) or len(filter_shape) != arr.ndim - 2:
             raise ValueError(
-                f"x must have shape (N, *spatial, C) with {len(filter_shape)} spatial dimension(s) to match "
+                f"{name} must have shape (N, *spatial, C) with {len(filter_shape)} spatial dimension(s) to match "
                 f"filter_shape {filter_shape}, got {arr.shape}"
             )
         if window is not None and len(window) != len(filter_shape):
             raise ValueError(f"pool_window {window} must have {len(filter_shape)} entries")
         return arr
 
-    def program(p, arr):
+    def program(p, arr, hp):
         N, spatial, C = arr.shape[0], arr.shape[1:-1], arr.shape[-1]
         k = int(np.prod(filter_shape))
         feats = arr.reshape(N, -1, C)
         shifts, shape = _shift_matrices(spatial, filter_shape, padding)
         space = p.space(_positions(shape), N * int(np.prod(shape)))
         per = [np.einsum("qp,npc->nqc", S, feats).reshape(-1, C) for S in shifts]
-        g = _affine(p, [p.input(f"U_{o}", f, input_var / k, space=space) for o, f in enumerate(per)]
-                    + [p.bias("b1", bias_var, space=space)])
+        g = _affine(p, [p.input(f"U_{o}", f, hp.input_var / k, space=space) for o, f in enumerate(per)]
+                    + [p.bias("b1", hp.bias_var, space=space)])
+        p.tap("h", 1, g)
         for layer in range(2, depth + 1):
             h = p.nonlin(act, g)
             if window is not None:
@@ -430,22 +428,23 @@ def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=
                 shape = shape2
             shifts, out = _shift_matrices(shape, filter_shape, padding)
             space = p.space(_positions(out), N * int(np.prod(out)))
-            terms = [p.matmul(f"W{layer}_{o}", p.rowmap(h, np.kron(np.eye(N), S), space=space), weight_var / k)
+            terms = [p.matmul(f"W{layer}_{o}", p.rowmap(h, np.kron(np.eye(N), S), space=space), hp.weight_var / k)
                      for o, S in enumerate(shifts)]
-            new = _affine(p, terms + [p.bias(f"b{layer}", bias_var, space=space)])
+            new = _affine(p, terms + [p.bias(f"b{layer}", hp.bias_var, space=space)])
             g = g + new if skip else new
             shape = out
+            p.tap("h", layer, g)
         h = p.nonlin(act, g)
         P = int(np.prod(shape))
         if readout == "global_avg":
             h = p.rowmap(h, np.kron(np.eye(N), np.full((1, P), 1.0 / P)), space="rows")
-            return p.readout(h, readout_var, readout_bias_var)
-        return p.readout(h, readout_var, readout_bias_var, flatten=np.arange(N * P).reshape(N, P))
+            return p.readout(h, hp.readout_var, hp.readout_bias_var)
+        return p.readout(h, hp.readout_var, hp.readout_bias_var, flatten=np.arange(N * P).reshape(N, P))
 
-    opts = _options(depth=depth, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
-                readout_var=readout_var, readout_bias_var=readout_bias_var, filter_shape=filter_shape,
+    opts = _options(depth=depth, activation=act, filter_shape=filter_shape,
                 padding=padding, pool_window=window, readout=readout, skip=skip)
-    return Architecture("conv", program, opts, prepare=prepare)
+    hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    return make_network("conv", program, prepare, opts, conv, **hyper)
 
 
 # -- batch norm --------------------------------------------------------------------------------------
@@ -461,7 +460,6 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
     """
     depth = check_positive_int("depth", depth)
     act = get_activation(activation)
-    _check_common(weight_var, bias_var, input_var, readout_var, readout_bias_var)
     if not (np.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
@@ -469,21 +467,22 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
         centred = g - g.mean(axis=-1, keepdims=True)
         return act.fn(centred / jnp.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + eps))
 
-    def prepare(x):
-        arr = check_finite_array("x", x)
+    def prepare(x, name="x"):
+        arr = check_finite_array(name, x)
         if arr.ndim != 2 or arr.shape[0] < 2:
-            raise ValueError(f"x must have shape (N, d) with a batch of N >= 2 patterns, got {arr.shape}")
+            raise ValueError(f"{name} must have shape (N, d) with a batch of N >= 2 patterns, got {arr.shape}")
         return arr
 
-    def program(p, arr):
-        g = p.input("U", arr, input_var) + p.bias("b1", bias_var)
+    def program(p, arr, hp):
+        g = p.tap("h", 1, p.input("U", arr, hp.input_var) + p.bias("b1", hp.bias_var))
         for layer in range(2, depth + 1):
-            g = p.matmul(f"W{layer}", p.nonlin(bn_act, g, coupled=True), weight_var) + p.bias(f"b{layer}", bias_var)
-        return p.readout(p.nonlin(bn_act, g, coupled=True), readout_var, readout_bias_var)
+            g = p.matmul(f"W{layer}", p.nonlin(bn_act, g, coupled=True), hp.weight_var) + p.bias(f"b{layer}", hp.bias_var)
+            p.tap("h", layer, g)
+        return p.readout(p.nonlin(bn_act, g, coupled=True), hp.readout_var, hp.readout_bias_var)
 
-    opts = _options(depth=depth, activation=act.name, weight_var=weight_var, bias_var=bias_var, input_var=input_var,
-                readout_var=readout_var, readout_bias_var=readout_bias_var, eps=eps)
-    return Architecture("batchnorm_mlp", program, opts, prepare=prepare)
+    opts = _options(depth=depth, activation=act, eps=eps)
+    hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    return make_network("batchnorm_mlp", program, prepare, opts, batchnorm_mlp, **hyper)
 
 
 __all__ = ["Architecture", "ProgramError", "architecture", "attention", "batchnorm_mlp", "conv", "erf_sigmoid", "gru", "lstm",

@@ -39,6 +39,19 @@ class Patterns:
     def dim(self) -> int:
         return self.x.shape[2]
 
+    @staticmethod
+    def join(first: "Patterns", second: "Patterns") -> "Patterns":
+        """One batch of both pattern sets (zero-padded to the longer input), each pattern keeping its
+        own readout step: the inputs of a cross kernel."""
+        if first.dim != second.dim:
+            raise ValueError(f"x2 must have the same input dimension d as x1 ({first.dim}), got d = {second.dim}")
+        t_in = max(first.x.shape[1], second.x.shape[1])
+        x = np.zeros((first.count + second.count, t_in, first.dim))
+        x[: first.count, : first.x.shape[1]] = first.x
+        x[first.count:, : second.x.shape[1]] = second.x
+        sequential = first.sequential or second.sequential or t_in > 1
+        return Patterns(x, np.concatenate([first.lengths, second.lengths]), sequential)
+
     def groups(self):
         """Patterns grouped by length: list of (length, indices, x of shape (n_i, T_in_i, d))."""
         out = []
@@ -50,7 +63,13 @@ class Patterns:
 
 
 def parse_inputs(x, steps: int, name: str = "x") -> Patterns:
-    """Validate and normalise inputs for a network with ``steps`` layers / time steps."""
+    """Validate and normalise inputs for a network with ``steps`` layers / time steps (parsed
+    :class:`Patterns` pass through after a check of their lengths)."""
+    if isinstance(x, Patterns):
+        if x.lengths.max() > steps:
+            raise ValueError(f"{name} has sequences of length up to {int(x.lengths.max())}, but the network has "
+                             f"only {steps} steps")
+        return x
     if isinstance(x, (list, tuple)):
         if len(x) == 0:
             raise ValueError(f"{name} must be a non-empty list of (T_i, d) arrays, got an empty list")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._checks import is_traced
 from ..gauss import Activation, get_activation
 
 G, H = "G", "H"
@@ -179,7 +180,9 @@ class Readout:
     """Output ``f = V h + b_o``: V entries N(0, var / (n * P)), b_o ~ N(0, bias_var).
 
     ``flatten`` (optional, (N, P) row indices): V reads all P rows of a pattern at once (a Dense layer
-    on the flattened positions); otherwise each row of h is one output.
+    on the flattened positions); otherwise each row of h is one output. A program may read out
+    several H-variables (an RNN's output at every step); readouts that name the same ``matrix`` /
+    ``vector`` share V / b_o, so their outputs are correlated (docs/design.md, taps).
     """
 
     name: str
@@ -187,6 +190,8 @@ class Readout:
     var: float
     bias_var: float
     flatten: np.ndarray | None = None
+    matrix: str = "V"
+    vector: str = "bo"
 
 
 Instruction = Input | Bias | MatMul | LinComb | RowMap | LayerNorm | Attention | Nonlin | Moment | Readout
@@ -198,16 +203,22 @@ class Program:
     """A validated NETSOR+ program.
 
     Attributes:
-        instructions: in program order, the last one a :class:`Readout`.
+        instructions: in program order; at least one :class:`Readout`.
         feeds: input feature arrays (M, d) referenced by :class:`Input` instructions.
         spaces: {space name: number of rows}.
-        outputs: rows of the readout space: pattern index of each readout row.
+        kinds: {variable name: "G", "H", "M" (moment) or "out" (readout)}.
+        taps: {family: {index: variable name}}: the variables a user may ask about by name
+            (``"h"``: pre-activations / hidden states per layer or step; gates of gated networks).
+        last: readout name per output row (each pattern's own last output), or None: every row of
+            the final readout.
     """
 
     instructions: tuple
     feeds: tuple
     spaces: dict
     kinds: dict = field(default_factory=dict)
+    taps: dict = field(default_factory=dict)
+    last: tuple | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {ins.name: ins for ins in self.instructions})
@@ -220,7 +231,37 @@ class Program:
 
     @property
     def readout(self) -> Readout:
-        return self.instructions[-1]
+        """The final readout (the output of a single-readout program)."""
+        return self.readouts[-1]
+
+    @property
+    def readouts(self) -> tuple:
+        """Every :class:`Readout`, in program order."""
+        return tuple(ins for ins in self.instructions if isinstance(ins, Readout))
+
+    @property
+    def output_readouts(self) -> tuple:
+        """Readout name of each output row (``last``, or the final readout for every row)."""
+        if self.last is not None:
+            return self.last
+        return (self.readout.name,) * self.outputs
+
+    @property
+    def outputs(self) -> int:
+        """Number of output rows (patterns) of the final readout."""
+        out = self.readout
+        if out.flatten is not None:
+            return out.flatten.shape[0]
+        return self.spaces[self[out.arg].space]
+
+    def tap(self, family: str, index: int) -> str:
+        """Name of the variable tapped as ``family`` at ``index`` (ValueError naming what exists)."""
+        if family not in self.taps:
+            raise ValueError(f"tap family must be one of {sorted(self.taps)}, got {family!r}")
+        names = self.taps[family]
+        if index not in names:
+            raise ValueError(f"{family!r} tap index must be one of {sorted(names)}, got {index!r}")
+        return names[index]
 
     def kind(self, name: str) -> str:
         return self.kinds[name]
@@ -230,9 +271,12 @@ class Program:
 
     @property
     def matrices(self) -> tuple:
-        """Matrix / vector names in order of first use (per-matrix random keys derive from it)."""
+        """Matrix / vector names of the hidden layers in order of first use (per-matrix random keys
+        derive from it; the readout's V and b_o are integrated out and not listed)."""
         seen = {}
         for ins in self.instructions:
+            if isinstance(ins, Readout):
+                continue
             key = getattr(ins, "matrix", None) or getattr(ins, "vector", None)
             if key is not None:
                 seen.setdefault(key, ins)
@@ -247,20 +291,21 @@ def _where(i: int, ins) -> str:
     return f"instruction {i} ({type(ins).__name__} {ins.name!r})"
 
 
-def validate(instructions, feeds, spaces) -> Program:
+def validate(instructions, feeds, spaces, taps=None, last=None) -> Program:
     """Check that a program is well formed (THEORY.md 7) and return it as a :class:`Program`.
 
     Rejected, with a message naming the instruction: a variable used before it is defined or
     defined twice, an argument of the wrong kind (MatMul needs an H-variable, LinComb G-variables),
     rows that do not match (arguments on different row spaces, a row map or mask of the wrong shape),
     a matrix used both as W and as W^T, a matrix or vector used with two variances or two roles, an
-    input matrix used with features of different dimensions, and a program not ending in a Readout.
+    input matrix used with features of different dimensions, a program without a Readout, a tap that
+    names no G- or H-variable, and per-row outputs (``last``) that name no Readout.
     """
     kinds: dict[str, str] = {}
     space_of: dict[str, str] = {}
     matrix_use: dict[str, tuple] = {}
-    if not instructions or not isinstance(instructions[-1], Readout):
-        raise ProgramError("a program must end with a Readout instruction (ProgramBuilder.readout)")
+    if not any(isinstance(ins, Readout) for ins in instructions):
+        raise ProgramError("a program must have a Readout instruction (ProgramBuilder.readout)")
 
     def need(i, ins, arg, allowed):
         if arg not in kinds:
@@ -280,13 +325,13 @@ def validate(instructions, feeds, spaces) -> Program:
             )
 
     def use_matrix(i, ins, key, role, var, extra):
-        if not (np.isfinite(var) and var >= 0):
+        if not is_traced(var) and not (np.isfinite(var) and var >= 0):
             raise ProgramError(f"{_where(i, ins)}: variance of {key!r} must be a finite number >= 0, got {var!r}")
         if key in matrix_use:
             role0, var0, extra0 = matrix_use[key]
             if role0 != role:
                 raise ProgramError(f"{_where(i, ins)}: {key!r} is used as a {role} but was used as a {role0}")
-            if var0 != var:
+            if var0 is not var and (is_traced(var0) or is_traced(var) or var0 != var):
                 raise ProgramError(f"{_where(i, ins)}: {key!r} is used with variance {var} but earlier with {var0}")
             if extra0 != extra:
                 if role == "matrix":
@@ -368,11 +413,13 @@ def validate(instructions, feeds, spaces) -> Program:
                     raise ProgramError(f"{_where(i, ins)}: parameter {p!r} lives on another row space")
             kind = H if isinstance(ins, Nonlin) else "M"
         elif isinstance(ins, Readout):
-            if i != len(instructions) - 1:
-                raise ProgramError(f"{_where(i, ins)}: the Readout must be the last instruction")
             need(i, ins, ins.arg, (H,))
-            if not (np.isfinite(ins.var) and ins.var > 0 and np.isfinite(ins.bias_var) and ins.bias_var >= 0):
+            concrete = not (is_traced(ins.var) or is_traced(ins.bias_var))
+            if concrete and not (np.isfinite(ins.var) and ins.var > 0 and np.isfinite(ins.bias_var)
+                                 and ins.bias_var >= 0):
                 raise ProgramError(f"{_where(i, ins)}: readout variances must be finite, var > 0, bias_var >= 0")
+            use_matrix(i, ins, ins.matrix, "readout matrix", ins.var, None)
+            use_matrix(i, ins, ins.vector, "readout bias", ins.bias_var, None)
             if ins.flatten is not None and (
                     ins.flatten.ndim != 2 or ins.flatten.max() >= spaces[space_of[ins.arg]]):
                 raise ProgramError(f"{_where(i, ins)}: flatten must be (N, P) row indices of {ins.arg!r}")
@@ -382,7 +429,20 @@ def validate(instructions, feeds, spaces) -> Program:
             raise ProgramError(f"{_where(i, ins)}: unknown instruction type")
         kinds[ins.name] = kind
         space_of[ins.name] = ins.space
-    return Program(tuple(instructions), tuple(feeds), dict(spaces), kinds)
+    taps = {family: dict(entries) for family, entries in (taps or {}).items()}
+    for family, entries in taps.items():
+        for index, name in entries.items():
+            if name not in kinds or kinds[name] not in (G, H):
+                raise ProgramError(f"tap {family!r}[{index}]: {name!r} is not a G- or H-variable of the program")
+    if last is not None:
+        last = tuple(last)
+        readouts = [ins for ins in instructions if isinstance(ins, Readout)]
+        rows = {space_of[r.arg] for r in readouts if r.flatten is None}
+        if any(r.flatten is not None for r in readouts) or len(rows) != 1:
+            raise ProgramError("per-row last outputs need readouts without flatten on one row space")
+        if len(last) != spaces[rows.pop()] or any(kinds.get(r) != "out" for r in last):
+            raise ProgramError("last must name one Readout per row of the readout space")
+    return Program(tuple(instructions), tuple(feeds), dict(spaces), kinds, taps, last)
 
 
 @dataclass(frozen=True)
@@ -444,8 +504,15 @@ class ProgramBuilder:
         self._spaces: dict = {}
         self._pending: dict = {}
         self._counter = 0
+        self._taps: dict = {}
+        self._last = None
 
     # -- helpers -------------------------------------------------------------------------------------
+    @staticmethod
+    def _variance(var):
+        """A variance as given: a JAX tracer stays one (gradients w.r.t. hyper-parameters)."""
+        return var if is_traced(var) else float(var)
+
     def _fresh(self, prefix: str) -> str:
         self._counter += 1
         return f"{prefix}{self._counter}"
@@ -485,13 +552,13 @@ class ProgramBuilder:
             raise ProgramError(f"input {matrix!r}: features must have shape (rows, d), got {feats.shape}")
         self.space(space, feats.shape[0])
         self._feeds.append(feats)
-        return self._emit(Input(self._fresh("x"), matrix, len(self._feeds) - 1, float(var), space), G)
+        return self._emit(Input(self._fresh("x"), matrix, len(self._feeds) - 1, self._variance(var), space), G)
 
     def bias(self, vector: str, var: float, *, space: str = "rows") -> Var:
         """G: a bias vector with N(0, var) entries."""
         if space not in self._spaces:
             raise ProgramError(f"bias {vector!r}: unknown row space {space!r}; declare it with space() or an input")
-        return self._emit(Bias(self._fresh("b"), vector, float(var), space), G)
+        return self._emit(Bias(self._fresh("b"), vector, self._variance(var), space), G)
 
     def matmul(self, matrix: str, h: Var, var: float = 1.0, *, transpose: bool = False) -> Var:
         """G: ``W h`` for an H-variable h; W entries N(0, var / n). Reusing a name shares the matrix."""
@@ -501,7 +568,7 @@ class ProgramBuilder:
                 f"matmul {matrix!r}: argument {h.name!r} is a {h.kind}-variable, expected an H-variable "
                 f"(apply a nonlinearity first, e.g. p.nonlin('linear', g))"
             )
-        return self._emit(MatMul(self._fresh("g"), matrix, h.name, float(var), h.space, transpose), G)
+        return self._emit(MatMul(self._fresh("g"), matrix, h.name, self._variance(var), h.space, transpose), G)
 
     def nonlin(self, fn, *args: Var, coupled: bool = False, params=()) -> Var:
         """H: ``fn(*args, *params)`` coordinatewise; ``fn`` an activation name or a JAX callable."""
@@ -554,10 +621,29 @@ class ProgramBuilder:
         mask = np.ones((m, m), bool) if mask is None else np.asarray(mask, bool)
         return self._emit(Attention(self._fresh("att"), *names, mask, float(scale), query.space), G)
 
-    def readout(self, h: Var, var: float = 1.0, bias_var: float = 0.0, *, flatten=None) -> Var:
-        """End the program: output ``V h + b_o``; ``flatten`` = (N, P) rows read out together."""
+    def readout(self, h: Var, var: float = 1.0, bias_var: float = 0.0, *, flatten=None, matrix: str = "V",
+                vector: str = "bo") -> Var:
+        """Output ``V h + b_o``; ``flatten`` = (N, P) rows read out together. Several readouts with the
+        same ``matrix`` / ``vector`` share V / b_o (an RNN read out at every step); the last one
+        written is the program's output unless :meth:`last` says otherwise."""
         flat = None if flatten is None else np.asarray(flatten, dtype=np.int64)
-        return self._emit(Readout("out", _as_var(h).name, float(var), float(bias_var), flat), "out")
+        name = "out" if not any(isinstance(i, Readout) for i in self._instructions) else self._fresh("out")
+        return self._emit(Readout(name, _as_var(h).name, self._variance(var), self._variance(bias_var), flat,
+                                  matrix, vector), "out")
+
+    def tap(self, family: str, index: int, v: Var) -> Var:
+        """Name ``v`` as a variable users may ask about: ``family`` (e.g. ``"h"``) at ``index`` (a layer
+        or step, from 1). Mean-field and sampled kernels of taps: :meth:`MeanFieldResult.tap`,
+        ``netfield.sample(..., preactivations=...)``."""
+        v = _as_var(v)
+        name = self._materialise(v) if v.kind == G else v.name
+        self._taps.setdefault(family, {})[int(index)] = name
+        return v
+
+    def last(self, readouts) -> None:
+        """Per row of the readout space, the readout (a Var returned by :meth:`readout`) that is that
+        row's output: sequences of different lengths read out at their own last step."""
+        self._last = tuple(_as_var(r).name for r in readouts)
 
     def build(self) -> Program:
-        return validate(self._instructions, self._feeds, self._spaces)
+        return validate(self._instructions, self._feeds, self._spaces, self._taps, self._last)

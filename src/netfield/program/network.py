@@ -1,128 +1,234 @@
-"""Network descriptions: ``dnn`` and ``rnn`` build the same program (THEORY.md section 1).
+"""One network object for every architecture (docs/design.md, "Programs, taps and interpreters").
+
+A :class:`Network` is a frozen pytree: a *program writer* ``write(p, data, hp)`` that writes the
+network as a NETSOR+ program for concrete inputs (:mod:`netfield.program.netsor`), a ``prepare``
+function that validates and normalises the inputs, static options, and the hyper-parameters as
+pytree leaves (``hp``), so ``jax.grad`` with respect to any hyper-parameter works for every
+architecture and ``net.replace(weight_var=...)`` gives a new network.
+
+``dnn`` and ``rnn`` are the same ten-line program (docs/theory.md 1)::
 
     h_1 = U_1 x_1 + b_1
     h_t = W_t phi(h_{t-1}) + U_t x_t + b_t        t = 2..T
-    f_t = V phi(h_t) + b_o                        (readout, NNGP scaling)
+    f_t = V phi(h_t) + b_o                        (readout at every step, NNGP scaling)
 
-DNN: W_t, U_t, b_t are fresh for every layer.  RNN: W_t = W, U_t = U, b_t = b (weight sharing is
-the only difference, visible in :func:`build_program`'s ``name`` helper).
+and differ in one visible place, :func:`_chain_program`'s ``name``: a DNN names a fresh matrix per
+layer, an RNN reuses one name (weight sharing).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 
 from .._checks import check_positive_int, check_variance
-from ..gauss import Activation, get_activation
-from .ir import Bias, InputProj, LinComb, MatMul, Nonlin, Program
+from ..gauss import get_activation
+from .inputs import Patterns, parse_inputs
+from .netsor import Program, ProgramBuilder
 
-ARCHITECTURES = ("dnn", "rnn")
 HYPER_PARAMETERS = ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var")
+POSITIVE = ("weight_var", "readout_var")  # variances that must be > 0
 
 
-@lru_cache(maxsize=256)
-def build_program(architecture: str, steps: int, activation: Activation) -> Program:
-    """The tensor program of a DNN (fresh matrices per layer) or an RNN (one shared W, U, b)."""
-    shared = architecture == "rnn"
+class Hyper:
+    """The hyper-parameters handed to a program writer: ``hp.weight_var`` (leaves, maybe traced)."""
+
+    def __init__(self, names, values):
+        self._values = dict(zip(names, values))
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"the network has no hyper-parameter {name!r}; it has "
+                                 f"{', '.join(self._values)}") from None
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A network of any architecture and its weight prior, as a program writer (module docstring).
+
+    Build with :func:`netfield.dnn`, :func:`netfield.rnn`, :func:`netfield.gru`, :func:`netfield.lstm`,
+    :func:`netfield.transformer`, :func:`netfield.conv`, :func:`netfield.batchnorm_mlp` or
+    :func:`netfield.architecture` (a program you write). Every capability takes it.
+
+    Attributes:
+        name: the builder's name (for display; no interpreter branches on it).
+        options: static options of the builder (steps, activation, ...), a tuple of (key, value).
+        hyper_names / hyper_values: the hyper-parameters (variances), pytree leaves.
+    """
+
+    name: str
+    write: Callable
+    prepare: Callable
+    options: tuple
+    hyper_names: tuple
+    hyper_values: tuple
+    builder: Callable | None = None
+
+    # -- hyper-parameters ----------------------------------------------------------------------------
+    def hyper(self, name: str):
+        """Value of hyper-parameter ``name`` (a float, or a tracer inside ``jax.grad``)."""
+        try:
+            return self.hyper_values[self.hyper_names.index(name)]
+        except ValueError:
+            raise ValueError(f"hyper-parameter must be one of {', '.join(self.hyper_names)}, got {name!r}") from None
+
+    @property
+    def hyper_parameters(self) -> dict:
+        """{name: value} of every hyper-parameter."""
+        return dict(zip(self.hyper_names, self.hyper_values))
+
+    def __getattr__(self, name):
+        # hyper-parameters and options read as attributes: net.weight_var, net.steps, net.activation
+        if name.startswith("_") or name in ("hyper_names", "hyper_values", "options", "builder"):
+            raise AttributeError(name)
+        if name in self.hyper_names:
+            return self.hyper(name)
+        for key, value in self.options:
+            if key == name:
+                return value
+        raise AttributeError(f"{self.name} network has no attribute {name!r}")
+
+    @property
+    def steps(self) -> int | None:
+        """Layers (DNN, conv, batch-norm MLP), time steps (RNN, GRU, LSTM) or blocks (transformer)."""
+        opts = dict(self.options)
+        for key in ("steps", "depth", "blocks"):
+            if key in opts:
+                return opts[key]
+        return None
+
+    def replace(self, **changes) -> Network:
+        """A copy with some hyper-parameters changed (validated like the builders)."""
+        unknown = set(changes) - set(self.hyper_names)
+        if unknown:
+            raise ValueError(
+                f"replace accepts the hyper-parameters {', '.join(self.hyper_names)}, got {sorted(unknown)}"
+            )
+        for key, value in changes.items():
+            check_variance(key, value, allow_zero=key not in POSITIVE)
+        values = tuple(changes.get(k, v) for k, v in zip(self.hyper_names, self.hyper_values))
+        return Network(self.name, self.write, self.prepare, self.options, self.hyper_names, values, self.builder)
+
+    def rebuild(self, **options) -> Network:
+        """The same network built again with some of its builder's options changed (e.g. ``steps``,
+        ``depth``, ``blocks``), hyper-parameters kept. Networks written with
+        :func:`netfield.architecture` have no builder options: ValueError."""
+        known = dict(self.options)
+        unknown = set(options) - set(known)
+        if self.builder is None or unknown:
+            raise ValueError(f"rebuild accepts the options of the {self.name} builder "
+                             f"({', '.join(known) or 'none'}), got {sorted(options)}")
+        return self.builder(**{**known, **options}, **self.hyper_parameters)
+
+    # -- the program ---------------------------------------------------------------------------------
+    def check_inputs(self, x, name: str = "x"):
+        """Validate inputs as this network takes them (errors name ``name``); returns the prepared data."""
+        return self.prepare(x, name)
+
+    def program(self, x) -> Program:
+        """The validated NETSOR+ program of this network on inputs ``x``."""
+        data = self.prepare(x)
+        p = ProgramBuilder()
+        self.write(p, data, Hyper(self.hyper_names, self.hyper_values))
+        return p.build()
+
+    def __repr__(self) -> str:
+        opts = [f"{k}={getattr(v, 'name', v)!r}" if k == "activation" else f"{k}={v!r}" for k, v in self.options]
+        hp = [f"{k}={v!r}" for k, v in zip(self.hyper_names, self.hyper_values)]
+        return f"{self.name}({', '.join(opts + hp)})"
+
+
+def _flatten(net: Network):
+    return net.hyper_values, (net.name, net.write, net.prepare, net.options, net.hyper_names, net.builder)
+
+
+def _unflatten(aux, leaves) -> Network:
+    name, write, prepare, options, names, builder = aux
+    return Network(name, write, prepare, options, names, tuple(leaves), builder)
+
+
+jax.tree_util.register_pytree_node(Network, _flatten, _unflatten)
+
+
+def check_hyper(**values) -> tuple:
+    """Validate hyper-parameters (names of :data:`HYPER_PARAMETERS` or user-chosen) and return them."""
+    for key, value in values.items():
+        check_variance(key, value, allow_zero=key not in POSITIVE)
+    return tuple(values.values())
+
+
+def make_network(name: str, write: Callable, prepare: Callable, options: dict, builder: Callable | None = None,
+                 **hyper) -> Network:
+    """A :class:`Network` from a writer ``write(p, data, hp)``; ``hyper`` are validated variances;
+    ``builder(**options, **hyper)`` builds it again (:meth:`Network.rebuild`)."""
+    values = check_hyper(**hyper)
+    return Network(name, write, prepare, tuple(options.items()), tuple(hyper), values, builder)
+
+
+# -- DNN and RNN ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChainInputs:
+    """``prepare`` of :func:`dnn` / :func:`rnn`: inputs as in :func:`netfield.program.parse_inputs`."""
+
+    steps: int
+
+    def __call__(self, x, name: str = "x") -> Patterns:
+        return parse_inputs(x, self.steps, name)
+
+
+@dataclass(frozen=True)
+class ChainProgram:
+    """``write`` of :func:`dnn` (``shared=False``) and :func:`rnn` (``shared=True``); equal writers
+    compare equal, so equal networks share compiled functions."""
+
+    steps: int
+    activation: object
+    shared: bool
+
+    def __call__(self, p: ProgramBuilder, patterns: Patterns, hp: Hyper):
+        _chain_program(p, patterns, hp, self.steps, self.activation, self.shared)
+
+
+def _chain_program(p: ProgramBuilder, patterns: Patterns, hp: Hyper, steps: int, activation, shared: bool):
+    """The program shared by :func:`dnn` and :func:`rnn` (module docstring); taps "h" = h_t."""
 
     def name(base: str, t: int) -> str:  # the ONLY difference between the architectures
         return base if shared else f"{base}{t}"
 
-    instructions, variances = [], {}
-    hidden, readouts = [], []
+    x = patterns.x
+    p.space("rows", x.shape[0])
+    phi, outputs = None, []
     for t in range(1, steps + 1):
-        atoms = []
-        if t > 1:
-            atoms.append(MatMul(name("W", t), f"phi{t - 1}"))
-            variances[name("W", t)] = "weight_var"
-        atoms += [InputProj(name("U", t), t), Bias(name("b", t))]
-        variances[name("U", t)] = "input_var"
-        variances[name("b", t)] = "bias_var"
-        instructions.append(LinComb(f"h{t}", tuple(atoms)))
-        instructions.append(Nonlin(f"phi{t}", activation, f"h{t}"))
-        instructions.append(LinComb(f"f{t}", (MatMul("V", f"phi{t}"), Bias("bo"))))
-        hidden.append(f"h{t}")
-        readouts.append(f"f{t}")
-    variances["V"] = "readout_var"
-    variances["bo"] = "readout_bias_var"
-    return Program(tuple(instructions), tuple(variances.items()), tuple(hidden), tuple(readouts))
+        terms = [] if phi is None else [p.matmul(name("W", t), phi, hp.weight_var)]
+        if t <= x.shape[1]:
+            terms.append(p.input(name("U", t), x[:, t - 1], hp.input_var))
+        terms.append(p.bias(name("b", t), hp.bias_var))
+        h = terms[0]
+        for term in terms[1:]:
+            h = h + term
+        p.tap("h", t, h)
+        phi = p.nonlin(activation, h)
+        outputs.append(p.readout(phi, hp.readout_var, hp.readout_bias_var))
+    if (patterns.lengths != steps).any():
+        p.last([outputs[int(length) - 1] for length in patterns.lengths])
 
 
-@dataclass(frozen=True)
-class Network:
-    """A deep (``dnn``) or recurrent (``rnn``) network and its weight prior.
-
-    Hyper-parameters are variances (THEORY.md section 1) and are pytree leaves, so
-    ``jax.grad`` of any kernel with respect to them works. Build with :func:`dnn` / :func:`rnn`.
-    """
-
-    architecture: str
-    depth: int
-    activation: Activation
-    weight_var: float = 1.0
-    bias_var: float = 0.0
-    input_var: float = 1.0
-    readout_var: float = 1.0
-    readout_bias_var: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        """Number of layers (DNN) or time steps (RNN)."""
-        return self.depth
-
-    @property
-    def program(self) -> Program:
-        return build_program(self.architecture, self.depth, self.activation)
-
-    def replace(self, **changes) -> Network:
-        """A copy with some hyper-parameters changed (validated like the builders)."""
-        unknown = set(changes) - set(HYPER_PARAMETERS)
-        if unknown:
-            raise ValueError(
-                f"replace accepts the hyper-parameters {', '.join(HYPER_PARAMETERS)}, got {sorted(unknown)}"
-            )
-        for key, value in changes.items():
-            check_variance(key, value, allow_zero=key not in ("weight_var", "readout_var"))
-        return replace(self, **changes)
-
-    def hyper(self, name: str):
-        return getattr(self, name)
-
-    def __repr__(self) -> str:
-        hp = ", ".join(f"{k}={getattr(self, k)!r}" for k in HYPER_PARAMETERS)
-        return f"{self.architecture}(depth={self.depth}, activation={self.activation.name!r}, {hp})"
-
-
-def _flatten(net: Network):
-    return tuple(getattr(net, k) for k in HYPER_PARAMETERS), (net.architecture, net.depth, net.activation)
-
-
-def _unflatten(aux, leaves) -> Network:
-    net = object.__new__(Network)
-    for f, v in zip(("architecture", "depth", "activation"), aux):
-        object.__setattr__(net, f, v)
-    for k, v in zip(HYPER_PARAMETERS, leaves):
-        object.__setattr__(net, k, v)
-    return net
-
-
-jax.tree_util.register_pytree_node(Network, _flatten, _unflatten)
-assert {f.name for f in fields(Network)} == {"architecture", "depth", "activation", *HYPER_PARAMETERS}
-
-
-def _build(architecture, depth_name, depth, activation, weight_var, bias_var, input_var, readout_var,
-           readout_bias_var, kinks):
-    depth = check_positive_int(depth_name, depth)
+def _chain(kind: str, steps_name: str, steps, activation, weight_var, bias_var, input_var, readout_var,
+           readout_bias_var, kinks) -> Network:
+    steps = check_positive_int(steps_name, steps)
     act = get_activation(activation, kinks=kinks)
-    check_variance("weight_var", weight_var, allow_zero=False)
-    check_variance("bias_var", bias_var)
-    check_variance("input_var", input_var)
-    check_variance("readout_var", readout_var, allow_zero=False)
-    check_variance("readout_bias_var", readout_bias_var)
-    return Network(architecture, depth, act, weight_var, bias_var, input_var, readout_var, readout_bias_var)
+    builder = rnn if kind == "rnn" else dnn
+    return make_network(kind, ChainProgram(steps, act, kind == "rnn"), ChainInputs(steps),
+                        {steps_name: steps, "activation": act}, builder, weight_var=weight_var,
+                        bias_var=bias_var, input_var=input_var, readout_var=readout_var,
+                        readout_bias_var=readout_bias_var)
 
 
 def dnn(depth: int, activation="erf", weight_var=1.0, bias_var=0.0, input_var=1.0, readout_var=1.0,
@@ -135,7 +241,7 @@ def dnn(depth: int, activation="erf", weight_var=1.0, bias_var=0.0, input_var=1.
         >>> net.steps
         3
     """
-    return _build("dnn", "depth", depth, activation, weight_var, bias_var, input_var, readout_var,
+    return _chain("dnn", "depth", depth, activation, weight_var, bias_var, input_var, readout_var,
                   readout_bias_var, kinks)
 
 
@@ -144,10 +250,10 @@ def rnn(steps: int, activation="erf", weight_var=1.0, bias_var=0.0, input_var=1.
     """A recurrent network run for ``steps`` time steps with one shared W, U and b.
 
     Example:
-        >>> import netfield
+        >>> import netfield, numpy as np
         >>> net = netfield.rnn(5, "tanh", weight_var=1.5, bias_var=0.5)
-        >>> net.program.hidden[:2]
-        ('h1', 'h2')
+        >>> net.program(np.eye(2)).taps["h"][2]
+        'g7'
     """
-    return _build("rnn", "steps", steps, activation, weight_var, bias_var, input_var, readout_var,
+    return _chain("rnn", "steps", steps, activation, weight_var, bias_var, input_var, readout_var,
                   readout_bias_var, kinks)
