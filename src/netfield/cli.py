@@ -112,11 +112,12 @@ def cmd_kernel(args) -> int:
 def cmd_sample(args) -> int:
     import numpy as np
 
-    from .experiments.checkpoint import ChunkStore, array_digest, run_chunks, run_key
-    from .experiments.sampling import check_seed, preactivation_pairs, sample_range
+    from ._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+    from ._runtime.progress import ProgressBar
+    from ._runtime.seeds import check_seed
+    from .experiments.sampling import preactivation_pairs, sample_range
     from .finite import mean_and_sem
     from .program import parse_inputs
-    from .report.progress import ProgressBar
 
     out = _out_file(args.out, ".npz")
     net = _net(args, args.arch)
@@ -155,11 +156,11 @@ def cmd_sample(args) -> int:
 # ------------------------------------------------------------------------------------------- converge
 
 def cmd_converge(args) -> int:
+    from ._runtime.checkpoint import ChunkStore
+    from ._runtime.progress import ProgressBar
     from .criticality import critical_weight_var
-    from .experiments.checkpoint import ChunkStore
     from .experiments.convergence import convergence_study
     from .report.figures import FIGURES
-    from .report.progress import ProgressBar
     from .report.summary import (
         chi1_values,
         convergence_block,
@@ -327,9 +328,9 @@ def _feature_table(branch, sampled) -> str:
 
 
 def cmd_feature(args) -> int:
+    from ._runtime.progress import ProgressBar, Stages
     from .feature import posterior_samples
     from .feature.transition import broken_branch, order_parameter
-    from .report.progress import ProgressBar, Stages
 
     net, x, y, signals, steps = _feature_checks(args)
     P = len(x)

@@ -113,8 +113,8 @@ def run(args) -> int:
 def _simulate(args, net, x, networks):
     from pathlib import Path
 
-    from ..experiments.checkpoint import ChunkStore
-    from ..report.progress import ProgressBar
+    from .._runtime.checkpoint import ChunkStore
+    from .._runtime.progress import ProgressBar
     from .simulate import simulate
 
     store = ChunkStore(Path(args.out) / ".checkpoints") if args.out else None

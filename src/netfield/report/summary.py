@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._runtime.seeds import derive_seed
 from ..experiments.convergence import (
     ARCHITECTURES,
     KERNELS,
     ConvergenceStudy,
-    derive_seed,
     equal_time_blocks,
 )
 from ..experiments.sampling import sample_range
