@@ -9,6 +9,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import gauss, gp
+from ._version import __version__ as __version__
 from .criticality import criticality, phase_diagram
 from .finite import Ensemble, sample
 from .gauss import Activation, get_activation, leaky_relu
@@ -29,8 +30,6 @@ from .program import (
     rnn,
     transformer,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Activation",

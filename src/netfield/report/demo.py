@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .. import __version__
 from .._checks import check_positive_int
 from .._runtime.checkpoint import ChunkStore
 from .._runtime.progress import ProgressBar, Stages
 from .._runtime.seeds import check_seed
+from .._version import __version__
 from ..experiments.convergence import convergence_study
 from ..experiments.data import digits_inputs
 from .figures import FIGURES
