@@ -14,7 +14,8 @@ def run(args) -> int:
 
 def add_parser(sub):
     """Register ``demo`` on an argparse subparsers object (default ``func``: :func:`run`)."""
-    p = sub.add_parser("demo", help="the DNN-vs-RNN report (figures, summary.json, index.html)", formatter_class=FORMATTER,
+    p = sub.add_parser("demo", help="the DNN-vs-RNN report (figures, summary.json, index.html)",
+                       formatter_class=FORMATTER,
                        description="Reproduce 'finite RNNs converge slower to the mean field than DNNs' on digit "
                                    "images bundled with scikit-learn (no download), with the phase diagram, GP "
                                    "classification and 1/n sections; 2-3 minutes on 2 cores.",

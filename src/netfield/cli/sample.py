@@ -53,7 +53,8 @@ def run(args) -> int:
 
 def add_parser(sub):
     """Register ``sample`` on an argparse subparsers object (default ``func``: :func:`run`)."""
-    p = sub.add_parser("sample", help="empirical kernels of sampled finite networks to .npz", formatter_class=FORMATTER,
+    p = sub.add_parser("sample", help="empirical kernels of sampled finite networks to .npz",
+                       formatter_class=FORMATTER,
                        description="Sample finite networks and record their empirical readout and pre-activation "
                                    "kernels. Finished chunks are checkpointed; --resume continues a killed run "
                                    "with identical results.",

@@ -334,8 +334,9 @@ def select_correlation_fixed_point(points, slope_one: float, identity: bool, cri
 # ---------------------------------------------------------------------------------------------
 # the public function
 
-def mean_field_criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=None, input_power=0.0,
-                q0: float = 1.0, critical_tol: float = CRITICAL_TOL, method: str = "auto") -> Criticality:
+def mean_field_criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=None,
+                           input_power=0.0, q0: float = 1.0, critical_tol: float = CRITICAL_TOL,
+                           method: str = "auto") -> Criticality:
     """Mean-field criticality: fixed points, slopes, depth scales, Lyapunov exponent and phase.
 
     Args:
