@@ -22,7 +22,7 @@ def main():
     rows = {}
     for arch in ("dnn", "rnn"):
         net = getattr(netfield, arch)(6, "tanh", weight_var=1.5, bias_var=0.5, input_var=0.5)
-        th, sim = netfield.nlo(net, x), simulate(net, x, widths=widths, networks=networks, seed=args.seed + (arch == "rnn"))
+        th, sim = netfield.one_loop(net, x), simulate(net, x, widths=widths, networks=networks, seed=args.seed + (arch == "rnn"))
         for T in range(2, 7):
             i = th.index("hidden", T, T)
             rows[(arch, T)] = (th.kernel[i], th.mean_shift[i], sim.shift[i], sim.shift_se[i], th.variance[i],

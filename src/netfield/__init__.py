@@ -8,12 +8,13 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import gauss, gp
-from .criticality import criticality, phase_diagram
+from . import criticality, gauss, gp, nlo
+from ._version import __version__ as __version__
+from .criticality import mean_field_criticality, phase_diagram
 from .finite import Ensemble, sample
 from .gauss import Activation, get_activation, leaky_relu
 from .meanfield import MeanFieldResult, kernel, mean_field
-from .nlo import nlo  # the function; the subpackage stays importable as netfield.nlo.<module>
+from .nlo import one_loop
 from .program import (
     Architecture,
     Network,
@@ -29,8 +30,6 @@ from .program import (
     rnn,
     transformer,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Activation",
@@ -54,7 +53,9 @@ __all__ = [
     "leaky_relu",
     "lstm",
     "mean_field",
+    "mean_field_criticality",
     "nlo",
+    "one_loop",
     "phase_diagram",
     "rnn",
     "sample",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 
 import jax
 import numpy as np
@@ -61,12 +60,3 @@ def check_finite_array(name: str, array) -> np.ndarray:
         raise ValueError(f"{name} must contain only finite numbers, got {arr[where]} at index {where}")
     return arr
 
-
-def check_output_file(path: str, option: str, extensions) -> None:
-    """An output path for a CLI option: one of ``extensions`` and an existing folder (else ValueError)."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise ValueError(f"{option} must end in one of {', '.join(extensions)}, got {path!r}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option}: the folder {folder!r} does not exist")

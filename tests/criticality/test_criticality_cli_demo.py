@@ -1,4 +1,4 @@
-"""The ``phase-diagram`` subcommand (criticality/cli.py) and the demo section (criticality/demo.py)."""
+"""The ``phase-diagram`` subcommand (cli/criticality.py) and the demo section (criticality/demo.py)."""
 
 import argparse
 import json
@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from netfield.criticality import cli, demo_section
+from netfield.cli import criticality as cli
+from netfield.criticality import demo_section
 
 
 def _parser():

@@ -91,4 +91,4 @@ def test_phase_diagram_errors(kwargs, words):
 
 
 def test_exports():
-    assert netfield.criticality is criticality and netfield.phase_diagram is phase_diagram
+    assert netfield.mean_field_criticality is criticality and netfield.phase_diagram is phase_diagram

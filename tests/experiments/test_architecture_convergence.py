@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import netfield
+from netfield.experiments import ChunkStore
 from netfield.experiments.architecture_figures import DEMO_SEED, DEMO_WIDTHS, plot_architecture_convergence
 from netfield.experiments.architectures import (
     CASE_NAMES,
@@ -25,7 +26,6 @@ from netfield.experiments.architectures import (
     network_architecture,
     relative_squared_distance,
 )
-from netfield.experiments.checkpoint import ChunkStore
 
 SEED = 20240611
 assert SEED != DEMO_SEED

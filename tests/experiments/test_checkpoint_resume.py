@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import netfield
-from netfield.experiments.checkpoint import ChunkStore, run_chunks, run_key
+from netfield.experiments import ChunkStore, run_chunks, run_key
 from netfield.experiments.convergence import measure
 
 

@@ -18,7 +18,7 @@ def test_json_holds_the_theory_of_the_library(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "K(2,3|0,0)" in printed and "out(0,0)" in printed
     data = json.loads(out.read_text())
-    ref = netfield.nlo(netfield.rnn(3, "tanh", weight_var=1.5, bias_var=0.5, input_var=0.5), np.ones((1, 1)))
+    ref = netfield.one_loop(netfield.rnn(3, "tanh", weight_var=1.5, bias_var=0.5, input_var=0.5), np.ones((1, 1)))
     assert np.allclose(data["theory"]["mean_shift"], ref.mean_shift, rtol=1e-12)
     assert np.allclose(data["theory"]["covariance"], ref.covariance, rtol=1e-12)
     assert data["simulation"] is None

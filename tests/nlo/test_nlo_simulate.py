@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import netfield
-from netfield.experiments.checkpoint import ChunkStore
+from netfield.experiments import ChunkStore
 from netfield.finite.sampler import _sample_parameters
 from netfield.nlo.observables import observables
 from netfield.nlo.simulate import SimulatedNLO, simulate
@@ -244,7 +244,7 @@ def test_resume_gives_identical_numbers(tmp_path):
     ({"seed": 1.5}, TypeError, r"seed must be an integer in \[0, 2\*\*63\), got 1.5"),
     ({"seed": -1}, TypeError, r"seed must be an integer"),
     ({"chunk_size": 0}, ValueError, r"chunk_size must be an integer >= 1, got 0"),
-    ({"store": "dir"}, TypeError, r"store must be a netfield.experiments.checkpoint.ChunkStore"),
+    ({"store": "dir"}, TypeError, r"store must be a netfield.experiments.ChunkStore"),
     ({"progress": 3}, TypeError, r"progress must be a callable"),
 ])
 def test_bad_inputs_raise_clear_errors(kwargs, error, match):

@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
+from netfield._runtime.progress import ProgressBar, Stages
 from netfield.experiments.convergence import convergence_study
 from netfield.experiments.data import digits_inputs
 from netfield.report.figures import FIGURES
 from netfield.report.html import write_index
-from netfield.report.progress import ProgressBar, Stages
 from netfield.report.summary import (
     convergence_block,
     cross_time_block,

@@ -102,7 +102,7 @@ def dnn_lyapunov_correction(activation_or_net, weight_var=None, bias_var=None, *
                             input_power: float = 0.0) -> LyapunovCorrection:
     """The 1/n coefficient kappa of the measured Lyapunov exponent of a DNN (C14).
 
-    Args: as :func:`netfield.criticality`. The network, if given, must be a DNN (the derivation
+    Args: as :func:`netfield.mean_field_criticality`. The network, if given, must be a DNN (the derivation
     uses a fresh weight matrix per layer; RNNs: use :func:`width_study`).
 
     Example:

@@ -336,8 +336,9 @@ def select_correlation_fixed_point(points, slope_one: float, identity: bool, cri
 # ---------------------------------------------------------------------------------------------
 # the public function
 
-def criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=None, input_power=0.0,
-                q0: float = 1.0, critical_tol: float = CRITICAL_TOL, method: str = "auto") -> Criticality:
+def mean_field_criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=None,
+                           input_power=0.0, q0: float = 1.0, critical_tol: float = CRITICAL_TOL,
+                           method: str = "auto") -> Criticality:
     """Mean-field criticality: fixed points, slopes, depth scales, Lyapunov exponent and phase.
 
     Args:
@@ -360,12 +361,12 @@ def criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=
 
     Example:
         >>> import netfield
-        >>> r = netfield.criticality("tanh", weight_var=3.0, bias_var=0.05)
+        >>> r = netfield.mean_field_criticality("tanh", weight_var=3.0, bias_var=0.05)
         >>> r.phase, round(r.c_star, 4), round(r.xi_c, 3)
         ('chaotic', 0.2993, 9.051)
-        >>> netfield.criticality("relu", 1.5, 0.1).phase
+        >>> netfield.mean_field_criticality("relu", 1.5, 0.1).phase
         'ordered'
-        >>> netfield.criticality(netfield.rnn(10, "erf", weight_var=3.0), input_power=1.0).phase
+        >>> netfield.mean_field_criticality(netfield.rnn(10, "erf", weight_var=3.0), input_power=1.0).phase
         'chaotic'
     """
     act, wv, bv, iv, arch = _resolve_arguments(activation_or_net, weight_var, bias_var, input_var, input_power)
@@ -415,3 +416,6 @@ def criticality(activation_or_net, weight_var=None, bias_var=None, *, input_var=
         xi_q=depth_scale(q_slope), chi_1=chi_1, c_star=float(c_star), c_fixed_points=points,
         chi_c=float(chi_c), xi_c=depth_scale(chi_c), lyapunov=float(lyap), phase=phase, notes=tuple(notes),
     )
+
+
+criticality = mean_field_criticality  # the original name (netfield.criticality.criticality), kept as an alias

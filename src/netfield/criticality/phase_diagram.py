@@ -107,7 +107,7 @@ def _stencil_moments(act: Activation, q: float, method: str):
 @lru_cache(maxsize=64)
 def _system(act: Activation, drive: float, method: str):
     """F (C10) and its Jacobian: exact in (w, b), a centred difference in q (the reported slopes
-    of :func:`netfield.criticality` are JAX derivatives; this Jacobian only drives Newton's method)."""
+    of :func:`netfield.mean_field_criticality` are JAX derivatives; this Jacobian only drives Newton's method)."""
 
     def system(u):
         w, b, q = (float(v) for v in u)
@@ -456,7 +456,7 @@ def phase_diagram(activation, *, weight_range=(0.5, 4.0), bias_range=(0.0, 0.3),
     The maps use tables of P, D over q and of the correlation map over (q, c) (each expectation a
     ``pair`` / ``dpair`` call), cubic-spline interpolation between table points and a direct
     ``dpair`` evaluation of chi_1 and chi_c at the solved fixed points; they agree with
-    :func:`netfield.criticality` to ~1e-6. The critical line is traced by continuation
+    :func:`netfield.mean_field_criticality` to ~1e-6. The critical line is traced by continuation
     (:func:`critical_line`), never read off the grid.
 
     Args:
@@ -464,7 +464,7 @@ def phase_diagram(activation, *, weight_range=(0.5, 4.0), bias_range=(0.0, 0.3),
         weight_range, bias_range: (min, max) of the grid axes; weight_var > 0, bias_var >= 0.
         resolution: (number of weight_var points, number of bias_var points), each >= 2.
         input_var, input_power: input drive (C0).
-        q0: length from which the length map is followed (see :func:`netfield.criticality`).
+        q0: length from which the length map is followed (see :func:`netfield.mean_field_criticality`).
 
     Example:
         >>> import netfield

@@ -3,12 +3,13 @@
 - :mod:`~netfield.experiments.convergence`: DNN vs RNN convergence to the mean-field kernels
   (paper A's numerical finding; THEORY.md 4.1).
 - :mod:`~netfield.experiments.fitting`: weighted least-squares power laws with standard errors.
-- :mod:`~netfield.experiments.checkpoint`: resumable runs (one atomic .npz per finished chunk).
+- :class:`ChunkStore`, :func:`run_chunks`, :func:`run_key`: resumable runs (one atomic .npz per finished
+  chunk; defined in :mod:`netfield._runtime.checkpoint`, at the bottom of the stack, and public here).
 - :mod:`~netfield.experiments.sampling`: compile-once sampling, identical to :func:`netfield.sample`.
 - :mod:`~netfield.experiments.data`: real inputs (scikit-learn digits) and input files.
 """
 
-from .checkpoint import ChunkStore, run_chunks, run_key
+from .._runtime.checkpoint import ChunkStore, run_chunks, run_key
 from .convergence import (
     ArchitectureComparison,
     ConvergenceCurve,

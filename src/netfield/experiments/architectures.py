@@ -37,16 +37,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
+from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .._runtime.seeds import check_seed, derive_seed
 from ..finite import mean_and_sem
 from ..finite.netsor import readout_kernel, run_program
 from ..meanfield import mean_field
 from ..meanfield.kernels import check_network
 from ..program import Network, batchnorm_mlp, conv, gru, lstm, rnn, transformer
 from ..program.netsor import Bias, Input, MatMul, Program
-from .checkpoint import ChunkStore, array_digest, run_chunks, run_key
-from .convergence import derive_seed
 from .fitting import PowerLawFit, fit_power_law
-from .sampling import check_seed
 
 CASE_NAMES = ("rnn", "gru", "lstm", "transformer", "batchnorm", "conv")
 X_SOURCES = ("digits", "random")
@@ -291,7 +290,7 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
         name: label of the architecture (default: ``arch.name`` / ``arch.architecture``).
         description: free text kept in the result.
         chunk_size: networks per chunk (checkpointing granularity; results do not depend on it).
-        store, resume: checkpoint directory (:class:`~netfield.experiments.checkpoint.ChunkStore`) and
+        store, resume: checkpoint directory (:class:`~netfield.experiments.ChunkStore`) and
             whether to reuse its finished chunks, so an interrupted long run loses at most a chunk.
         progress: callable told about finished networks (``progress(k)``).
 

@@ -23,29 +23,23 @@ depth-t network (same law), so every step is measured on the same samples.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .._checks import check_positive_int
+from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .._runtime.seeds import check_seed, derive_seed
 from ..finite import mean_and_sem
 from ..meanfield import kernel, mean_field
 from ..program import Network, dnn, parse_inputs, rnn
-from .checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .fitting import PowerLawFit, fit_power_law, prefactor_ratio
-from .sampling import check_seed, sample_range
+from .sampling import sample_range
 
 KERNELS = ("readout", "preactivation")
 ARCHITECTURES = ("dnn", "rnn")
 AMPLITUDE_EXPONENT = -0.5
 DEFAULT_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
-
-
-def derive_seed(seed: int, *labels) -> int:
-    """Independent, reproducible seed of one sub-run (architecture, width, ...) of a study."""
-    text = "|".join([str(int(seed)), *map(str, labels)])
-    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
 
 
 def _study_patterns(net: Network, x):
@@ -122,7 +116,7 @@ def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size
         networks: networks per width (>= 2 for a standard error).
         seed: study seed (each architecture and width gets its own derived seed).
         chunk_size: networks per checkpoint chunk.
-        store: checkpoint directory for resumable runs (:mod:`netfield.experiments.checkpoint`).
+        store: checkpoint directory for resumable runs (:class:`netfield.experiments.ChunkStore`).
         resume: reuse finished chunks in ``store``.
         progress: callable told about finished networks (``progress(k)``).
 

@@ -7,21 +7,13 @@ command-line runs: networks [first, first + count) of a run equal the same slice
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._checks import check_choice, check_positive_int
+from .._runtime.seeds import check_seed
 from ..finite import Ensemble, sample
 from ..finite import sampler as _finite
 from ..meanfield.kernels import READOUTS
 from ..meanfield.kernels import check_network as _check_net
 from ..program import Network
-
-
-def check_seed(seed) -> int:
-    """A seed: an integer in [0, 2**63)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise TypeError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    return int(seed)
 
 
 def preactivation_pairs(preactivations, steps: int) -> tuple:

@@ -83,7 +83,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_finite_array, check_positive_int
-from ..experiments.checkpoint import array_digest, run_key
+from .._runtime.checkpoint import array_digest, run_key
 from ..program import Network
 from ..program.shape import require_chain
 

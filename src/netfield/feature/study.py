@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .. import dnn, rnn
+from ..program import dnn, rnn
 from .sampler import posterior_samples
 from .theory import posterior_kernels
 from .transition import broken_branch, order_parameter, transition

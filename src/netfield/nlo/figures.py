@@ -57,7 +57,7 @@ def _paragraph(data: dict) -> str:
         parts.append(text)
     return ("Relative fluctuation n Var(K^_tt) / K_tt^2 of the equal-time conditional kernel of a single input "
             f"({data['activation']}, x = 1, input_var = {data['input_var']:g}) against the step t. Lines: one-loop "
-            "theory (netfield.nlo.nlo); points: sampled networks extrapolated to n -> inf (netfield.nlo.simulate, "
+            "theory (netfield.one_loop); points: sampled networks extrapolated to n -> inf (netfield.nlo.simulate, "
             f"widths {data['widths'][0]}..{data['widths'][-1]}, {data['networks'][0]}..{data['networks'][-1]} networks "
             "per width). The DNN's fluctuations saturate with depth; the RNN's keep growing, because its weight "
             "sharing correlates the sampling noise of different time steps: the difference is exactly the "

@@ -180,7 +180,7 @@ def _width(width):
     return w if w.ndim else float(w)
 
 
-def nlo(net, x) -> NLOResult:
+def one_loop(net, x) -> NLOResult:
     """Leading 1/n corrections of the kernels of ``net`` on ``x`` (THEORY.md 4.1, docs/nlo.md N1-N6).
 
     Args:
@@ -192,7 +192,7 @@ def nlo(net, x) -> NLOResult:
 
     Example:
         >>> import numpy as np, netfield
-        >>> r = netfield.nlo(netfield.dnn(3, "tanh", weight_var=1.5, bias_var=0.5), np.ones((1, 1)))
+        >>> r = netfield.one_loop(netfield.dnn(3, "tanh", weight_var=1.5, bias_var=0.5), np.ones((1, 1)))
         >>> r.variance.shape == r.mean_shift.shape
         True
     """
@@ -234,6 +234,9 @@ def nlo(net, x) -> NLOResult:
     return result
 
 
+nlo = one_loop  # the original name (netfield.nlo.nlo), kept as an alias
+
+
 def _noise(phi, C, obs: Observables, var_of, mu, R):
     """N_ij = Cov(f_i, f_j), the part sum_{j,c} d<f_i f_j>/dC_c R_cj of M_i (the rest is in nlo), and the
     (M, M) mask of pairs that are not structurally independent (skipped pairs contribute exactly zero)."""
@@ -266,4 +269,4 @@ def _noise(phi, C, obs: Observables, var_of, mu, R):
     return N, Mterm, coupled
 
 
-__all__ = ["NLOResult", "mean_field_covariance", "nlo"]
+__all__ = ["NLOResult", "mean_field_covariance", "nlo", "one_loop"]

@@ -10,7 +10,7 @@ C_b = bias_var and the first layer K^(1) = bias_var + input_var |x|^2 / d:
 
 V^(l) / n is the variance and G1^(l) / n the mean shift of the layer-l conditional kernel; the readout is
 one more layer with C_W = readout_var, C_b = readout_bias_var. These use explicit Stein-lemma integrands
-(no autodiff), so agreement with :func:`netfield.nlo.nlo` tests the Price-theorem derivatives.
+(no autodiff), so agreement with :func:`netfield.one_loop` tests the Price-theorem derivatives.
 
 Deep linear network without bias (PDLT eqs. 3.18-3.33): K^(l) = C_W^(l-1) K^(1), V^(l) = 2 (l - 1) (K^(l))^2,
 G1^(l) = 0 exactly (P5).

@@ -41,9 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
-from ..experiments.checkpoint import ChunkStore, array_digest, run_chunks, run_key
-from ..experiments.convergence import derive_seed
-from ..experiments.sampling import check_seed
+from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .._runtime.seeds import check_seed, derive_seed
 from ..finite import sample
 from ..finite.sampler import default_chunk_size
 from ..meanfield import kernel
@@ -334,10 +333,10 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
         order: 1/n correction terms in the extrapolations: 0, 1 (default) or 2.
         chunk_size: networks per checkpoint chunk (default min(networks, 250)); resuming needs the
             same value.
-        store: :class:`netfield.experiments.checkpoint.ChunkStore` in which finished chunks are saved.
+        store: :class:`netfield.experiments.ChunkStore` in which finished chunks are saved.
         resume: load finished chunks from ``store`` instead of sampling them again (identical numbers).
         progress: callable ``progress(k)`` told about k more finished networks (e.g. a
-            :class:`netfield.report.progress.ProgressBar` of total ``len(widths) * networks``).
+            :class:`netfield._runtime.progress.ProgressBar` of total ``len(widths) * networks``).
 
     Returns:
         :class:`SimulatedNLO`.
@@ -363,7 +362,7 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
     if store is not None and not isinstance(store, ChunkStore):
-        raise TypeError(f"store must be a netfield.experiments.checkpoint.ChunkStore or None, got {store!r}")
+        raise TypeError(f"store must be a netfield.experiments.ChunkStore or None, got {store!r}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(k) or None, got {progress!r}")
     obs = observables(net, x)

@@ -4,7 +4,7 @@
 - :mod:`~netfield.report.summary`: the numbers behind each figure (JSON-ready dicts).
 - :mod:`~netfield.report.figures`: figures drawn from those dicts only.
 - :mod:`~netfield.report.html`: ``index.html``.
-- :mod:`~netfield.report.progress`: a tiny progress bar on stderr.
+- progress output: :mod:`netfield._runtime.progress` (shared with the capabilities and the CLI).
 """
 
 from .demo import DemoConfig, run_demo

@@ -18,15 +18,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .. import __version__
 from .._checks import check_positive_int
-from ..experiments.checkpoint import ChunkStore
+from .._runtime.checkpoint import ChunkStore
+from .._runtime.progress import ProgressBar, Stages
+from .._runtime.seeds import check_seed
+from .._version import __version__
 from ..experiments.convergence import convergence_study
 from ..experiments.data import digits_inputs
-from ..experiments.sampling import check_seed
 from .figures import FIGURES
 from .html import write_index
-from .progress import ProgressBar, Stages
 from .summary import (
     chi1_values,
     convergence_block,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._runtime.seeds import derive_seed
 from ..experiments.convergence import (
     ARCHITECTURES,
     KERNELS,
     ConvergenceStudy,
-    derive_seed,
     equal_time_blocks,
 )
 from ..experiments.sampling import sample_range
@@ -26,7 +26,7 @@ def regime(chi1: float, tol: float = 0.02) -> str:
 
 
 def chi1_values(activation: str, weight_vars, bias_var: float) -> list[float]:
-    """chi_1 of each weight variance, from :func:`netfield.criticality.criticality`."""
+    """chi_1 of each weight variance, from :func:`netfield.mean_field_criticality`."""
     from ..criticality import criticality
 
     return [float(criticality(activation, wv, bias_var).chi_1) for wv in weight_vars]

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from .._checks import check_output_file
+from .common import add_prior, check_output_file, float_list, int_list, network
 
 EXAMPLE = """examples:
   netfield nlo --arch rnn --depth 6 --activation tanh --weight-var 1.5 --bias-var 0.5 --input-var 0.5
@@ -26,21 +26,19 @@ measured on sampled networks (Richardson fits over --widths) with standard error
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``nlo`` on an argparse subparsers object (default ``func`` is :func:`run`)."""
-    from ..cli import _add_prior, _float_list, _int_list
-
     p = subparsers.add_parser(
         "nlo", help="1/n corrections of DNN / RNN kernels: mean shift and fluctuations, theory and simulation",
         description="Next-to-leading-order (1/n) statistics of the conditional kernels of a DNN or RNN "
                     "(THEORY.md 4.1): one-loop theory, optionally checked against sampled networks.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=("dnn", "rnn"), default="rnn", help="architecture (default: rnn)")
-    _add_prior(p)
+    add_prior(p)
     p.set_defaults(activation="tanh", weight_var=1.5, bias_var=0.5, input_var=0.5, depth=6)
     p.add_argument("--inputs", metavar="FILE", help="inputs (N, d) or (N, T, d) from .npy/.npz/.csv (default: x = 1)")
     p.add_argument("--key", help="array name inside an .npz holding several arrays")
     p.add_argument("--simulate", action="store_true", help="also measure the limits on sampled networks")
-    p.add_argument("--widths", type=_int_list, default=(32, 64, 128, 256), help="simulation widths (default 32,...,256)")
-    p.add_argument("--networks", type=_int_list, default=(2000,),
+    p.add_argument("--widths", type=int_list, default=(32, 64, 128, 256), help="simulation widths (default 32,...,256)")
+    p.add_argument("--networks", type=int_list, default=(2000,),
                    help="networks per width: one number or one per width (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     p.add_argument("--out", metavar="DIR", help="checkpoint folder of the simulation (resumable with --resume)")
@@ -48,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write all numbers (theory, simulation) to this .json file")
     p.add_argument("--figure", metavar="FILE", help="draw n Var(K_tt)/K_tt^2 vs t for DNN and RNN (ordered: the "
                    "given weight_var / bias_var; chaotic: --chaotic) to this .png/.pdf/.svg")
-    p.add_argument("--chaotic", type=_float_list, default=(4.0, 0.3), help="weight_var,bias_var of the figure's "
+    p.add_argument("--chaotic", type=float_list, default=(4.0, 0.3), help="weight_var,bias_var of the figure's "
                    "second regime (default 4,0.3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -72,9 +70,8 @@ def _table(result, sim=None) -> str:
 
 def run(args) -> int:
     """Compute, print, and write what was asked. Returns the exit status (errors raise ValueError)."""
-    from ..cli import _net
     from ..experiments.data import load_inputs
-    from .oneloop import nlo
+    from ..nlo.oneloop import nlo
 
     if args.json:
         check_output_file(args.json, "--json", (".json",))
@@ -82,7 +79,7 @@ def run(args) -> int:
         check_output_file(args.figure, "--figure", (".png", ".pdf", ".svg"))
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
     x = load_inputs(args.inputs, args.key) if args.inputs else np.ones((1, 1))
-    net = _net(args, args.arch)
+    net = network(args, args.arch)
     result = nlo(net, x)
     sim = None
     if args.simulate:
@@ -91,8 +88,8 @@ def run(args) -> int:
     print(_table(result, sim))
     payload = {"network": repr(net), "theory": result.to_dict(), "simulation": sim.to_dict() if sim else None}
     if args.figure:
-        from .figures import plot_fluctuations
-        from .study import fluctuation_study
+        from ..nlo.figures import plot_fluctuations
+        from ..nlo.study import fluctuation_study
 
         if len(args.chaotic) != 2:
             raise ValueError(f"--chaotic must be weight_var,bias_var, got {args.chaotic!r}")
@@ -113,9 +110,9 @@ def run(args) -> int:
 def _simulate(args, net, x, networks):
     from pathlib import Path
 
-    from ..experiments.checkpoint import ChunkStore
-    from ..report.progress import ProgressBar
-    from .simulate import simulate
+    from .._runtime.checkpoint import ChunkStore
+    from .._runtime.progress import ProgressBar
+    from ..nlo.simulate import simulate
 
     store = ChunkStore(Path(args.out) / ".checkpoints") if args.out else None
     if args.resume and store is None:

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-from .._checks import check_output_file
+from .common import check_output_file
 
 EXAMPLE = """examples:
   netfield phase-diagram --activation tanh --out fig.png
@@ -60,8 +60,8 @@ def _resolution(text: str):
 def run(args) -> int:
     """Compute and draw the phase diagram; print the critical points. Returns the exit status."""
     try:
-        from .figures import plot_phase_diagram
-        from .phase_diagram import phase_diagram
+        from ..criticality.figures import plot_phase_diagram
+        from ..criticality.phase_diagram import phase_diagram
 
         check_output_file(args.out, "--out", FORMATS)
         if args.json is not None:

@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from .._checks import check_output_file
+from .common import add_prior, check_output_file, network
 
 EXAMPLE = """examples:
   netfield gp                                              # digits, DNN depth 3, 500 training images
@@ -39,8 +39,6 @@ MAX_CLASSES = 20  # integer labels with at most this many values are classified 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``gp`` subcommand on an argparse subparsers object (default ``func``: :func:`run`)."""
-    from ..cli import _add_prior
-
     p = subparsers.add_parser(
         "gp", help="NNGP regression / classification: accuracy, log evidence, predictions",
         description="Bayesian inference with the NNGP kernel of a DNN or RNN (THEORY.md 2.3):\naccuracy or "
@@ -49,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits", metavar="digits|FILE", help="'digits' (scikit-learn's, no download) or a .npz / .csv file "
                    "(default: digits)")
     p.add_argument("--arch", choices=("dnn", "rnn"), default="dnn", help="architecture (default: dnn)")
-    _add_prior(p)
+    add_prior(p)
     p.add_argument("--readout", choices=("last", "mean"), default="last",
                    help="output at the last step, or averaged over all steps (default: last)")
     seq = p.add_mutually_exclusive_group()
@@ -281,8 +279,7 @@ def fit_and_predict(args, task, x_tr, y_tr, x_te):
     """
     import numpy as np
 
-    from ..cli import _net
-    from . import (
+    from ..gp import (
         class_indicators,
         fit_network,
         gram_matrix,
@@ -299,7 +296,7 @@ def fit_and_predict(args, task, x_tr, y_tr, x_te):
 
     if not (math.isfinite(args.noise) and args.noise > 0):
         raise ValueError(f"--noise must be a finite number > 0, got {args.noise!r}")
-    net, noise, laplace = _net(args, args.arch), args.noise, task == "classify" and args.method == "laplace"
+    net, noise, laplace = network(args, args.arch), args.noise, task == "classify" and args.method == "laplace"
     params = _optimize_params(args, laplace)
     params = None if params == "default" else params
     evidence_fit = None

@@ -45,7 +45,7 @@ class ChunkStore:
     Example:
         >>> import numpy as np, tempfile
         >>> store = ChunkStore(tempfile.mkdtemp())
-        >>> store.save("k", 0, 2, {"a": np.ones(2)})
+        >>> path = store.save("k", 0, 2, {"a": np.ones(2)})
         >>> store.load("k", 0, 2)["a"].tolist()
         [1.0, 1.0]
     """

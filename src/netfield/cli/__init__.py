@@ -1,0 +1,74 @@
+"""``netfield`` command line: a thin layer over the public API.
+
+Subcommands, one module each: ``kernel`` (mean-field kernel to .npy), ``sample`` (empirical kernels of
+sampled finite networks to .npz, resumable), ``converge`` (DNN vs RNN convergence study, resumable),
+``phase-diagram`` (:mod:`.criticality`), ``gp``, ``nlo``, ``feature`` (feature-learning theory of muP
+networks vs posterior sampling, resumable) and ``demo`` (the full report). Each module has
+``add_parser(subparsers)`` and ``run(args)`` and imports only :mod:`.common` and the library. Bad input
+prints ``netfield: error: <one line>`` to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .._version import __version__
+from . import converge, criticality, demo, feature, gp, kernel, nlo, sample
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    FORMATTER,
+    CLIError,
+    Parser,
+    checkpoint_dir,
+    examples,
+    one_line,
+)
+
+SUBCOMMANDS = (kernel, sample, converge, criticality, gp, nlo, feature, demo)  # in the order of --help
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``netfield`` parser with every subcommand registered (each sets ``func``)."""
+    parser = Parser(prog="netfield", formatter_class=FORMATTER,
+                    description="Field theory of wide neural networks: mean-field kernels, sampled finite "
+                                "networks, and the DNN-vs-RNN convergence study.",
+                    epilog=examples("""
+                         netfield demo                          # the full report in ./netfield-report/
+                         netfield kernel --arch rnn --depth 5 --inputs x.npy --out k.npy
+                         netfield sample --arch rnn --width 256 --networks 64 --out s.npz
+                         netfield converge --weight-vars 0.8,1.5,4 --depth 6 --out conv/
+                         netfield gp --data digits --arch rnn --readout last   # NNGP accuracy, log evidence
+                         netfield nlo --arch rnn --depth 6 --activation tanh   # 1/n mean shift and fluctuations
+                         netfield feature --signal 0.2 1.0 --width 64   # feature learning: theory vs sampling
+                         netfield <command> --help              # options of one command"""))
+    parser.add_argument("--version", action="version", version=f"netfield {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``netfield`` console script; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already reported in one line
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
+              f"command with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, ValueError, TypeError, OSError) as err:  # bad input: one line, no traceback
+        print(f"netfield: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+__all__ = ["build_parser", "main"]

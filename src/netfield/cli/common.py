@@ -1,0 +1,135 @@
+"""Shared pieces of the ``netfield`` subcommands: argument types and groups, the network and inputs
+built from them, output-file checks, and the one-line error reporting of :func:`netfield.cli.main`.
+
+Bad input raises :class:`CLIError`, ``ValueError``, ``TypeError`` or ``OSError``; ``main`` prints it as
+``netfield: error: <one line>`` (:func:`one_line`) and exits with status :data:`EXIT_USAGE`. Every
+subcommand module imports this module and the library only, never another subcommand module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import textwrap
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+class CLIError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        self.exit(EXIT_USAGE, f"netfield: error: {message} (see '{self.prog} --help')\n")
+
+
+def one_line(err: BaseException) -> str:
+    """The message of an error on one line (its type name when it has none)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, KeyError):
+        text = text.strip("'\"")
+    return text
+
+
+def examples(text: str) -> str:
+    """An ``examples:`` epilog from an indented block of command lines."""
+    return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
+
+
+def int_list(text: str) -> tuple:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def float_list(text: str) -> tuple:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_prior(p, *, weight_var=True, bias_var=0.0):
+    """The ``network`` option group: activation, depth and the variances of a DNN / RNN prior."""
+    g = p.add_argument_group("network")
+    g.add_argument("--activation", default="erf", help="activation name: erf, relu, tanh, ... (default: erf)")
+    g.add_argument("--depth", "--steps", dest="depth", type=int, default=3,
+                   help="layers (DNN) = time steps (RNN) (default: %(default)s)")
+    if weight_var:
+        g.add_argument("--weight-var", type=float, default=1.0, help="weight variance (default: %(default)s)")
+    g.add_argument("--bias-var", type=float, default=bias_var, help="bias variance (default: %(default)s)")
+    g.add_argument("--input-var", type=float, default=1.0, help="input-weight variance (default: %(default)s)")
+    g.add_argument("--readout-var", type=float, default=1.0, help="readout variance (default: %(default)s)")
+    g.add_argument("--readout-bias-var", type=float, default=0.0, help="readout bias variance (default: %(default)s)")
+    return g
+
+
+def add_inputs(p, name="--inputs"):
+    """``--inputs FILE`` (with ``--key``) or ``--digits N`` scikit-learn digit images."""
+    p.add_argument(name, metavar="FILE", help="inputs (N, d) or (N, T, d) from .npy, .npz or .csv (N rows, d columns); "
+                   "default: --digits standardised digit images from scikit-learn")
+    p.add_argument("--key", help="array name inside an .npz holding several arrays")
+    p.add_argument("--digits", type=int, default=8, help="number of digit images when no --inputs (default: 8)")
+
+
+def network(args, architecture, weight_var=None):
+    """The DNN or RNN of the :func:`add_prior` options (``weight_var`` overrides ``--weight-var``)."""
+    from ..program import dnn, rnn
+
+    build = dnn if architecture == "dnn" else rnn
+    return build(args.depth, args.activation, weight_var=args.weight_var if weight_var is None else weight_var,
+                 bias_var=args.bias_var, input_var=args.input_var, readout_var=args.readout_var,
+                 readout_bias_var=args.readout_bias_var)
+
+
+def inputs(args, path=None):
+    """The inputs of the :func:`add_inputs` options (``path`` instead of ``--inputs``)."""
+    from ..experiments.data import digits_inputs, load_inputs
+
+    path = args.inputs if path is None else path
+    if path:
+        return load_inputs(path, args.key)
+    return digits_inputs(args.digits).x
+
+
+def out_file(path: str, suffix: str) -> Path:
+    """``--out`` ending in ``suffix`` in an existing folder (else CLIError)."""
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise CLIError(f"--out must end in {suffix}, got {path!r}")
+    if p.parent and not p.parent.exists():
+        raise CLIError(f"--out directory {str(p.parent)!r} does not exist")
+    return p
+
+
+def check_output_file(path: str, option: str, extensions) -> None:
+    """An output path for a CLI option: one of ``extensions`` and an existing folder (else ValueError)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in extensions:
+        raise ValueError(f"{option} must end in one of {', '.join(extensions)}, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option}: the folder {folder!r} does not exist")
+
+
+def checkpoint_dir(args) -> str:
+    """Where a command keeps its finished chunks (for the interruption message)."""
+    if getattr(args, "checkpoint", None):
+        return str(args.checkpoint)
+    if args.command == "feature":
+        return args.checkpoint_dir or "nowhere (pass --checkpoint-dir DIR to keep the sampler's state)"
+    if args.command == "sample":
+        return f"{args.out}.checkpoints"
+    if not getattr(args, "out", None):
+        return "nowhere (pass --out DIR to keep finished chunks)"
+    return str(Path(args.out) / ".checkpoints")
+
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "FORMATTER", "CLIError", "Parser", "add_inputs", "add_prior",
+           "check_output_file", "checkpoint_dir", "examples", "float_list", "inputs", "int_list", "network",
+           "one_line", "out_file"]
