@@ -1,6 +1,6 @@
 """DNN kernels against neural-tangents 0.6.5 reference values, and an independent two-time recursion.
 
-reference/neural_tangents_kernels.json: stax.serial([Dense(W_std, b_std), Act()] * L + [Dense]) with
+tests/data/neural_tangents_kernels.json: stax.serial([Dense(W_std, b_std), Act()] * L + [Dense]) with
 inputs divided by d; mapping_to_netfield: depth=L, weight_var=input_var=readout_var=W_std**2,
 bias_var=readout_bias_var=b_std**2 (THEORY.md section 1).
 """
@@ -17,7 +17,7 @@ from scipy import special
 
 import netfield as nf
 
-REFERENCE = json.loads(Path("/work/shared/reference/neural_tangents_kernels.json").read_text())
+REFERENCE = json.loads((Path(__file__).parent.parent / "data" / "neural_tangents_kernels.json").read_text())
 X = np.array(REFERENCE["inputs_x"])
 W_VAR, B_VAR = REFERENCE["W_std"] ** 2, REFERENCE["b_std"] ** 2
 CASES = sorted(REFERENCE["cases"])
