@@ -460,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("kernel", help="mean-field (NNGP) readout kernel to .npy", formatter_class=fmt,
-                       description="Mean-field readout kernel K(x1, x2) of a DNN or RNN (THEORY.md 2).",
+                       description="Mean-field readout kernel K(x1, x2) of a DNN or RNN (docs/theory.md 2).",
                        epilog=_examples("""
                            netfield kernel --inputs x.npy --out k.npy                   # DNN, depth 3, erf
                            netfield kernel --arch rnn --depth 5 --activation tanh --weight-var 1.5 \\

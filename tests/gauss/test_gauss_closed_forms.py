@@ -1,7 +1,7 @@
 """Closed-form Gaussian expectations against the panel rule, Monte Carlo and reference values.
 
 For (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]) every activation with a closed form provides
-pair = E[phi(u) phi(v)], dpair = E[phi'(u) phi'(v)] and d2pair = E[phi''(u) phi(v)] (THEORY.md 2.1;
+pair = E[phi(u) phi(v)], dpair = E[phi'(u) phi'(v)] and d2pair = E[phi''(u) phi(v)] (docs/theory.md 2.1;
 gauss/activations.py). Independent routes must agree: the closed forms, the numerical 'panels' rule
 (gauss/quadrature.py), Monte Carlo (gauss/montecarlo.py), autodiff / finite differences of the
 closed forms (Price's theorem) and the stored reference values (tests/data/).

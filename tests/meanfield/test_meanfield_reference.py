@@ -2,7 +2,7 @@
 
 tests/data/neural_tangents_kernels.json: stax.serial([Dense(W_std, b_std), Act()] * L + [Dense]) with
 inputs divided by d; mapping_to_netfield: depth=L, weight_var=input_var=readout_var=W_std**2,
-bias_var=readout_bias_var=b_std**2 (THEORY.md section 1).
+bias_var=readout_bias_var=b_std**2 (docs/theory.md section 1).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_reference_distinguishes_hyper_parameters():
 
 
 # ---------------------------------------------------------------------------------------------
-# an independent (numpy, closed-form) implementation of the RNN two-time recursion, THEORY.md 2.2
+# an independent (numpy, closed-form) implementation of the RNN two-time recursion, docs/theory.md 2.2
 
 def _erf_pair(cuu, cvv, cuv):
     return 2 / math.pi * np.arcsin(2 * cuv / np.sqrt((1 + 2 * cuu) * (1 + 2 * cvv)))

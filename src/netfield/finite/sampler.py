@@ -1,14 +1,14 @@
 """Finite-width interpreter: run a network's program with sampled Gaussian matrices of width n.
 
 The same :class:`~netfield.program.Program` as the mean-field interpreter, evaluated literally:
-W ~ N(0, weight_var / n), U ~ N(0, input_var / d), b ~ N(0, bias_var) (THEORY.md section 1).
+W ~ N(0, weight_var / n), U ~ N(0, input_var / d), b ~ N(0, bias_var) (docs/theory.md section 1).
 
 Per sampled network it records
 
 - empirical pre-activation kernels  (1/n) sum_i h_i(t, a) h_i(s, b)  for the requested (t, s);
 - the empirical readout kernel, with the readout weights integrated out given the hidden layer:
   K^_ab = readout_var (1/n) sum_j phi(h_{T_a, j}(a)) phi(h_{T_b, j}(b)) + readout_bias_var
-  (its average over networks is the output covariance; THEORY.md 4.1 calls it the conditional kernel).
+  (its average over networks is the output covariance; docs/theory.md 4.1 calls it the conditional kernel).
 
 Randomness: network i uses the key fold_in(PRNGKey(seed), i) and matrix k of the program the key
 fold_in(that, k), so results do not depend on how networks are chunked (up to the rounding of

@@ -1,4 +1,4 @@
-"""Master-theorem interpreter: covariances of G-variables of a program (THEORY.md 2.1, 2.2, 7).
+"""Master-theorem interpreter: covariances of G-variables of a program (docs/theory.md 2.1, 2.2, 7).
 
 Covariances are computed lazily and memoised, block by block. A *block* is the (nA, nB) matrix
 Cov(g1(a), g2(b)) for patterns a in set A and b in set B; a *pointwise* vector is
@@ -7,7 +7,7 @@ matrices are independent, so their block is ``None`` = exactly zero, without any
 only those the requested output depends on: asking for the equal-time readout of an RNN touches the
 same blocks as for a DNN, so both give the same numbers to machine precision.
 
-Rules (THEORY.md section 7):
+Rules (docs/theory.md section 7):
     Cov(W h, W h')     = var_W * E[h h']           (same matrix W; h = phi(g) Gaussian via Cov(g, g'))
     Cov(U x_t, U x_s)  = var_U * x_t . x_s / d    (same input matrix U)
     Cov(b, b)          = var_b                     (same bias vector)

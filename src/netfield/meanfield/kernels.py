@@ -1,4 +1,4 @@
-"""Public mean-field API: ``kernel`` and ``mean_field`` (THEORY.md 2.1, 2.2)."""
+"""Public mean-field API: ``kernel`` and ``mean_field`` (docs/theory.md 2.1, 2.2)."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ class MeanFieldResult:
         return int(t)
 
     def preactivation(self, t: int, s: int | None = None):
-        """(N, N) covariance C_{ts}^{ab} = Cov(h_t(a), h_s(b)) of pre-activations (THEORY.md 2.2)."""
+        """(N, N) covariance C_{ts}^{ab} = Cov(h_t(a), h_s(b)) of pre-activations (docs/theory.md 2.2)."""
         t = self._check_step("t", t)
         s = t if s is None else self._check_step("s", s)
         _warm(self._engine, t, s, "all", "all")

@@ -1,4 +1,4 @@
-"""The tensor-program IR (DESIGN.md section 1, THEORY.md section 7).
+"""The tensor-program IR (docs/design.md section 1, docs/theory.md section 7).
 
 A program is a list of instructions over named variables:
 

@@ -1,4 +1,4 @@
-"""Network descriptions: ``dnn`` and ``rnn`` build the same program (THEORY.md section 1).
+"""Network descriptions: ``dnn`` and ``rnn`` build the same program (docs/theory.md section 1).
 
     h_1 = U_1 x_1 + b_1
     h_t = W_t phi(h_{t-1}) + U_t x_t + b_t        t = 2..T
@@ -55,7 +55,7 @@ def build_program(architecture: str, steps: int, activation: Activation) -> Prog
 class Network:
     """A deep (``dnn``) or recurrent (``rnn``) network and its weight prior.
 
-    Hyper-parameters are variances (THEORY.md section 1) and are pytree leaves, so
+    Hyper-parameters are variances (docs/theory.md section 1) and are pytree leaves, so
     ``jax.grad`` of any kernel with respect to them works. Build with :func:`dnn` / :func:`rnn`.
     """
 
