@@ -1,4 +1,4 @@
-"""Kernels of any architecture vs sampled finite networks (docs/theory.md 7; netfield.experiments.architectures).
+"""Kernels of any architecture vs sampled finite networks (docs/theory.md 7; experiments/architectures.py).
 
 Issue requirement: for each architecture the squared relative distance between the empirical and the
 theory kernel falls like 1/width (fitted slope within error of -1), and the mean empirical kernel

@@ -4,7 +4,7 @@ For one set of hyper-parameters, a DNN and an RNN of the same depth T have ident
 kernels at every layer / time step (docs/theory.md 2.2). Their finite-width kernels differ: the empirical
 kernel fluctuates around the mean field by O(n^{-1/2}) (docs/theory.md 4.1a), and in the RNN the shared
 W, U and b correlate the sampling noise of different time steps, which accumulates instead of
-saturating with depth (docs/theory.md 4.1, "Var_RNN - Var_DNN"). This module measures it.
+saturating with depth (docs/theory.md eq. 4.1d). This module measures it.
 
 Per sampled network and time step t the distance is the relative Frobenius distance
 

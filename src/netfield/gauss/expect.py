@@ -31,7 +31,7 @@ def _resolve(activation, method: str):
 
 
 def _with_price_derivatives(act: Activation):
-    """E[phi phi] whose JAX derivatives are the closed forms of Price's theorem (docs/theory.md 4.1):
+    """E[phi phi] whose JAX derivatives are the closed forms of Price's theorem (docs/theory.md eq. 4.1c):
     d/dcuv = E[phi' phi'], d/dcuu = E[phi'' phi]/2, d/dcvv = E[phi phi'']/2. This keeps gradients
     finite on the diagonal (|c| = 1), where differentiating arccos/arcsin formulas gives inf * 0."""
 

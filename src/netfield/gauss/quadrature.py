@@ -16,7 +16,7 @@ z1, z2 iid standard normal (docs/theory.md 2.1):
     Tensor Gauss-Hermite rule: fast and exact for polynomials, accurate for smooth phi at moderate
     variances only (off by 1-30% at kinks, docs/theory.md 2.1 numerical note).
 
-Derivative expectations follow from Price's theorem (docs/theory.md 4.1):
+Derivative expectations follow from Price's theorem (docs/theory.md eq. 4.1c):
 E[phi'(u) phi'(v)] = d E[phi phi] / d cuv and E[phi''(u) phi(v)] = 2 d E[phi phi] / d cuu. For
 continuous phi they are integrated directly (phi' via autodiff; each kink of phi contributes the
 delta term  J_k N(k; 0, cuu) E[phi(v) | u = k]  with J_k the jump of phi' at k). For phi with jumps
