@@ -1,4 +1,4 @@
-"""A plain numpy recursion for the erf-RNN two-time kernel (the GP4A-style baseline; THEORY.md 2.2).
+"""A plain numpy recursion for the erf-RNN two-time kernel (the GP4A-style baseline; docs/theory.md 2.2).
 
     C_{ts}^{ab} = bias_var + input_var x_{t,a} . x_{s,b} / d
                 + weight_var (2/pi) arcsin( 2 C_{t-1,s-1}^{ab}
@@ -44,7 +44,7 @@ def _as_sequences(x, steps: int | None):
 
 
 def erf_pair(var_a, var_b, cov):
-    """E[erf(u) erf(v)] for (u, v) ~ N(0, [[var_a, cov], [cov, var_b]]) (THEORY.md 2.1)."""
+    """E[erf(u) erf(v)] for (u, v) ~ N(0, [[var_a, cov], [cov, var_b]]) (docs/theory.md 2.1)."""
     return (2.0 / np.pi) * np.arcsin(2.0 * cov / np.sqrt((1.0 + 2.0 * var_a) * (1.0 + 2.0 * var_b)))
 
 

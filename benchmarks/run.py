@@ -8,7 +8,7 @@
 
 Every case runs in fresh processes on the same inputs (x ~ N(0, 1), shape (N, 64), float64, seed 0):
 neural-tangents in its own virtual environment (benchmarks/.venv-nt, created on first use with the
-pins of DESIGN.md section 6; see PIN_SETS), netfield and the numpy baselines in the current python.
+pins listed in benchmarks/README.md; see PIN_SETS), netfield and the numpy baselines in the current python.
 Results: benchmarks/results/<date>-<host>[-quick].json (machine info, versions, every measurement)
 and a markdown table on stdout (also benchmarks/results/latest[-quick].md).
 """
@@ -45,7 +45,7 @@ VENV = HERE / ".venv-nt"
 RESULTS = HERE / "results"
 DIM = 64
 
-# DESIGN.md section 6: neural-tangents 0.6.5 does not bound JAX in its metadata; these sets work.
+# neural-tangents 0.6.5 does not bound JAX in its metadata; these sets work (benchmarks/README.md).
 PIN_SETS = [
     ["neural-tangents==0.6.5", "jax[cpu]==0.4.23", "jaxlib==0.4.23", "numpy<2", "scipy<1.13"],
     ["neural-tangents==0.6.5", "jax[cpu]==0.5.3", "tf2jax==0.3.6", "numpy<2", "scipy<1.13"],

@@ -1,6 +1,6 @@
 """High-order reference for the NNGP readout kernel of a DNN with an activation that has no closed form.
 
-The kernel recursion (THEORY.md 2.1)
+The kernel recursion (docs/theory.md 2.1)
 
     K_1(a, b) = bias_var + input_var x_a . x_b / d
     K_t(a, b) = bias_var + weight_var E[phi(u) phi(v)]_{K_{t-1}}        t = 2..L

@@ -1,7 +1,7 @@
 """netfield: field theory of wide neural networks.
 
 Importing netfield enables JAX float64 (``jax_enable_x64``): theory results are float64 by default
-(DESIGN.md section 3); float32 stays available through ``dtype=`` arguments.
+(docs/design.md section 3); float32 stays available through ``dtype=`` arguments.
 """
 
 import jax

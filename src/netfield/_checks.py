@@ -1,6 +1,6 @@
 """Argument validation shared by the public API.
 
-Every error names the argument, the value received and what is accepted (DESIGN.md section 3).
+Every error names the argument, the value received and what is accepted (docs/design.md section 3).
 Values that are JAX tracers (inside ``jit``/``grad``) are not inspected, so validated functions stay
 differentiable with respect to hyper-parameters.
 """

@@ -12,7 +12,7 @@ from netfield.gauss import ACTIVATIONS, d2pair, dpair, get_activation
 
 
 def test_tanh_critical_points():
-    # THEORY.md 3.1: tanh is critical at weight_var = 1 for bias_var = 0 ...
+    # docs/theory.md 3.1: tanh is critical at weight_var = 1 for bias_var = 0 ...
     assert criticality("tanh", 1.0, 0.0).phase == "critical"
     assert critical_weight_var("tanh", 0.0) == pytest.approx(1.0, abs=1e-6)
     # ... and at weight_var = 1.7610 for bias_var = 0.05 (Schoenholz et al.; public reproduction)

@@ -1,9 +1,9 @@
-"""Kernels of any architecture vs sampled finite networks (THEORY.md 7; netfield.experiments.architectures).
+"""Kernels of any architecture vs sampled finite networks (docs/theory.md 7; experiments/architectures.py).
 
 Issue requirement: for each architecture the squared relative distance between the empirical and the
 theory kernel falls like 1/width (fitted slope within error of -1), and the mean empirical kernel
 agrees with the theory within 4 standard errors at the largest width. Fixed seeds, different from
-the demo's (DESIGN.md section 5) for the unit tests; the two slow requirements are checked on the
+the demo's (docs/design.md section 5) for the unit tests; the two slow requirements are checked on the
 numbers of the real ``netfield demo`` run (session fixture ``netfield_demo``, tests/conftest.py), whose
 section 9 is exactly this study (widths 32..1024) - computed once for the whole test session.
 """

@@ -1,6 +1,6 @@
-"""The DNN-vs-RNN convergence study (paper A's numerical finding; THEORY.md 4.1).
+"""The DNN-vs-RNN convergence study (paper A's numerical finding; docs/theory.md 4.1).
 
-Statistical assertions use the fitted standard errors with fixed seeds (DESIGN.md section 5).
+Statistical assertions use the fitted standard errors with fixed seeds (docs/design.md section 5).
 """
 
 import numpy as np

@@ -38,7 +38,7 @@ def test_lazy_limit_equals_gaussian_process(arch):
 
 
 def test_deep_linear_network_matches_the_known_one_over_n_posterior_kernel():
-    """THEORY.md 4.3 (standard scaling, targets y_std): K_post^(l) = K + (l / n) K Phi K with
+    """docs/theory.md 4.3 (standard scaling, targets y_std): K_post^(l) = K + (l / n) K Phi K with
     Phi = Gamma^-1 (y y^T - K - I/beta) Gamma^-1, Gamma = K + I/beta. In muP units the same model has
     targets y_std / sqrt(n), kappa = 1/beta and the O(1/n) log-determinant (width=n): the saddle point
     must reproduce the shift with an O(1/n) relative residual."""

@@ -1,8 +1,8 @@
-"""Mean-field kernels against ensembles of sampled finite-width networks (DESIGN.md section 5).
+"""Mean-field kernels against ensembles of sampled finite-width networks (docs/design.md section 5).
 
 The mean of the empirical kernels over `networks` sampled networks must lie within 4 standard errors
 of the theory at two widths, and the deviation must shrink as the width grows. The empirical mean
-carries a genuine O(1/n) bias (THEORY.md section 4), ~1/n in units where the per-network fluctuation
+carries a genuine O(1/n) bias (docs/theory.md section 4), ~1/n in units where the per-network fluctuation
 is ~3/sqrt(n): with networks = width / 2 the bias stays ~0.3 standard errors at both widths, and the
 error bar shrinks like 1/width (expected: 4x from width 128 to 512).
 """

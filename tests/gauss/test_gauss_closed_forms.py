@@ -1,10 +1,10 @@
 """Closed-form Gaussian expectations against the panel rule, Monte Carlo and reference values.
 
 For (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]) every activation with a closed form provides
-pair = E[phi(u) phi(v)], dpair = E[phi'(u) phi'(v)] and d2pair = E[phi''(u) phi(v)] (THEORY.md 2.1;
+pair = E[phi(u) phi(v)], dpair = E[phi'(u) phi'(v)] and d2pair = E[phi''(u) phi(v)] (docs/theory.md 2.1;
 gauss/activations.py). Independent routes must agree: the closed forms, the numerical 'panels' rule
 (gauss/quadrature.py), Monte Carlo (gauss/montecarlo.py), autodiff / finite differences of the
-closed forms (Price's theorem) and the stored reference values.
+closed forms (Price's theorem) and the stored reference values (tests/data/).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from netfield import gauss
 CLOSED_FORM = ["linear", "relu", "leaky_relu", "erf", "sign", "step", "sin", "cos"]
 JUMPS = {"sign", "step"}              # phi itself jumps: dpair, d2pair infinite at |c| = 1
 OSCILLATING = {"sin", "cos"}
-REFERENCE = Path("/work/shared/reference/gaussian_expectations.json")
+REFERENCE = Path(__file__).parent.parent / "data" / "gaussian_expectations.json"
 FUNCTIONS = {"pair": gauss.pair, "dpair": gauss.dpair, "d2pair": gauss.d2pair}
 
 RTOL = 1e-8            # closed vs panels, relative ...

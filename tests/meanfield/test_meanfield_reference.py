@@ -1,8 +1,8 @@
 """DNN kernels against neural-tangents 0.6.5 reference values, and an independent two-time recursion.
 
-reference/neural_tangents_kernels.json: stax.serial([Dense(W_std, b_std), Act()] * L + [Dense]) with
+tests/data/neural_tangents_kernels.json: stax.serial([Dense(W_std, b_std), Act()] * L + [Dense]) with
 inputs divided by d; mapping_to_netfield: depth=L, weight_var=input_var=readout_var=W_std**2,
-bias_var=readout_bias_var=b_std**2 (THEORY.md section 1).
+bias_var=readout_bias_var=b_std**2 (docs/theory.md section 1).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from scipy import special
 
 import netfield as nf
 
-REFERENCE = json.loads(Path("/work/shared/reference/neural_tangents_kernels.json").read_text())
+REFERENCE = json.loads((Path(__file__).parent.parent / "data" / "neural_tangents_kernels.json").read_text())
 X = np.array(REFERENCE["inputs_x"])
 W_VAR, B_VAR = REFERENCE["W_std"] ** 2, REFERENCE["b_std"] ** 2
 CASES = sorted(REFERENCE["cases"])
@@ -90,7 +90,7 @@ def test_reference_distinguishes_hyper_parameters():
 
 
 # ---------------------------------------------------------------------------------------------
-# an independent (numpy, closed-form) implementation of the RNN two-time recursion, THEORY.md 2.2
+# an independent (numpy, closed-form) implementation of the RNN two-time recursion, docs/theory.md 2.2
 
 def _erf_pair(cuu, cvv, cuv):
     return 2 / math.pi * np.arcsin(2 * cuv / np.sqrt((1 + 2 * cuu) * (1 + 2 * cvv)))

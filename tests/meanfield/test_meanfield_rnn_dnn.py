@@ -1,4 +1,4 @@
-"""DNN and RNN are one program up to weight sharing (THEORY.md 2.2, DESIGN.md section 1).
+"""DNN and RNN are one program up to weight sharing (docs/theory.md 2.2, docs/design.md section 1).
 
 At a single readout time their kernels coincide exactly; cross-layer blocks of a DNN are exactly zero
 (independent matrices), cross-time blocks of an RNN are not.

@@ -23,7 +23,7 @@ SMALL = {"widths": (3, 4), "networks": 4, "order": 0, "chunk_size": 2}
 @pytest.fixture(scope="module")
 def deep_linear():
     """Deep linear DNN, no bias: S_l = (1/n) sum_j h_l,j^2 = K_l prod_{k<=l} chi2_n / n exactly, so
-    E[S_l] = K_l and Cov(S_l, S_m) = K_l K_m [(1 + 2/n)^min(l, m) - 1] (THEORY.md 4.2)."""
+    E[S_l] = K_l and Cov(S_l, S_m) = K_l K_m [(1 + 2/n)^min(l, m) - 1] (docs/theory.md 4.2)."""
     net = netfield.dnn(4, "linear", weight_var=1.3, bias_var=0.0, input_var=0.8, readout_var=2.0,
                        readout_bias_var=0.0)
     x = np.array([[1.0, -0.5, 0.3]])

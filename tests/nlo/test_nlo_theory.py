@@ -24,7 +24,7 @@ def test_general_formalism_equals_pdlt_recursions(activation, depth, weight_var,
     assert np.allclose(r.kernel, p.kernel, rtol=0, atol=1e-12 * scale)
     assert np.allclose(r.variance, p.variance, rtol=1e-10, atol=1e-10 * scale**2)
     assert np.allclose(r.mean_shift, p.shift, rtol=1e-10, atol=1e-10 * scale)
-    # a DNN has no noise-response term (THEORY.md 4.1: N depends only on the previous layer)
+    # a DNN has no noise-response term (docs/theory.md 4.1: N depends only on the previous layer)
     assert np.allclose(r.noise_response, 0.0, atol=1e-10 * scale)
 
 
@@ -59,7 +59,8 @@ def test_sequence_inputs_enter_every_step_of_the_rnn():
 
 
 def test_rnn_equal_time_covariance_exceeds_the_dnn_by_the_cross_time_noise():
-    """THEORY 4.1: Var_RNN(K_TT) - Var_DNN(K_TT) = sum_{t != s} R_(TT),(tt) R_(TT),(ss) N_(tt),(ss)."""
+    """docs/theory.md eq. 4.1d:
+    Var_RNN(K_TT) - Var_DNN(K_TT) = sum_{t != s} R_(TT),(tt) R_(TT),(ss) N_(tt),(ss)."""
     kw = {"weight_var": 1.5, "bias_var": 0.5, "input_var": 0.5}
     d, r = nlo(netfield.dnn(5, "tanh", **kw), X1), nlo(netfield.rnn(5, "tanh", **kw), X1)
     o = r.observables

@@ -77,7 +77,7 @@ def test_largest_width_agrees_and_nlo_beats_mean_field(arch, setting):
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", ["tanh-ordered", "tanh-chaotic"])
 def test_rnn_mean_shift_needs_the_noise_response_term(setting):
-    """Without M (THEORY.md 4.1b) the RNN's cross-time means are missed by many standard errors."""
+    """Without M (docs/theory.md 4.1b) the RNN's cross-time means are missed by many standard errors."""
     theory, sim = run("rnn", setting)
     o = theory.observables
     cross = np.flatnonzero((o.kind == "hidden") & (o.t != o.s))

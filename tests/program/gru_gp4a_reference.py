@@ -8,7 +8,7 @@ GRU (netfield's definition, GP4A's conventions as defaults), inputs x of shape (
     h_t  = (1 - z_t) * h_{t-1} + z_t * hc_t
     sig(u) = (1 + erf(u)) / 2;  W_* ~ N(0, weight_var/n), U_* ~ N(0, input_var/d), b_* ~ N(0, bias_var)
 
-Wide-width limit (tensor-program master theorem, THEORY.md section 7). Unrolling,
+Wide-width limit (tensor-program master theorem, docs/theory.md section 7). Unrolling,
     h_t = sum_{j<=t} z_j hc_j prod_{l=j+1..t} (1 - z_l).
 The three gate groups use different matrices, so the G-variables {gz}, {gr}, {gh} are mutually
 independent Gaussians; h_{t-1} is a function of {gz}, {gh} only, hence independent of {gr}. Then

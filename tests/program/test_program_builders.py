@@ -10,7 +10,6 @@ import netfield as nf
 from netfield.program import parse_inputs
 from netfield.program.netsor import Bias, Input, LinComb, MatMul, Nonlin
 
-
 X = np.random.default_rng(0).normal(size=(3, 2))
 
 
@@ -30,7 +29,7 @@ def test_dnn_uses_fresh_matrices_rnn_shares_them():
     assert dnn.taps == rnn.taps and sorted(dnn.taps["h"]) == [1, 2, 3]
     assert len(dnn.readouts) == len(rnn.readouts) == 3  # an output at every step
     assert _shape(dnn) == _shape(rnn)  # the same program once names lose their layer index
-    mm = lambda prog: [ins.matrix for ins in prog.instructions if isinstance(ins, MatMul)]  # noqa: E731
+    mm = lambda prog: [ins.matrix for ins in prog.instructions if isinstance(ins, MatMul)]
     assert mm(dnn) == ["W2", "W3"] and mm(rnn) == ["W", "W"]
     assert dnn.matrices == ("U1", "b1", "W2", "b2", "W3", "b3") and rnn.matrices == ("U", "b", "W")
     h3 = dnn[dnn.taps["h"][3]]

@@ -1,4 +1,4 @@
-"""Bad input raises ValueError / TypeError naming the argument and the bad value (DESIGN.md section 3).
+"""Bad input raises ValueError / TypeError naming the argument and the bad value (docs/design.md section 3).
 
 Never a NaN result, never a silent clip.
 """

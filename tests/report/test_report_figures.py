@@ -55,7 +55,7 @@ def test_blocks_hold_the_study_numbers(tiny_summary):
     assert conv["rnn"]["mean"] == list(comp.rnn.mean)
     assert conv["ratio"] == comp.ratio
     k = summary["figures"]["kernels"]
-    assert k["max_abs_difference"] < 1e-12  # DNN and RNN mean-field kernels coincide (THEORY.md 2.2)
+    assert k["max_abs_difference"] < 1e-12  # DNN and RNN mean-field kernels coincide (docs/theory.md 2.2)
     ct = summary["figures"]["cross_time"]
     assert np.allclose(np.triu(ct["mft_dnn"], 1), 0.0)  # no cross-layer covariance in a DNN
     assert np.min(np.asarray(ct["mft_rnn"])) > 0.4  # the shared bias (0.5) correlates every pair of steps

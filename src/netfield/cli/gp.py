@@ -41,7 +41,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``gp`` subcommand on an argparse subparsers object (default ``func``: :func:`run`)."""
     p = subparsers.add_parser(
         "gp", help="NNGP regression / classification: accuracy, log evidence, predictions",
-        description="Bayesian inference with the NNGP kernel of a DNN or RNN (THEORY.md 2.3):\naccuracy or "
+        description="Bayesian inference with the NNGP kernel of a DNN or RNN "
+                    "(docs/theory.md 2.3):\naccuracy or "
                     "RMSE / R^2 on a test set, the log evidence and the hyper-parameters used.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="digits", metavar="digits|FILE", help="'digits' (scikit-learn's, no download) or a .npz / .csv file "

@@ -23,7 +23,7 @@ def run(args) -> int:
 def add_parser(sub):
     """Register ``kernel`` on an argparse subparsers object (default ``func``: :func:`run`)."""
     p = sub.add_parser("kernel", help="mean-field (NNGP) readout kernel to .npy", formatter_class=FORMATTER,
-                       description="Mean-field readout kernel K(x1, x2) of a DNN or RNN (THEORY.md 2).",
+                       description="Mean-field readout kernel K(x1, x2) of a DNN or RNN (docs/theory.md 2).",
                        epilog=examples("""
                            netfield kernel --inputs x.npy --out k.npy                   # DNN, depth 3, erf
                            netfield kernel --arch rnn --depth 5 --activation tanh --weight-var 1.5 \\

@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "nlo", help="1/n corrections of DNN / RNN kernels: mean shift and fluctuations, theory and simulation",
         description="Next-to-leading-order (1/n) statistics of the conditional kernels of a DNN or RNN "
-                    "(THEORY.md 4.1): one-loop theory, optionally checked against sampled networks.",
+                    "(docs/theory.md 4.1): one-loop theory, optionally checked against sampled networks.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=("dnn", "rnn"), default="rnn", help="architecture (default: rnn)")
     add_prior(p)

@@ -1,12 +1,12 @@
 """Finite-width corrections to the Lyapunov exponent and the correlation length, DNN vs RNN
 (docs/criticality.md, section 5).
 
-Two routes to the O(1/n) shift (the spirit of Grosvenor & Jefferson's T/n expansion, THEORY.md 5):
+Two routes to the O(1/n) shift (the spirit of Grosvenor & Jefferson's T/n expansion, docs/theory.md 5):
 
 1. DNN Lyapunov exponent, analytically (C14). Per layer, given the previous one, the tangent's
    squared norm is multiplied by weight_var * R * chi^2_n / n with R = sum_i phi'(h_i)^2 delta_i^2 /
    sum_i delta_i^2 (fresh W: a chi-square with n degrees of freedom). Expanding E ln R to O(1/n)
-   with the one-loop (PDLT, THEORY.md 4.2) mean shift G1 and variance V of the layer kernel, the
+   with the one-loop (PDLT, docs/theory.md 4.2) mean shift G1 and variance V of the layer kernel, the
    finite sample of n units, and the O(1/sqrt(n)) correlation rho of tangent and state:
 
        lambda_n = (1/2) ln chi_1 + kappa / n + O(1/n^2),
@@ -142,7 +142,7 @@ def dnn_lyapunov_correction(activation_or_net, weight_var=None, bias_var=None, *
     P2 = _first_derivative(dP, q)
     L1, L2 = D1 / D0, D2 / D0 - (D1 / D0) ** 2
     m = float(pair(dphi2, q, q, q)) / D0**2
-    V = wv**2 * (float(pair(phi2, q, q, q)) - P0**2) / (1.0 - chi_q**2)          # PDLT V*, THEORY 4.2
+    V = wv**2 * (float(pair(phi2, q, q, q)) - P0**2) / (1.0 - chi_q**2)          # PDLT V*, docs/theory.md 4.2
     G1 = 0.5 * wv * P2 * V / (1.0 - chi_q)                                         # PDLT G1*
     R = wv**2 * float(pair(phidphi, q, q, q)) / (q * chi_1 * (1.0 - chi_q**2 / chi_1))
     terms = {

@@ -1,5 +1,5 @@
 """Fixed points of the mean-field length and correlation maps, their slopes, depth scales and the
-largest Lyapunov exponent (THEORY.md 3.1-3.3; equations (C1)-(C9) of docs/criticality.md).
+largest Lyapunov exponent (docs/theory.md 3.1-3.3; equations (C1)-(C9) of docs/criticality.md).
 
 With sigma^2 = bias_var + input_var * input_power (the variance added at every layer / step,
 (C0)), and P(q) = <phi(sqrt(q) z)^2>, D(q) = <phi'(sqrt(q) z)^2>:
@@ -99,7 +99,7 @@ class Criticality:
         weight_var, bias_var, input_var, input_power: the hyper-parameters; ``sigma2`` =
             bias_var + input_var * input_power is the variance added at every layer / step (C0).
         architecture: ``None`` (from an activation), ``"dnn"`` or ``"rnn"`` (from a network). The
-            mean-field maps of both architectures are identical (THEORY.md 2.2); they differ at 1/n.
+            mean-field maps of both architectures are identical (docs/theory.md 2.2); they differ at 1/n.
         q_star: attracting length fixed point of (C1) (``inf`` when the length grows without bound,
             phase ``"unbounded"``; ``0.0`` when every input is contracted to zero).
         q_slope: slope dq'/dq of the length map at q* (C6); ``q_stable`` is |q_slope| < 1.
@@ -345,7 +345,7 @@ def mean_field_criticality(activation_or_net, weight_var=None, bias_var=None, *,
         activation_or_net: an activation (name, :class:`netfield.Activation` or callable) - then
             ``weight_var`` (and optionally ``bias_var``, ``input_var``) are given - or a network from
             :func:`netfield.dnn` / :func:`netfield.rnn`, whose hyper-parameters are used.
-        weight_var, bias_var: variances of the weights and biases (THEORY.md section 1).
+        weight_var, bias_var: variances of the weights and biases (docs/theory.md section 1).
         input_var: variance of the input weights (default 1.0, or the network's).
         input_power: |x_t|^2 / d of an input fed at EVERY layer / step (sequence input, the "input
             drive"); 0 (default) when the input enters at the first layer / step only. The two

@@ -11,7 +11,7 @@ has chi_1 = 1, i.e. the zero set of
 a curve in (w, b, q) space. :func:`critical_line` traces it by pseudo-arclength continuation
 (predictor along the tangent, the null vector of dF; Newton corrector on F = 0 plus the arclength
 condition; adaptive step), from a seed on the curve until it leaves the requested box, landing
-exactly on the box boundary. The explicit parametrisation by q* of THEORY.md 3.1,
+exactly on the box boundary. The explicit parametrisation by q* of docs/theory.md 3.1,
 
     w(q*) = 1 / D(q*),     b(q*) = q* - w(q*) P(q*) - drive                                 (C11)
 

@@ -1,7 +1,7 @@
 """The seed papers' headline studies as functions returning frozen dataclasses of numbers.
 
 - :mod:`~netfield.experiments.convergence`: DNN vs RNN convergence to the mean-field kernels
-  (paper A's numerical finding; THEORY.md 4.1).
+  (paper A's numerical finding; docs/theory.md 4.1).
 - :mod:`~netfield.experiments.fitting`: weighted least-squares power laws with standard errors.
 - :class:`ChunkStore`, :func:`run_chunks`, :func:`run_key`: resumable runs (one atomic .npz per finished
   chunk; defined in :mod:`netfield._runtime.checkpoint`, at the bottom of the stack, and public here).

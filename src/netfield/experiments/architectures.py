@@ -1,4 +1,4 @@
-"""Kernels of any architecture: finite networks converge to the tensor-program mean field (THEORY.md 7).
+"""Kernels of any architecture: finite networks converge to the tensor-program mean field (docs/theory.md 7).
 
 For every architecture written as a NETSOR+ program (simple RNN, GRU, LSTM, transformer, batch-norm
 MLP, convolutional net) the master theorem gives the infinite-width readout kernel K
@@ -9,7 +9,7 @@ The relative squared Frobenius distance
     d2 = || K^ - K ||_F^2 / || K ||_F^2
 
 has mean E[d2] = sum_ab Var(K^_ab) / ||K||^2 + O(n^-2) = c / n + O(n^-2): fluctuations of order
-n^{-1/2} per entry, and a bias E[K^] - K of order 1/n (THEORY.md 4.1a, 7). This module measures
+n^{-1/2} per entry, and a bias E[K^] - K of order 1/n (docs/theory.md 4.1a, 7). This module measures
 E[d2] against n for each architecture, fits E[d2] = B n^beta (expected beta = -1,
 :func:`netfield.experiments.fitting.fit_power_law`), and tests the mean empirical kernel at the
 largest width against the theory entry by entry (z-scores with the sampling standard error and the

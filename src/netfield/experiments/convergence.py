@@ -1,10 +1,10 @@
-"""How fast do finite DNNs and RNNs converge to their mean-field kernels? (paper A; THEORY.md 4.1)
+"""How fast do finite DNNs and RNNs converge to their mean-field kernels? (paper A; docs/theory.md 4.1)
 
 For one set of hyper-parameters, a DNN and an RNN of the same depth T have identical mean-field
-kernels at every layer / time step (THEORY.md 2.2). Their finite-width kernels differ: the empirical
-kernel fluctuates around the mean field by O(n^{-1/2}) (THEORY.md 4.1a), and in the RNN the shared
+kernels at every layer / time step (docs/theory.md 2.2). Their finite-width kernels differ: the empirical
+kernel fluctuates around the mean field by O(n^{-1/2}) (docs/theory.md 4.1a), and in the RNN the shared
 W, U and b correlate the sampling noise of different time steps, which accumulates instead of
-saturating with depth (THEORY.md 4.1, "Var_RNN - Var_DNN"). This module measures it.
+saturating with depth (docs/theory.md eq. 4.1d). This module measures it.
 
 Per sampled network and time step t the distance is the relative Frobenius distance
 
@@ -317,7 +317,7 @@ def convergence_study(x, *, activation: str = "erf", depth: int = 6, weight_vars
         activation: activation name.
         depth: layers (DNN) = time steps (RNN); every step 1..depth is measured.
         weight_vars: weight variances to compare (e.g. ordered, critical, chaotic).
-        bias_var, input_var, readout_var, readout_bias_var: the rest of the prior (THEORY.md 1).
+        bias_var, input_var, readout_var, readout_bias_var: the rest of the prior (docs/theory.md 1).
         widths: widths n.
         networks: networks per architecture, weight variance and width.
         seed: study seed.

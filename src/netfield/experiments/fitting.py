@@ -6,7 +6,7 @@ least-squares estimate with weights w_i = (y_i / s_i)^2 has the covariance (X^T 
 points scatter more than their error bars say (chi^2 / dof > 1: e.g. 1/n corrections at small
 widths), the standard errors are multiplied by sqrt(chi^2 / dof) (Birge ratio), never shrunk.
 
-Leading-order theory (THEORY.md 4.1a) predicts alpha = -1/2 for the distance between the empirical
+Leading-order theory (docs/theory.md 4.1a) predicts alpha = -1/2 for the distance between the empirical
 and the mean-field kernel (fluctuations of order n^{-1/2}), alpha = -1 for its square.
 """
 

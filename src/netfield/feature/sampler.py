@@ -1,6 +1,6 @@
 """Posterior sampler of finite-width muP networks: the oracle of the feature-learning theory.
 
-The model (THEORY.md sections 1 and 6), for a width-n DNN or RNN with T = ``net.steps`` steps:
+The model (docs/theory.md sections 1 and 6), for a width-n DNN or RNN with T = ``net.steps`` steps:
 
     h_1 = U_1 x_1 + b_1,   h_t = W_t phi(h_{t-1}) + U_t x_t + b_t     (t = 2..T; U_t x_t only for t <= T_in)
     DNN: W_t, U_t, b_t fresh per step;  RNN: W_t = W, U_t = U, b_t = b.

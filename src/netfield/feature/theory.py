@@ -1,6 +1,6 @@
 """Feature learning: the muP Bayesian saddle point of trained DNNs and RNNs (docs/feature.md).
 
-Posterior over the weights of a width-n network (THEORY.md section 6): the prior of section 1, a
+Posterior over the weights of a width-n network (docs/theory.md section 6): the prior of section 1, a
 muP readout f_t = (1/n) sum_j v_j phi(h_tj) shared over the supervised steps S, and targets
 y_{t mu} ~ N(f_t(x_mu), kappa / n). Integrating v out and introducing the kernels with their
 conjugate fields gives n * (an action of O(1) order parameters), so at large n the posterior

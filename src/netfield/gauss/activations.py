@@ -3,7 +3,7 @@
 For (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]) every activation may provide, elementwise over broadcast
 arrays (whole kernel matrices at once):
 
-- ``pair``   E[phi(u) phi(v)]                                   (THEORY.md 2.1)
+- ``pair``   E[phi(u) phi(v)]                                   (docs/theory.md 2.1)
 - ``dpair``  E[phi'(u) phi'(v)]      = d pair / d cuv          (Price's theorem)
 - ``d2pair`` E[phi''(u) phi(v)]      = 2 d pair / d cuu        (Price's theorem)
 

@@ -31,7 +31,7 @@ def _resolve(activation, method: str):
 
 
 def _with_price_derivatives(act: Activation):
-    """E[phi phi] whose JAX derivatives are the closed forms of Price's theorem (THEORY.md 4.1):
+    """E[phi phi] whose JAX derivatives are the closed forms of Price's theorem (docs/theory.md eq. 4.1c):
     d/dcuv = E[phi' phi'], d/dcuu = E[phi'' phi]/2, d/dcvv = E[phi phi'']/2. This keeps gradients
     finite on the diagonal (|c| = 1), where differentiating arccos/arcsin formulas gives inf * 0."""
 
@@ -55,7 +55,7 @@ _PRICE_CACHE: dict = {}
 
 
 def pair(activation, cuu, cvv, cuv, *, method: str = "auto"):
-    """E[phi(u) phi(v)] for (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]), elementwise (THEORY.md 2.1)."""
+    """E[phi(u) phi(v)] for (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]), elementwise (docs/theory.md 2.1)."""
     act, use_closed, numeric = _resolve(activation, method)
     if use_closed:
         if act not in _PRICE_CACHE:

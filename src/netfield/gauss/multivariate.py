@@ -1,4 +1,4 @@
-r"""Expectations of multi-argument nonlinearities of a zero-mean Gaussian vector (THEORY.md section 7).
+r"""Expectations of multi-argument nonlinearities of a zero-mean Gaussian vector (docs/theory.md section 7).
 
 A Nonlin instruction of a tensor program, ``h := psi(g_1, ..., g_D)``, contributes kernel entries of
 the form E[F(Z)] with Z ~ N(0, K) a D-dimensional zero-mean Gaussian (K the covariance of the

@@ -2,7 +2,7 @@
 
 Two rules for E[f(u) g(v)], (u, v) ~ N(0, [[cuu, cuv], [cuv, cvv]]), written with
 u = sqrt(cuu) z1 and v = mu(z1) + sigma z2, mu = sqrt(cvv) c z1, sigma = sqrt(cvv (1 - c^2)),
-z1, z2 iid standard normal (THEORY.md 2.1):
+z1, z2 iid standard normal (docs/theory.md 2.1):
 
 ``"panels"`` (default, accurate for smooth AND kinked phi)
     Composite Gauss-Legendre on [-R, R] in each of z1, z2. Panel boundaries: a uniform grid, the
@@ -14,9 +14,9 @@ z1, z2 iid standard normal (THEORY.md 2.1):
 
 ``"hermite"``
     Tensor Gauss-Hermite rule: fast and exact for polynomials, accurate for smooth phi at moderate
-    variances only (off by 1-30% at kinks, THEORY.md 2.1 numerical note).
+    variances only (off by 1-30% at kinks, docs/theory.md 2.1 numerical note).
 
-Derivative expectations follow from Price's theorem (THEORY.md 4.1):
+Derivative expectations follow from Price's theorem (docs/theory.md eq. 4.1c):
 E[phi'(u) phi'(v)] = d E[phi phi] / d cuv and E[phi''(u) phi(v)] = 2 d E[phi phi] / d cuu. For
 continuous phi they are integrated directly (phi' via autodiff; each kink of phi contributes the
 delta term  J_k N(k; 0, cuu) E[phi(v) | u = k]  with J_k the jump of phi' at k). For phi with jumps

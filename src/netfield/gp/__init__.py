@@ -1,7 +1,7 @@
 """Bayesian inference with network kernels: GP regression, evidence, classification, scikit-learn.
 
 Pure JAX functions (jit-able, differentiable through the network kernel) and NumPy/LAPACK paths for
-large N; estimators and a kernel that plug into scikit-learn (THEORY.md 2.3).
+large N; estimators and a kernel that plug into scikit-learn (docs/theory.md 2.3).
 
 Example:
     >>> import numpy as np, netfield

@@ -1,4 +1,4 @@
-"""GP classification with network kernels (THEORY.md 2.3).
+"""GP classification with network kernels (docs/theory.md 2.3).
 
 (a) **Regression on centred one-hot labels** (the NNGP literature, e.g. Lee et al. 2018; seed paper
 A): targets Y_ic = [label_i = c] - 1/C, GP-regression posterior mean (GPML Alg. 2.1), predicted

@@ -3,7 +3,7 @@
 Readouts (docs/theory.md 1, 2.2):
 
 - ``"last"``: f(x) = f_T(x), the output at each pattern's last step - a single readout layer / time,
-  where DNN and RNN kernels coincide (THEORY.md 2.2).
+  where DNN and RNN kernels coincide (docs/theory.md 2.2).
 - ``"mean"``: f(x) = (1/T) sum_t f_t(x), the outputs of all steps t = 1..T averaged (T = the
   pattern's own length).
 - a tuple of steps, e.g. ``(4, 6, 8)``: f(x) = (1/|S|) sum_{t in S} f_t(x).
@@ -158,7 +158,7 @@ MAX_FAST_ENTRIES = 4 * 10**7  # T^2 N^2 pre-activation entries (320 MB) for the 
 
 @lru_cache(maxsize=32)
 def _weighted_readout(activation):
-    """Jitted sum_{t, s} w_t w_s E[phi(h_t(a)) phi(h_s(b))] over all blocks C(t, s) at once (THEORY.md 1:
+    """Jitted sum_{t, s} w_t w_s E[phi(h_t(a)) phi(h_s(b))] over all blocks C(t, s) at once (docs/theory.md 1:
     the readout kernel is readout_var E[phi phi] + readout_bias_var at each pair of steps)."""
 
     @jax.jit

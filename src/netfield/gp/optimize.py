@@ -2,7 +2,7 @@
 
 Type-II maximum likelihood (GPML section 5.4.1): maximise log p(Y | X, theta) over
 theta = log(weight_var, bias_var, input_var, readout_var, readout_bias_var, noise). The gradient is
-``jax.grad`` through the network kernel (THEORY.md 2.1, 2.2) and the GP evidence (GPML eq. 2.30,
+``jax.grad`` through the network kernel (docs/theory.md 2.1, 2.2) and the GP evidence (GPML eq. 2.30,
 or the Laplace approximation GPML Alg. 3.3 for classification); L-BFGS-B (scipy) works on the
 logarithms, inside box bounds.
 

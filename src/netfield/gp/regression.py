@@ -1,4 +1,4 @@
-"""GP regression with network kernels: posterior and log marginal likelihood (THEORY.md 2.3).
+"""GP regression with network kernels: posterior and log marginal likelihood (docs/theory.md 2.3).
 
 Two implementations of the same equations, for two jobs:
 
@@ -170,7 +170,7 @@ def posterior(k_train, y, k_cross, *, noise, k_test=None, k_test_diag=None) -> P
         k_train: (N, N) training kernel K(X, X).
         y: (N,) or (N, k) targets.
         k_cross: (M, N) kernel K(x*, X).
-        noise: observation-noise variance sigma_e^2 >= 0 (THEORY.md 2.3).
+        noise: observation-noise variance sigma_e^2 >= 0 (docs/theory.md 2.3).
         k_test: optional (M, M) K(x*, x*): the full predictive covariance is returned.
         k_test_diag: optional (M,) diag K(x*, x*): the predictive variances are returned.
 
@@ -234,7 +234,7 @@ def log_marginal_likelihood(k_train, y, *, noise):
 
 
 def log_evidence(net: Network, x, y, *, noise, readout="last"):
-    """Log marginal likelihood of targets y under the network's GP prior (THEORY.md 2.3).
+    """Log marginal likelihood of targets y under the network's GP prior (docs/theory.md 2.3).
 
     Differentiable with respect to ``net``'s hyper-parameters (pytree leaves) and ``noise``: the
     kernel is recomputed by :func:`netfield.kernel` on traced values (generic interpreter).

@@ -85,7 +85,7 @@ def _check_optimize(optimize, allowed):
 # ---- the kernel ----------------------------------------------------------------------------------
 
 class NetworkKernel(Kernel):
-    """A network's NNGP readout kernel as a scikit-learn GP kernel (THEORY.md 2.1, 2.2).
+    """A network's NNGP readout kernel as a scikit-learn GP kernel (docs/theory.md 2.1, 2.2).
 
     Hyper-parameters (variances, optimised on a log scale by sklearn) are weight_var, bias_var,
     input_var, readout_var and readout_bias_var, each with ``<name>_bounds`` ((low, high) or
@@ -242,7 +242,7 @@ class _NetworkEstimator(BaseEstimator):
 
 
 class NNGPRegressor(RegressorMixin, _NetworkEstimator):
-    """GP regression with the NNGP kernel of a deep or recurrent network (THEORY.md 2.3).
+    """GP regression with the NNGP kernel of a deep or recurrent network (docs/theory.md 2.3).
 
     Args:
         architecture, depth, activation: the network prior built by name (``"dnn"``, ``"rnn"``,
@@ -331,7 +331,7 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
 
 
 class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
-    """GP classification with the NNGP kernel of a deep or recurrent network (THEORY.md 2.3).
+    """GP classification with the NNGP kernel of a deep or recurrent network (docs/theory.md 2.3).
 
     ``method="laplace"`` (default): multi-class softmax likelihood, Laplace approximation (GPML
     Alg. 3.3), probabilities by Monte Carlo over the Gaussian latent posterior with ``n_samples``

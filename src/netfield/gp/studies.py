@@ -1,4 +1,4 @@
-"""The seed paper's classification claim as a study on scikit-learn's digits (THEORY.md 2.2, 2.3).
+"""The seed paper's classification claim as a study on scikit-learn's digits (docs/theory.md 2.2, 2.3).
 
 Claim (paper A): with the readout at a single layer / time, the NNGP kernels of a DNN and of an RNN
 are identical, hence so are Bayesian predictions and test accuracy. Reading the RNN out at several
@@ -7,7 +7,7 @@ times (its cross-time kernels C(t, s), t != s, enter) makes them differ.
 :func:`digits_study` measures on one random split of the 8 x 8 digits (1797 images, 10 classes):
 
 1. evidence maximisation (L-BFGS-B, gradients through the kernel) of weight_var, readout_var and
-   noise for GP regression on centred one-hot labels (THEORY.md 2.3) at a base depth;
+   noise for GP regression on centred one-hot labels (docs/theory.md 2.3) at a base depth;
 2. DNN vs RNN at a single readout: test accuracy, max |difference| of the predictions; the RNN kernel
    is also recomputed by the generic master-theorem interpreter (weight sharing explicit) as a check
    independent of the fused fast path; the same for the multi-class softmax Laplace classifier;
@@ -54,7 +54,7 @@ class DigitsSplit:
     """Train / test split of scikit-learn's digits.
 
     Pixels are divided by 16, centred with the training mean and scaled so that the mean of
-    |x|^2 / d over the training images is 1 (inputs are divided by d in the network, THEORY.md 1).
+    |x|^2 / d over the training images is 1 (inputs are divided by d in the network, docs/theory.md 1).
     """
 
     x_train: np.ndarray

@@ -3,7 +3,7 @@
 docs/design.md allows a specialised path behind the same interface; it is chosen when the program is
 recognised as a chain (:func:`netfield.program.shape.recognise_chain`) and is tested against the
 generic :class:`~netfield.meanfield.netsor.ProgramEngine`. For a chain of single-argument
-nonlinearities the equal-time recursion (THEORY.md 2.1)
+nonlinearities the equal-time recursion (docs/theory.md 2.1)
 
     K_1(a, b) = bias_var + input_var x_1a . x_1b / d
     K_t(a, b) = bias_var + input_var x_ta . x_tb / d + weight_var E[phi phi](D_{t-1}(a), D_{t-1}(b), K_{t-1}(a, b))
@@ -127,7 +127,7 @@ def _diagonal_pair(act: Activation, var):
 # ---- diagonals ------------------------------------------------------------------------------------
 
 def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
-    """D_t(a) = Var h_t(a), t = 1..steps, shape (steps, N) (THEORY.md 2.1 on the diagonal)."""
+    """D_t(a) = Var h_t(a), t = 1..steps, shape (steps, N) (docs/theory.md 2.1 on the diagonal)."""
     d = x.shape[2]
     sq = np.zeros((steps, x.shape[0]))
     sq[: min(steps, x.shape[1])] = (np.einsum("atd,atd->ta", x, x) / d)[:steps]
@@ -422,7 +422,7 @@ __all__ = ["diagonals", "readout_kernel", "supports", "two_time_kernels"]
 
 @lru_cache(maxsize=32)
 def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
-    """Jitted scan over rows t of the blocks C(t, s), s = 1..T (THEORY.md 2.2):
+    """Jitted scan over rows t of the blocks C(t, s), s = 1..T (docs/theory.md 2.2):
 
     C(t, 1) = bias_var + input_var x_t . x_1 / d
     C(t, s) = bias_var + input_var x_t . x_s / d + weight_var E[phi phi](D_{t-1}, D_{s-1}, C(t-1, s-1))

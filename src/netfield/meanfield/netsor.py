@@ -1,4 +1,4 @@
-"""Master-theorem interpreter of NETSOR+ programs (THEORY.md section 7).
+"""Master-theorem interpreter of NETSOR+ programs (docs/theory.md section 7).
 
 Every G-variable's coordinate is, at infinite width, one sample of a zero-mean Gaussian process over
 the rows; the covariances follow from the program in order (the "master theorem"):
@@ -246,7 +246,7 @@ class ProgramEngine:
 
     def _gate_moment(self, a: Nonlin, b: Nonlin):
         """Products of erf-sigmoid gates: a Gaussian orthant probability with covariance
-        S K S + I/2 (THEORY.md 7), in closed form for up to 3 gates in all."""
+        S K S + I/2 (docs/theory.md 7), in closed form for up to 3 gates in all."""
         from ..gauss.multivariate import erf_gate_product
 
         cov = self._entry_covariance(a.name, b.name, list(a.args), list(b.args))

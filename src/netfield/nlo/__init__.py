@@ -1,4 +1,4 @@
-"""Next-to-leading order (1/n) corrections of DNN and RNN kernels (THEORY.md 4, docs/nlo.md).
+"""Next-to-leading order (1/n) corrections of DNN and RNN kernels (docs/theory.md 4, docs/nlo.md).
 
 :func:`one_loop` (also ``netfield.one_loop``) returns the mean shift lim n (E[K^] - K*) and the
 four-point vertex lim n Cov(K^_i, K^_j) of every kernel entry;

@@ -61,7 +61,7 @@ def _paragraph(data: dict) -> str:
             f"widths {data['widths'][0]}..{data['widths'][-1]}, {data['networks'][0]}..{data['networks'][-1]} networks "
             "per width). The DNN's fluctuations saturate with depth; the RNN's keep growing, because its weight "
             "sharing correlates the sampling noise of different time steps: the difference is exactly the "
-            "cross-time noise term of THEORY.md 4.1 (dotted: DNN + that term, on top of the RNN line). "
+            "cross-time noise term of docs/theory.md eq. 4.1d (dotted: DNN + that term, on top of the RNN line). "
             + "; ".join(parts) + ".")
 
 

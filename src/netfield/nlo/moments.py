@@ -3,7 +3,7 @@
     E(theta) = < prod_{slots} phi(h_{node(slot)}) >,   h ~ N(0, S(theta)),   S(theta) k x k symmetric,
 
 where theta are the k (k + 1) / 2 upper-triangle entries of S (so d/d theta_pq is the derivative with
-respect to one covariance *entry*, moving S_pq and S_qp together: the convention of THEORY.md 4.1, where
+respect to one covariance *entry*, moving S_pq and S_qp together: the convention of docs/theory.md 4.1, where
 Price's theorem gives d<phi(u) phi(v)>/dC_uv = <phi'(u) phi'(v)>). The integral is a tensor-product
 rule in z with h = L z, L = chol(S), evaluated nested (node p needs z_1..z_p only): derivatives by JAX autodiff through the Cholesky factor
 are the exact derivatives of the rule, i.e. Price's theorem applied under the same quadrature.

@@ -1,4 +1,4 @@
-"""The kernel entries whose 1/n statistics netfield computes (THEORY.md 4.1), in one index set.
+"""The kernel entries whose 1/n statistics netfield computes (docs/theory.md 4.1), in one index set.
 
 Observable (docs/nlo.md, eq. N1): for hidden steps t, s >= 2 the *conditional* kernel
 
@@ -11,7 +11,7 @@ and input matrix; DNN: t = s only), and the readout kernel
 
 Both are c_i + scale_i (1/n) sum_j phi(h_{u_i, j}) phi(h_{v_i, j}) for a pair of *nodes* (step, pattern)
 u_i, v_i of the Gaussian field h. At infinite width K^ -> the mean-field kernel; the hidden entries are
-at the same time the entries of the covariance matrix of h (the order parameters C of THEORY.md 4.1).
+at the same time the entries of the covariance matrix of h (the order parameters C of docs/theory.md 4.1).
 Entries with t = 1 or s = 1 are deterministic (no phi enters) and are not observables.
 
 Node index of (step t, pattern a): ``a * T + (t - 1)`` (the row order of ``kernel(readout="all")``).

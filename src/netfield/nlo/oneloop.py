@@ -1,4 +1,4 @@
-"""Next-to-leading order in 1/n: the one-loop formalism of THEORY.md 4.1 for DNNs and RNNs (docs/nlo.md).
+"""Next-to-leading order in 1/n: the one-loop formalism of docs/theory.md 4.1 for DNNs and RNNs (docs/nlo.md).
 
 For the observables of :mod:`netfield.nlo.observables` (K^_i = c_i + (1/n) sum_j f_i(h_j)) and the
 mean-field Gaussian h ~ N(0, C*), with single-site averages in that Gaussian (RNN: cross-time included):
@@ -181,7 +181,7 @@ def _width(width):
 
 
 def one_loop(net, x) -> NLOResult:
-    """Leading 1/n corrections of the kernels of ``net`` on ``x`` (THEORY.md 4.1, docs/nlo.md N1-N6).
+    """Leading 1/n corrections of the kernels of ``net`` on ``x`` (docs/theory.md 4.1, docs/nlo.md N1-N6).
 
     Args:
         net: :func:`netfield.dnn` or :func:`netfield.rnn` with a smooth activation and concrete hyper-parameters.

@@ -1,6 +1,6 @@
 """Cross-checks of the one-loop theory for a DNN: the PDLT single-input recursions and the deep linear net.
 
-Roberts-Yaida-Hanin ("The Principles of Deep Learning Theory"), THEORY.md 4.2, with C_W = weight_var,
+Roberts-Yaida-Hanin ("The Principles of Deep Learning Theory"), docs/theory.md 4.2, with C_W = weight_var,
 C_b = bias_var and the first layer K^(1) = bias_var + input_var |x|^2 / d:
 
     K^(l+1)  = C_b + C_W <s^2>_K                                                        (P1)

@@ -9,7 +9,7 @@ module samples finite networks of several widths n with the finite-width interpr
 - the covariance Cov_n(O_i, O_j) (ddof = 1) and its standard error (delta method: the standard error
   of the mean of Z = (O_i - mean_i)(O_j - mean_j); on the diagonal, the s.e. of the variance).
 
-THEORY.md 4.1 predicts, at large n,
+docs/theory.md 4.1 predicts, at large n,
 
     n Cov_n(O_i, O_j)    -> Sigma_ij                                   (4.1a)
     n (E_n[O_i] - K*_i)  -> shift_i                                    (4.1b)
@@ -28,7 +28,7 @@ fitted with the infinite-width value free, E_n = K + a_1 / n + ... + a_{order+1}
 (``free_limit`` should agree with ``mft`` within its error).
 
 This is the tool to reach for when no theory exists: it needs nothing but the network's program.
-Deep linear networks (THEORY.md 4.2) are exact checks: E_n = K* at every n and, for the hidden
+Deep linear networks (docs/theory.md 4.2) are exact checks: E_n = K* at every n and, for the hidden
 entry of step t, n Var_n = n K_t^2 [(1 + 2/n)^(t-1) - 1] -> 2 (t - 1) K_t^2.
 """
 
@@ -110,10 +110,10 @@ class SimulatedNLO:
         mft: (M,) mean-field values K*_i.
         mean, mean_se: (W, M) mean over networks and its standard error.
         cov, cov_se: (W, M, M) covariance over networks (ddof = 1) and its standard error.
-        shift, shift_se: (M,) lim n (E_n - K*) (THEORY.md eq. 4.1b) and its standard error.
+        shift, shift_se: (M,) lim n (E_n - K*) (docs/theory.md eq. 4.1b) and its standard error.
         shift_coef, shift_coef_se: (M, p) coefficients of n (E_n - K*) = sum_k coef_k n^-k.
         shift_chi2: (M,) chi^2 of the shift fits (``dof`` degrees of freedom).
-        cov_limit, cov_limit_se: (M, M) lim n Cov_n = Sigma (THEORY.md eq. 4.1a) and its standard error.
+        cov_limit, cov_limit_se: (M, M) lim n Cov_n = Sigma (docs/theory.md eq. 4.1a) and its standard error.
         cov_coef, cov_coef_se: (M, M, p) coefficients of n Cov_n = sum_k coef_k n^-k.
         cov_chi2: (M, M) chi^2 of the covariance fits (``dof`` degrees of freedom).
         dof: degrees of freedom of the shift and covariance fits, W - (order + 1).
@@ -320,7 +320,7 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     For each width n, ``networks`` networks are sampled with :func:`netfield.sample` (readout weights
     integrated out, ``readout="all"``), each reduced at once to the M entries of
     :func:`netfield.nlo.observables`; widths use independent seeds derived from ``seed`` and n.
-    Then n Cov_n -> Sigma (THEORY.md eq. 4.1a) and n (E_n - K*) -> shift (eq. 4.1b) are extrapolated
+    Then n Cov_n -> Sigma (docs/theory.md eq. 4.1a) and n (E_n - K*) -> shift (eq. 4.1b) are extrapolated
     in 1/n (see :class:`SimulatedNLO`).
 
     Args:

@@ -4,7 +4,7 @@ For a single input, the relative fluctuation of the equal-time conditional kerne
 (docs/nlo.md N3), against the step t, for DNN and RNN, in an ordered and a chaotic setting: one-loop theory
 (lines) and sampled finite networks (Richardson limits with error bars). Because the theory is causal, one
 network of T steps gives every t <= T. The RNN - DNN difference is exactly the cross-time noise term
-sum_{t' != s'} R_(tt),(t't') R_(tt),(s's') N_(t't'),(s's') of THEORY.md 4.1 (docs/nlo.md N7).
+sum_{t' != s'} R_(tt),(t't') R_(tt),(s's') N_(t't'),(s's') of docs/theory.md eq. 4.1d (docs/nlo.md N7).
 """
 
 from __future__ import annotations

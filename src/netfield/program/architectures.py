@@ -1,5 +1,5 @@
 """Architectures as NETSOR+ programs: GRU, LSTM, transformer, convolutional nets, batch norm, and
-any network a user writes with :class:`~netfield.program.netsor.ProgramBuilder` (THEORY.md 7).
+any network a user writes with :class:`~netfield.program.netsor.ProgramBuilder` (docs/theory.md 7).
 
 An :class:`Architecture` holds a *program function* ``fn(p, x)`` that writes the network as a program
 for concrete inputs ``x``; both interpreters (mean field, finite width) run the program it builds.

@@ -1,4 +1,4 @@
-"""Input conventions (THEORY.md section 1, DESIGN.md section 3).
+"""Input conventions (docs/theory.md section 1, docs/design.md section 3).
 
 - ``(N, d)`` array: the input enters at step 1 only; every pattern runs all ``steps`` of the network
   and is read out at the last one.
@@ -40,7 +40,7 @@ class Patterns:
         return self.x.shape[2]
 
     @staticmethod
-    def join(first: "Patterns", second: "Patterns") -> "Patterns":
+    def join(first: Patterns, second: Patterns) -> Patterns:
         """One batch of both pattern sets (zero-padded to the longer input), each pattern keeping its
         own readout step: the inputs of a cross kernel."""
         if first.dim != second.dim:

@@ -1,4 +1,4 @@
-"""NETSOR+ programs: the tensor-program language for networks of any architecture (THEORY.md 7).
+"""NETSOR+ programs: the tensor-program language for networks of any architecture (docs/theory.md 7).
 
 A program is a list of instructions over named variables. Every variable lives on a *row space*: the
 patterns of the batch, or (pattern, token) pairs, or (pattern, position) pairs for images. A variable's
@@ -113,7 +113,7 @@ class Attention:
     """G: ``out_i = sum_j softmax_j(scale * q_i . k_j / n) v_j`` over the rows j allowed by ``mask``.
 
     The logits (1/n) q_i . k_j are Moments: at infinite width they become Cov(Z_q(i), Z_k(j)), so
-    the attention weights are a deterministic row mixing of the G-variable v (THEORY.md 7).
+    the attention weights are a deterministic row mixing of the G-variable v (docs/theory.md 7).
     """
 
     name: str
@@ -145,7 +145,7 @@ class Nonlin:
 class ErfGates:
     """Coordinatewise product of erf-sigmoid gates ``prod_i sig(s_i g_i)``, sig(u) = (1 + erf u) / 2.
 
-    Its Gaussian moments are orthant probabilities (closed form for up to 3 gates in all, THEORY 7).
+    Its Gaussian moments are orthant probabilities (closed form for up to 3 gates in all, docs/theory.md 7).
     """
 
     def __init__(self, signs):
@@ -292,7 +292,7 @@ def _where(i: int, ins) -> str:
 
 
 def validate(instructions, feeds, spaces, taps=None, last=None) -> Program:
-    """Check that a program is well formed (THEORY.md 7) and return it as a :class:`Program`.
+    """Check that a program is well formed (docs/theory.md 7) and return it as a :class:`Program`.
 
     Rejected, with a message naming the instruction: a variable used before it is defined or
     defined twice, an argument of the wrong kind (MatMul needs an H-variable, LinComb G-variables),

@@ -35,7 +35,8 @@ def captions(summary: dict) -> dict:
             f"steps on {len(k['labels'])} standardised digit images (scikit-learn's bundled digits), "
             f"weight_var={k['weight_var']}, bias_var={k['bias_var']}. They are identical "
             f"(largest difference {k['max_abs_difference']:.1e}): with a readout at a single time the RNN's weight "
-            f"sharing does not change the Gaussian-process kernel (THEORY.md 2.2). Bottom: the entrywise standard "
+            f"sharing does not change the Gaussian-process kernel (docs/theory.md 2.2). "
+            f"Bottom: the entrywise standard "
             f"deviation of the readout kernels of {k['networks']} sampled networks of width {k['width']}. The RNN's "
             f"kernel fluctuates more: on average its standard deviation is {k['mean_std_ratio']:.2f} times the DNN's."
         ),
@@ -45,7 +46,8 @@ def captions(summary: dict) -> dict:
             f"mean of {ct['networks']} sampled networks of width {ct['width']}, which match it). In the DNN every layer "
             f"has fresh weights and the cross-layer kernel vanishes (third panel: only the diagonal survives). Right: "
             f"the row C(T={T}, s), mean field (lines) and sampled (markers, ± standard error). These cross-time "
-            f"correlations are what makes the RNN's finite-width noise accumulate over time (THEORY.md 4.1)."
+            f"correlations are what makes the RNN's finite-width noise accumulate over time "
+            f"(docs/theory.md 4.1)."
         ),
         "convergence": (
             f"Top: mean relative Frobenius distance between the empirical and the mean-field kernel at step T={T} "

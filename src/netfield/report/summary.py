@@ -21,7 +21,8 @@ from ..meanfield import kernel, mean_field
 
 
 def regime(chi1: float, tol: float = 0.02) -> str:
-    """Label of a weight prior by chi_1 (THEORY.md 3.1): 'critical' within ``tol`` of 1, else ordered / chaotic."""
+    """Label of a weight prior by chi_1 (docs/theory.md 3.1): 'critical' within ``tol`` of 1, else ordered /
+    chaotic."""
     return "critical" if abs(chi1 - 1.0) <= tol else ("ordered" if chi1 < 1.0 else "chaotic")
 
 
