@@ -18,6 +18,14 @@ def is_traced(value) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def inside_trace() -> bool:
+    """True while JAX traces a function (``jit``): every JAX operation then yields a tracer, even on
+    constants, so paths that convert to numpy (the fused kernel) cannot run."""
+    import jax.numpy as jnp
+
+    return isinstance(jnp.zeros(()) + 0.0, jax.core.Tracer)
+
+
 def check_variance(name: str, value, *, allow_zero: bool = True):
     """A variance hyper-parameter: a finite real number >= 0 (or > 0 when ``allow_zero`` is False)."""
     if is_traced(value):

@@ -23,7 +23,6 @@ from netfield.experiments.architectures import (
     architecture_convergence,
     architecture_study,
     default_cases,
-    network_architecture,
     relative_squared_distance,
 )
 
@@ -95,15 +94,15 @@ def test_distances_are_those_of_the_sampled_kernels():
     np.testing.assert_array_equal(ProgramSampler(case.net, case.x).kernels(16, 1, 2, r.seeds[1]), k[1:])
 
 
-def test_network_program_has_the_kernel_of_netfield_kernel():
+def test_study_theory_kernel_is_netfield_kernel():
+    """The study's theory (mean_field's generic interpreter) equals netfield.kernel (fused chain path)."""
     case = _tiny_case("rnn")
     k = np.asarray(netfield.kernel(case.net, case.x))
-    np.testing.assert_allclose(netfield.mean_field(network_architecture(case.net), case.x).readout, k,
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(netfield.mean_field(case.net, case.x).readout, k, rtol=0, atol=1e-12)
     dnn = netfield.dnn(3, "tanh", weight_var=1.2, bias_var=0.3)
     x = case.x[:, :3]
-    np.testing.assert_allclose(netfield.mean_field(network_architecture(dnn), x).readout,
-                               np.asarray(netfield.kernel(dnn, x)), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(netfield.mean_field(dnn, x).readout, np.asarray(netfield.kernel(dnn, x)),
+                               rtol=0, atol=1e-9)
 
 
 def test_sampler_matches_netfield_sample_in_law():

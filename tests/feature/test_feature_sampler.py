@@ -240,7 +240,7 @@ def test_result_fields_and_dict():
          r"x_test must have d = 2 features like x, got shape \(1, 3\)"),
         ({"integrator": "euler"}, ValueError, r"integrator must be one of 'split', 'leapfrog', got 'euler'"),
         ({"resume": True}, ValueError, r"resume=True needs checkpoint"),
-        ({"net": "rnn"}, TypeError, r"net must be a Network"),
+        ({"net": "rnn"}, TypeError, r"net must be a network built by netfield.dnn"),
     ],
 )
 def test_invalid_arguments_are_named(change, error, match):

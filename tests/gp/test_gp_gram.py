@@ -85,7 +85,7 @@ def test_block_wise_gram_matrix_equals_the_kernel():
     (lambda: gp.network_kernel(nf.dnn(3), STATIC, readout=(0, 2)), "sequence of steps"),
     (lambda: gp.network_kernel(nf.dnn(3), STATIC, readout=(2, 5)), "readout steps .* go beyond pattern 0"),
     (lambda: gp.kernel_diag(nf.dnn(3), STATIC, readout=(4,)), "readout steps .* go beyond"),
-    (lambda: gp.network_kernel("net", STATIC), "net must be a Network"),
+    (lambda: gp.network_kernel("net", STATIC), "net must be a network built by netfield.dnn"),
     (lambda: gp.gram_matrix(nf.dnn(3), STATIC, block_size=0), "block_size must be an integer >= 1"),
 ])
 def test_bad_input_is_named(call, match):

@@ -28,7 +28,7 @@ def test_joint_maximisation_reaches_a_stationary_point():
     fit = gp.maximize_evidence(net, X, Y, noise=0.1)  # default params: the positive variances and noise
     assert fit.params == ("weight_var", "input_var", "readout_var", "noise")  # bias_var = 0 stays 0
     assert fit.network.bias_var == 0.0
-    assert fit.network.architecture == "rnn" and fit.network.depth == 3
+    assert fit.network.name == "rnn" and fit.network.steps == 3
     assert fit.log_evidence > fit.initial_log_evidence + 1.0
     for p, g in fit.gradient.items():
         if p not in fit.at_bound:

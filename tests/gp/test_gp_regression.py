@@ -160,7 +160,7 @@ def test_under_jit_a_hopeless_matrix_reports_infinite_jitter():
     (lambda: gp.fit_kernel(np.array([[1.0, np.inf], [0.0, 1.0]]), np.ones(2), noise=0.1), "k must contain only finite"),
     (lambda: gp.fit_kernel(-np.eye(2), np.ones(2), noise=0.1), "positive mean diagonal"),
     (lambda: gp.fit_network(NET, X, Y1[:5], noise=0.1), "y must have one row per training pattern"),
-    (lambda: gp.fit_network("dnn", X, Y1, noise=0.1), "net must be a Network"),
+    (lambda: gp.fit_network("dnn", X, Y1, noise=0.1), "net must be a network built by netfield.dnn"),
     (lambda: gp.evidence_and_grad(NET, X, Y1, noise=0.1, wrt=("depth",)), "wrt must be a non-empty subset"),
     (lambda: gp.fit_network(NET, X, Y1, noise=0.1, readout="first"), "readout must be 'last', 'mean'"),
 ])

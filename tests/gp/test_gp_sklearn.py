@@ -111,7 +111,7 @@ def test_regressor_optimize_raises_the_evidence():
     assert tuned.log_marginal_likelihood_value_ > base.log_marginal_likelihood_value_
     assert tuned.evidence_fit_.params == ("weight_var", "noise")
     assert tuned.network_.weight_var == pytest.approx(tuned.evidence_fit_.network.weight_var)
-    assert tuned.weight_var == 1.0  # parameters are not overwritten
+    assert tuned.weight_var is None  # parameters are not overwritten (None: the network's own value)
 
 
 def test_classifier_laplace_and_regression():
@@ -133,7 +133,7 @@ def test_classifier_laplace_and_regression():
 
 
 @pytest.mark.parametrize("estimator, match", [
-    (gp.NNGPRegressor(architecture="cnn"), "architecture must be one of 'dnn', 'rnn', got 'cnn'"),
+    (gp.NNGPRegressor(architecture="cnn"), "architecture must be one of 'dnn', 'rnn', 'gru', .*got 'cnn'"),
     (gp.NNGPRegressor(noise=-1.0), "noise must be a finite number >= 0, got -1.0"),
     (gp.NNGPRegressor(depth=0), "depth must be an integer >= 1, got 0"),
     (gp.NNGPRegressor(weight_var=-2.0), "weight_var must be a finite number > 0"),

@@ -9,6 +9,7 @@ import pytest
 import netfield
 from netfield.experiments import ChunkStore
 from netfield.finite.sampler import _sample_parameters
+from netfield.program.shape import chain_of
 from netfield.nlo.observables import observables
 from netfield.nlo.simulate import SimulatedNLO, simulate
 
@@ -155,7 +156,7 @@ def test_order_zero_is_weighted_mean_and_order_two_fits_quadratic():
 def _forward_values(net, x, width, seed, index, obs):
     """Observables of network ``index`` of a run, by a plain numpy forward pass of the RNN."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-    p = {k: np.asarray(v) for k, v in _sample_parameters(net, key, width, x.shape[2], np.float64).items()}
+    p = {k: np.asarray(v) for k, v in _sample_parameters(chain_of(net), key, width, x.shape[2], np.float64).items()}
     P, T, _ = x.shape
     phi = np.zeros((P * T, width))
     for a in range(P):

@@ -77,11 +77,21 @@ def add_inputs(p, name="--inputs"):
     p.add_argument("--digits", type=int, default=8, help="number of digit images when no --inputs (default: 8)")
 
 
-def network(args, architecture, weight_var=None):
-    """The DNN or RNN of the :func:`add_prior` options (``weight_var`` overrides ``--weight-var``)."""
-    from ..program import dnn, rnn
+ARCHITECTURES = ("dnn", "rnn", "gru", "lstm", "transformer", "conv", "batchnorm_mlp")
 
-    build = dnn if architecture == "dnn" else rnn
+
+def add_arch(p, default: str):
+    """``--arch``: the builder of the network (every architecture netfield has)."""
+    p.add_argument("--arch", choices=ARCHITECTURES, default=default,
+                   help=f"architecture; --depth is its layers / steps / blocks (default: {default})")
+
+
+def network(args, architecture, weight_var=None):
+    """The network of ``--arch`` and the :func:`add_prior` options (``weight_var`` overrides
+    ``--weight-var``): the builder netfield.<arch>(depth, activation, variances...)."""
+    import netfield.program as builders
+
+    build = getattr(builders, architecture)
     return build(args.depth, args.activation, weight_var=args.weight_var if weight_var is None else weight_var,
                  bias_var=args.bias_var, input_var=args.input_var, readout_var=args.readout_var,
                  readout_bias_var=args.readout_bias_var)

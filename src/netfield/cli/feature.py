@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import FORMATTER, CLIError, check_output_file, examples, network, one_line
+from .common import FORMATTER, CLIError, add_arch, check_output_file, examples, network, one_line
 
 FEATURE_EXAMPLES = """
     netfield feature                                   # RNN, T=3, erf, toy task: q vs signal, critical signal
@@ -187,7 +187,7 @@ def add_parser(sub):
                                    "saddle point vs the signal strength, the RNN-only cross-time transition, and "
                                    "optionally HMC samples of finite networks (docs/feature.md).",
                        epilog=examples(FEATURE_EXAMPLES) + FEATURE_NOTES)
-    p.add_argument("--arch", choices=("rnn", "dnn"), default="rnn", help="architecture (default: rnn)")
+    add_arch(p, "rnn")
     g = p.add_argument_group("network")
     g.add_argument("--steps", "--depth", dest="depth", type=int, default=3, metavar="T",
                    help="time steps (RNN) = layers (DNN) (default: %(default)s)")

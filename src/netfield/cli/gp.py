@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from .common import add_prior, check_output_file, network
+from .common import add_arch, add_prior, check_output_file, network
 
 EXAMPLE = """examples:
   netfield gp                                              # digits, DNN depth 3, 500 training images
@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="digits", metavar="digits|FILE", help="'digits' (scikit-learn's, no download) or a .npz / .csv file "
                    "(default: digits)")
-    p.add_argument("--arch", choices=("dnn", "rnn"), default="dnn", help="architecture (default: dnn)")
+    add_arch(p, "dnn")
     add_prior(p)
     p.add_argument("--readout", choices=("last", "mean"), default="last",
                    help="output at the last step, or averaged over all steps (default: last)")

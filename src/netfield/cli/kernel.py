@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import FORMATTER, add_inputs, add_prior, examples, inputs, network, out_file
+from .common import FORMATTER, add_arch, add_inputs, add_prior, examples, inputs, network, out_file
 
 
 def run(args) -> int:
@@ -29,7 +29,7 @@ def add_parser(sub):
                            netfield kernel --arch rnn --depth 5 --activation tanh --weight-var 1.5 \\
                                --bias-var 0.5 --inputs seqs.npy --readout all --out k_all.npy
                            netfield kernel --inputs train.csv --inputs2 test.csv --out k_cross.npy"""))
-    p.add_argument("--arch", choices=("dnn", "rnn"), default="dnn", help="architecture (default: dnn)")
+    add_arch(p, "dnn")
     add_prior(p)
     add_inputs(p)
     p.add_argument("--inputs2", metavar="FILE", help="second inputs (default: the first; symmetric kernel)")

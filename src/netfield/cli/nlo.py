@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from .common import add_prior, check_output_file, float_list, int_list, network
+from .common import add_arch, add_prior, check_output_file, float_list, int_list, network
 
 EXAMPLE = """examples:
   netfield nlo --arch rnn --depth 6 --activation tanh --weight-var 1.5 --bias-var 0.5 --input-var 0.5
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Next-to-leading-order (1/n) statistics of the conditional kernels of a DNN or RNN "
                     "(docs/theory.md 4.1): one-loop theory, optionally checked against sampled networks.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", choices=("dnn", "rnn"), default="rnn", help="architecture (default: rnn)")
+    add_arch(p, "rnn")
     add_prior(p)
     p.set_defaults(activation="tanh", weight_var=1.5, bias_var=0.5, input_var=0.5, depth=6)
     p.add_argument("--inputs", metavar="FILE", help="inputs (N, d) or (N, T, d) from .npy/.npz/.csv (default: x = 1)")

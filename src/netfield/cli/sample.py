@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import json
 
-from .common import FORMATTER, add_inputs, add_prior, checkpoint_dir, examples, inputs, network, out_file
+from .common import (
+    FORMATTER,
+    add_arch,
+    add_inputs,
+    add_prior,
+    checkpoint_dir,
+    examples,
+    inputs,
+    network,
+    out_file,
+)
 
 
 def run(args) -> int:
@@ -15,16 +25,19 @@ def run(args) -> int:
     from .._runtime.seeds import check_seed
     from ..experiments.sampling import preactivation_pairs, sample_range
     from ..finite import mean_and_sem
-    from ..program import parse_inputs
+    from ..finite.sampler import tap_steps
 
     out = out_file(args.out, ".npz")
     net = network(args, args.arch)
     x = inputs(args)
     seed = check_seed(args.seed)
-    pats = parse_inputs(x, net.steps, "inputs")
-    pairs = preactivation_pairs(args.preactivations, int(pats.lengths.max()))
+    net.check_inputs(x, "--inputs")
+    program = net.program(x)
+    pairs = preactivation_pairs(args.preactivations, tap_steps(program))
+    lengths = [len(r) for r in x] if isinstance(x, list) else list(np.shape(x))
     store = ChunkStore(checkpoint_dir(args))
-    key = run_key(kind="ensemble-v1", net=repr(net), x=array_digest(pats.x), lengths=pats.lengths.tolist(),
+    feeds = np.concatenate([np.ravel(f) for f in program.feeds])
+    key = run_key(kind="ensemble-v2", net=repr(net), x=array_digest(feeds), lengths=lengths,
                   width=args.width, seed=seed, readout=args.readout, pairs=pairs, dtype=args.dtype)
 
     def compute(first, count, tick):
@@ -62,7 +75,7 @@ def add_parser(sub):
                            netfield sample --arch rnn --depth 6 --width 256 --networks 128 --seed 1 --out s.npz
                            netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz   # Ctrl-C, then:
                            netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz --resume"""))
-    p.add_argument("--arch", choices=("dnn", "rnn"), default="dnn", help="architecture (default: dnn)")
+    add_arch(p, "dnn")
     add_prior(p)
     add_inputs(p)
     p.add_argument("--width", type=int, default=128, help="hidden width n (default: %(default)s)")

@@ -131,7 +131,7 @@ def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size
     steps, n_pat = net.steps, patterns.count
     readout, pre, seeds = [], [], []
     for width in widths:
-        run_seed = derive_seed(seed, net.architecture, width)
+        run_seed = derive_seed(seed, net.name, width)
 
         def compute(first, count, tick, width=width, run_seed=run_seed):
             ens = sample_range(net, x, width, first, count, run_seed, readout="all", preactivations="all",
@@ -147,7 +147,7 @@ def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size
         readout.append(out["readout"])
         pre.append(out["preactivation"])
         seeds.append(run_seed)
-    return Measurement(net.architecture, float(net.weight_var), net.steps, widths, tuple(readout), tuple(pre),
+    return Measurement(net.name, float(net.weight_var), net.steps, widths, tuple(readout), tuple(pre),
                        tuple(seeds))
 
 

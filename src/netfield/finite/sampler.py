@@ -106,6 +106,22 @@ def _readout_kernel(hyper, values, rows_a, rows_t, width: int):
     return total + hyper[4]
 
 
+def tap_steps(program) -> int:
+    """The steps whose ``"h"`` taps ``sample`` records: the program's ``"h"`` taps; a chain program's
+    sequences run to their longest readout step only."""
+    taps = program.taps.get("h", {})
+    steps = max(taps) if taps else 0
+    chain, _ = recognise_chain(program)
+    return min(steps, int(chain.last.max())) if chain is not None else steps
+
+
+def _chain_taps(program, chain) -> bool:
+    """True if the program's ``"h"`` taps are the chain's pre-activations (what the chain sampler
+    records), as the dnn / rnn builders write them."""
+    taps = program.taps.get("h", {})
+    return all(1 <= t <= chain.steps and name == chain.hidden[t - 1] for t, name in taps.items())
+
+
 def _preactivation_pairs(mode, steps: int):
     if isinstance(mode, str):
         check_choice("preactivations", mode, PREACTIVATIONS)
@@ -172,13 +188,11 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     dtype = np.dtype(dtype)
     program = net.program(x)
     chain, _ = recognise_chain(program)
-    if chain is None:
-        taps = program.taps.get("h", {})
-        pairs = _preactivation_pairs(preactivations, max(taps) if taps else 0)
+    steps = tap_steps(program)
+    pairs = _preactivation_pairs(preactivations, steps)
+    if chain is None or not _chain_taps(program, chain):
         return sample_program(program, width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
                               first_network=first_network, readout=readout, pairs=pairs)
-    steps = int(chain.last.max())  # the steps the sequences run
-    pairs = _preactivation_pairs(preactivations, steps)
     rows = readout_rows(program, readout)
     rows_a = np.array([a for _, a in rows])
     step_of = {name: t for t, name in chain.readouts.items()}

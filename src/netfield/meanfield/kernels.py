@@ -19,6 +19,7 @@ from .netsor import ProgramEngine
 from .result import MeanFieldResult, assemble_readouts, readout_rows
 
 READOUTS = ("last", "all")
+BATCHES = ("joint", "x1")
 
 
 def check_network(net, name: str = "net"):
@@ -85,8 +86,8 @@ def _fused_kernel(program, n1, readout: str, method: str):
     return fused.readout_kernel(chain, x1, x2, steps=int(chain.last[0]))
 
 
-def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto", qmc_points: int = 2**12,
-           qmc_replicates: int = 8, seed: int = 0):
+def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto", batch: str = "joint",
+           qmc_points: int = 2**12, qmc_replicates: int = 8, seed: int = 0):
     """Readout (NNGP) kernel of any network: K_ab = Cov(f(a), f(b)) at infinite width.
 
     Args:
@@ -94,14 +95,17 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
         x1: inputs as the network takes them: (N1, d), (N1, T, d) or a list of (T_i, d) arrays for
             DNN / RNN / GRU / LSTM; (N1, L, d) tokens for a transformer; images for a conv net.
         x2: second inputs (default: x1, symmetric kernel). The cross kernel is that of the joint
-            program on x1 + x2; for a batch-coupled network (batch norm) it depends on the whole
-            batch: see :func:`netfield.batchnorm_mlp` for the train / test batch choice.
+            program on x1 + x2.
         readout: ``"last"`` - each pattern's output (at its last step), shape (N1, N2); ``"all"`` -
             joint covariance of the outputs at every step of every sequence, ordered sequence by
             sequence and step by step inside it, shape (sum T_a, sum T_b) (networks with one
             output per pattern: the same as "last").
         method: Gaussian-expectation method of single-activation moments (``"auto"``, ``"closed"``,
             ``"panels"``, ``"hermite"``).
+        batch: for batch-coupled networks (batch norm), whose kernel depends on the whole batch:
+            ``"joint"`` - x1 and x2 form one batch; ``"x1"`` - statistics of x1 only (the training
+            batch), x2 normalised with them, so K(x1, x1) does not depend on x2. No effect on other
+            networks.
         qmc_points, qmc_replicates, seed: the quasi-Monte-Carlo back-end, used only by programs
             whose moments have no closed form or low-dimensional quadrature (see :func:`mean_field`,
             which also returns the error estimate).
@@ -124,9 +128,10 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
     """
     check_network(net)
     check_choice("readout", readout, READOUTS)
+    check_choice("batch", batch, BATCHES)
     check_qmc(qmc_points, qmc_replicates)
     joined, n1 = joined_inputs(net, x1, x2)
-    program = net.program(joined)
+    program = net.program(joined, batch_rows=n1 if batch == "x1" else None)
     k = _fused_kernel(program, n1, readout, method)
     if k is not None:
         return fused.as_jax(k)

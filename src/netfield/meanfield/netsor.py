@@ -17,7 +17,7 @@ and E[h h'] of H-variables (T3) comes from one of these back-ends:
 - **closed form / panel quadrature** when both are single-argument activations of G-variables
   (:func:`netfield.gauss.pair`): exact to ~1e-12; products of erf-sigmoid gates
   (:class:`~netfield.program.netsor.ErfGates`, sig(u) = (1 + erf u)/2): the Gaussian orthant
-  probability of S K S + I/2 (:func:`netfield.gauss.multivariate.erf_gate_product`), in closed form
+  probability of S K S + I/2 (:func:`netfield.gauss.differentiable.orthant_closed`), in closed form
   for up to 3 gates in all;
 - **tensor Gauss-Hermite** per entry (:func:`netfield.gauss.multivariate.lowdim_expectation`) when
   both are elementwise (row-by-row) functions of at most 3 Gaussian arguments in all, with an error
@@ -34,10 +34,12 @@ includes how quasi-Monte-Carlo errors propagate through later layers.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..gauss import pair
+from ..gauss.differentiable import hermite_expectation, orthant_closed, sym_sqrt
 from ..gauss.quadrature import expect_product
 from ..program.netsor import (
     Attention,
@@ -215,8 +217,13 @@ class ProgramEngine:
             v2 = _evaluate_elementwise(self.program, h2, {g: z[..., k1 + i] for i, g in enumerate(leaves2)})
             return v1 * v2
 
+        if D <= LOWDIM_MAX and _traced(cov):
+            # gradients: the highest order of the rule the concrete path converges with
+            # (its accepted values agree with this one to <= LOWDIM_ACCEPT)
+            self.backend_counts["lowdim"] += 1
+            return hermite_expectation(fn, cov, LOWDIM_ORDERS[D][-1])
         if D <= LOWDIM_MAX:
-            value, error = lowdim_expectation(fn, cov, tol=1e-10, orders=LOWDIM_ORDERS[D])
+            value, error = lowdim_expectation(fn, np.asarray(cov), tol=1e-10, orders=LOWDIM_ORDERS[D])
             worst = float(np.max(error))
             if worst <= LOWDIM_ACCEPT * max(1.0, float(np.abs(value).max())):
                 self.backend_counts["lowdim"] += 1
@@ -229,29 +236,32 @@ class ProgramEngine:
         return value
 
     def _entry_covariance(self, h1, h2, leaves1, leaves2):
-        """(R, M1, M2, D, D): per entry (a, b), the covariance of leaves1 at row a and leaves2 at row b."""
+        """(R, M1, M2, D, D): per entry (a, b), the covariance of leaves1 at row a and leaves2 at row b
+        (a JAX array: differentiable with respect to the hyper-parameters)."""
         allv = list(leaves1) + list(leaves2)
         side = [0] * len(leaves1) + [1] * len(leaves2)
-        R, M1, M2, D = self.replicates, self.size(h1), self.size(h2), len(allv)
-        cov = np.zeros((R, M1, M2, D, D))
+        R, M1, M2 = self.replicates, self.size(h1), self.size(h2)
+        rows = []
         for i, gi in enumerate(allv):
+            row = []
             for j, gj in enumerate(allv):
-                c = np.asarray(self.cov_or_zeros(gi, gj))
+                c = self.cov_or_zeros(gi, gj)
                 if side[i] == side[j]:
-                    d = np.diagonal(c, axis1=1, axis2=2)
-                    cov[..., i, j] = d[:, :, None] if side[i] == 0 else d[:, None, :]
+                    d = jnp.diagonal(c, axis1=1, axis2=2)
+                    row.append(jnp.broadcast_to(d[:, :, None] if side[i] == 0 else d[:, None, :], (R, M1, M2)))
                 else:
-                    cov[..., i, j] = c if side[i] == 0 else np.swapaxes(c, 1, 2)
-        return cov
+                    row.append(c if side[i] == 0 else jnp.swapaxes(c, 1, 2))
+            rows.append(jnp.stack(row, axis=-1))
+        return jnp.stack(rows, axis=-2)
 
     def _gate_moment(self, a: Nonlin, b: Nonlin):
         """Products of erf-sigmoid gates: a Gaussian orthant probability with covariance
         S K S + I/2 (docs/theory.md 7), in closed form for up to 3 gates in all."""
-        from ..gauss.multivariate import erf_gate_product
 
         cov = self._entry_covariance(a.name, b.name, list(a.args), list(b.args))
-        value, _ = erf_gate_product(cov, tuple(a.fn.signs) + tuple(b.fn.signs))
-        return jnp.asarray(value)
+        s = jnp.asarray(tuple(a.fn.signs) + tuple(b.fn.signs), jnp.float64)
+        w = cov * s[:, None] * s[None, :] + 0.5 * jnp.eye(s.shape[0])  # (M4)
+        return orthant_closed(w)
 
     def _entrywise_qmc(self, fn, cov):
         from ..gauss.multivariate import sobol_normals
@@ -259,18 +269,25 @@ class ProgramEngine:
         R, M1, M2, D = cov.shape[:4]
         self._draws += 1
         seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
-        xi = sobol_normals(self.points, D, R, seed=seed)
-        w, v = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, -1, -2)))
-        if w.size and w.min() < 0:
-            self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
-        factor = v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
-        out = np.empty((R, M1, M2))
+        xi = jnp.asarray(sobol_normals(self.points, D, R, seed=seed))
+        self._record_clipping(cov)
+        factor = sym_sqrt(cov)  # continuous in cov: smooth estimates with fixed points (D2)
+        out = []
         rows_per_chunk = max(1, int(2**24 // max(1, R * M2 * self.points * D)))
         for a0 in range(0, M1, rows_per_chunk):
-            f = np.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
-            z = np.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
-            out[:, a0:a0 + rows_per_chunk] = np.asarray(jnp.mean(fn(jnp.asarray(z)), axis=-1))
-        return jnp.asarray(out)
+            f = jnp.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
+            z = jnp.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
+            out.append(jnp.mean(fn(z), axis=-1))
+        return jnp.concatenate(out, axis=1)
+
+    def _record_clipping(self, cov):
+        """Largest negative eigenvalue clipped (blocks from separate quasi-Monte-Carlo draws can make a
+        covariance slightly indefinite); only recorded for concrete covariances."""
+        if _traced(cov):
+            return
+        w = np.linalg.eigvalsh(0.5 * (np.asarray(cov) + np.swapaxes(np.asarray(cov), -1, -2)))
+        if w.size and w.min() < 0:
+            self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
 
     def _joint_samples(self, hvars):
         """Per replicate: samples (S, M) of every G-leaf the H-variables depend on."""
@@ -285,12 +302,8 @@ class ProgramEngine:
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         D = int(offsets[-1])
         R = self.replicates
-        sigma = np.zeros((R, D, D))
-        for i, gi in enumerate(leaves):
-            for j, gj in enumerate(leaves[i:], start=i):
-                c = np.asarray(self.cov_or_zeros(gi, gj))
-                sigma[:, offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = c
-                sigma[:, offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = np.swapaxes(c, 1, 2)
+        sigma = jnp.concatenate([jnp.concatenate([self.cov_or_zeros(gi, gj) for gj in leaves], axis=2)
+                                 for gi in leaves], axis=1)  # (R, D, D)
         self._draws += 1
         seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
         if D <= SOBOL_MAX_DIM:
@@ -298,21 +311,12 @@ class ProgramEngine:
         else:  # beyond Sobol's dimension table: plain Monte Carlo, same replicate error estimate
             xi = np.random.default_rng(seed).standard_normal((R, self.points, D))
         out = []
+        self._record_clipping(sigma)
+        factor = sym_sqrt(sigma)  # continuous in sigma: smooth estimates with fixed points (D2)
         for r in range(R):
-            z = xi[r] @ self._factor(sigma[r]).T
-            out.append({g: jnp.asarray(z[:, offsets[k]:offsets[k + 1]]) for k, g in enumerate(leaves)})
+            z = jnp.asarray(xi[r]) @ factor[r].T
+            out.append({g: z[:, offsets[k]:offsets[k + 1]] for k, g in enumerate(leaves)})
         return out
-
-    def _factor(self, sigma):
-        """Symmetric square-root factor; tiny negative eigenvalues (blocks estimated by separate
-        quasi-Monte-Carlo draws) are clipped and the largest clipped magnitude is recorded."""
-        sigma = 0.5 * (sigma + sigma.T)
-        w, v = np.linalg.eigh(sigma)
-        if w.size and w.min() < 0:
-            self.clipped_eigenvalue = max(self.clipped_eigenvalue, float(-w.min()))
-        order = np.argsort(w)[::-1]
-        w, v = np.clip(w[order], 0.0, None), v[:, order]
-        return v * np.sqrt(w)
 
     def _sampled_moment(self, h1, h2):
         values = []
@@ -377,6 +381,10 @@ class ProgramEngine:
 
 
 # -- program structure helpers --------------------------------------------------------------------
+def _traced(a) -> bool:
+    return isinstance(a, jax.core.Tracer)
+
+
 def _pairable(ins) -> bool:
     return (isinstance(ins, Nonlin) and ins.activation is not None and not ins.coupled and not ins.params
             and len(ins.args) == 1)

@@ -456,16 +456,25 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
         BN(g)(a) = (g(a) - mean_batch g) / sqrt(var_batch g + eps)     per coordinate, over the batch
 
     The batch is the set of patterns x given (batch-coupled: the kernel of a pattern depends on the
-    other patterns of the batch).
+    other patterns of the batch). For a cross kernel ``netfield.kernel(net, x1, x2, batch=...)`` says
+    which batch: ``"joint"`` (default) - x1 and x2 form one batch, as if the network saw them
+    together; ``"x1"`` - x1 is the (training) batch and every pattern, x2's included, is normalised
+    with x1's statistics (inference with the training batch's statistics); then K(x1, x1) does not
+    depend on x2.
     """
     depth = check_positive_int("depth", depth)
     act = get_activation(activation)
     if not (np.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
 
-    def bn_act(g):
-        centred = g - g.mean(axis=-1, keepdims=True)
-        return act.fn(centred / jnp.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + eps))
+    def normaliser(rows):
+        stat = slice(None) if rows is None else slice(0, rows)
+
+        def bn_act(g):
+            centred = g - g[..., stat].mean(axis=-1, keepdims=True)
+            return act.fn(centred / jnp.sqrt((centred[..., stat] ** 2).mean(axis=-1, keepdims=True) + eps))
+
+        return bn_act
 
     def prepare(x, name="x"):
         arr = check_finite_array(name, x)
@@ -474,6 +483,7 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
         return arr
 
     def program(p, arr, hp):
+        bn_act = normaliser(p.batch_rows)
         g = p.tap("h", 1, p.input("U", arr, hp.input_var) + p.bias("b1", hp.bias_var))
         for layer in range(2, depth + 1):
             g = p.matmul(f"W{layer}", p.nonlin(bn_act, g, coupled=True), hp.weight_var) + p.bias(f"b{layer}", hp.bias_var)

@@ -498,7 +498,8 @@ class ProgramBuilder:
         netfield.sample(arch, x, width=512, networks=8)        # finite width, same program
     """
 
-    def __init__(self):
+    def __init__(self, batch_rows: int | None = None):
+        self.batch_rows = batch_rows  # batch-coupled functions take their statistics over these first rows
         self._instructions: list = []
         self._feeds: list = []
         self._spaces: dict = {}

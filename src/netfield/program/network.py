@@ -132,10 +132,12 @@ class Network:
         """Validate inputs as this network takes them (errors name ``name``); returns the prepared data."""
         return self.prepare(x, name)
 
-    def program(self, x) -> Program:
-        """The validated NETSOR+ program of this network on inputs ``x``."""
+    def program(self, x, *, batch_rows: int | None = None) -> Program:
+        """The validated NETSOR+ program of this network on inputs ``x``; ``batch_rows``: batch-coupled
+        layers (batch norm) take their statistics over the first ``batch_rows`` patterns only (default:
+        all), the others are normalised with those statistics."""
         data = self.prepare(x)
-        p = ProgramBuilder()
+        p = ProgramBuilder(batch_rows)
         self.write(p, data, Hyper(self.hyper_names, self.hyper_values))
         return p.build()
 

@@ -15,11 +15,12 @@ breaks the shape and the simulation-based alternative.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import is_traced
+from .._checks import inside_trace, is_traced
 from .netsor import Bias, Input, LinComb, MatMul, Nonlin, Program, ProgramError, Readout
 
 CHAIN_HYPER = ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var")
@@ -55,14 +56,19 @@ class Chain:
     input_var: object
     readout_var: object
     readout_bias_var: object
+    source: object = None  # the network the program was written from, if known
 
     def hyper(self, name: str):
-        return getattr(self, name)
+        value = getattr(self, name)
+        if value is None:  # weight_var of a one-layer chain, which has no W: any value gives the same network
+            return self.source.hyper(name) if self.source is not None and name in self.source.hyper_names else 1.0
+        return value
 
     @property
     def concrete(self) -> bool:
-        """True if no variance is a JAX tracer (compiled fast paths need numbers)."""
-        return not any(is_traced(self.hyper(k)) for k in CHAIN_HYPER)
+        """True if no variance is a JAX tracer and no JAX trace is active (the compiled fast paths
+        convert to numpy and need numbers)."""
+        return not any(is_traced(self.hyper(k)) for k in CHAIN_HYPER) and not inside_trace()
 
     @property
     def kind(self) -> str:
@@ -75,8 +81,12 @@ class Chain:
         from .network import dnn, rnn
 
         build = rnn if self.shared else dnn
-        return build(self.steps if steps is None else steps, self.activation,
-                     **{k: self.hyper(k) for k in CHAIN_HYPER})
+        steps = self.steps if steps is None else steps
+        source = self.source
+        if source is not None and source.builder is build:
+            key = "depth" if "depth" in dict(source.options) else "steps"
+            return source if steps == source.steps else source.rebuild(**{key: steps})
+        return build(steps, self.activation, **{k: self.hyper(k) for k in CHAIN_HYPER})
 
 
 def _same(a, b) -> bool:
@@ -167,7 +177,7 @@ def recognise_chain(program: Program):
         for v in values[1:]:
             if not _same(v, values[0]):
                 return None, f"the {role} terms of different layers have different variances"
-        var[key] = values[0] if values else 0.0
+        var[key] = values[0] if values else (None if key == "weight_var" else 0.0)
     inputs = [layer[1].get("U") for layer in order]
     t_in = 0
     while t_in < steps and inputs[t_in] is not None:
@@ -205,7 +215,8 @@ def _probe_program(net, x):
 def chain_of(net, x=None) -> Chain | None:
     """The :class:`Chain` of ``net`` written for inputs ``x`` (default: one probe input), or None."""
     program = _probe_program(net, x)
-    return None if program is None else recognise_chain(program)[0]
+    chain = None if program is None else recognise_chain(program)[0]
+    return None if chain is None else dataclasses.replace(chain, source=net)
 
 
 def require_chain(net, capability: str, alternative: str, x=None) -> Chain:
@@ -228,7 +239,7 @@ def require_chain(net, capability: str, alternative: str, x=None) -> Chain:
     else:
         chain, reason = recognise_chain(program)
         if chain is not None:
-            return chain
+            return dataclasses.replace(chain, source=net)
     raise UnsupportedProgram(
         f"{capability} is derived for chain programs (DNN / RNN: one single-argument activation per "
         f"layer, fresh or shared matrices); the {net.name} network is not one: {reason}. "
