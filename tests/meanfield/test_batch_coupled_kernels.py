@@ -27,7 +27,7 @@ def _theory(program):
 
 def test_the_batch_changes_the_kernel_and_joint_is_the_kernel_of_the_joined_batch():
     alone = np.asarray(nf.kernel(NET, X1))
-    joint_full, joint_err = _theory(NET.program(JOINED))
+    _, joint_err = _theory(NET.program(JOINED))
     # the batch matters: x1's block in the joined batch differs from x1 alone (far beyond QMC error)
     assert np.abs(joint_full[:4, :4] - alone).max() > 50 * joint_err.max()
     cross = np.asarray(nf.kernel(NET, X1, X2))
@@ -43,7 +43,7 @@ def test_x1_batch_statistics_make_the_x1_block_independent_of_x2():
     cross = np.asarray(nf.kernel(NET, X1, X2, batch="x1"))
     np.testing.assert_allclose(cross, full[:4, 4:], atol=1e-12)
     # and it differs from the joint batch's cross kernel, entry by entry beyond both error estimates
-    joint_full, joint_err = _theory(NET.program(JOINED))
+    _, joint_err = _theory(NET.program(JOINED))
     gap = np.abs(cross - np.asarray(nf.kernel(NET, X1, X2)))
     assert (gap > 20 * (err[:4, 4:] + joint_err[:4, 4:])).any()
 
