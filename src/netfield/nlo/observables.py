@@ -161,4 +161,26 @@ def observables(net: Network, x) -> Observables:
                        base, pos, hyper)
 
 
-__all__ = ["Observables", "observables"]
+def readout_observables(net: Network, x) -> Observables:
+    """The fluctuating entries of any program without a 1/n theory: its readout kernel entries
+    K^(f_r(a), f_r'(b)) = var_V (1/n) sum_j h_j h_j' + var_bo for every pair of output rows of
+    ``kernel(net, x, readout="all")`` (one output per pattern, or one per step of a sequence);
+    scale 1 and const 0: the value is the sampled conditional readout kernel itself."""
+    from ..meanfield.result import readout_rows
+
+    program = net.program(x)
+    rows = readout_rows(program, "all")
+    steps_of = {}
+    for r, a in rows:
+        steps_of[a] = steps_of.get(a, 0) + 1
+    step = [sum(1 for rr, aa in rows[:k] if aa == a) + 1 for k, (_, a) in enumerate(rows)]
+    iu, iv = np.triu_indices(len(rows))
+    T, P = max(steps_of.values()), len(steps_of)
+    m = len(iu)
+    pattern = np.array([a for _, a in rows])
+    return Observables(net.name, T, P, np.array(["readout"] * m), np.array(step)[iu], np.array(step)[iv],
+                       pattern[iu], pattern[iv], iu, iv, np.ones(m), np.zeros(m), np.zeros((len(rows),) * 2),
+                       -np.ones((m, 2), int), {k: float(v) for k, v in net.hyper_parameters.items()})
+
+
+__all__ = ["Observables", "observables", "readout_observables"]

@@ -44,10 +44,13 @@ from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .._runtime.seeds import check_seed, derive_seed
 from ..finite import sample
+from ..finite.netsor import _chunk_size as netsor_chunk_size
 from ..finite.sampler import default_chunk_size
 from ..meanfield import kernel
-from ..program import Network, parse_inputs
-from .observables import Observables, observables
+from ..meanfield.kernels import check_network
+from ..program import Network
+from ..program.shape import recognise_chain, require_chain
+from .observables import Observables, observables, readout_observables
 
 ORDERS = (0, 1, 2)
 DEFAULT_CHUNK = 250  # networks per checkpoint chunk when chunk_size is None
@@ -324,8 +327,13 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     in 1/n (see :class:`SimulatedNLO`).
 
     Args:
-        net: :func:`netfield.dnn` or :func:`netfield.rnn` network.
-        x: inputs (N, d) (fed at step 1) or (N, T, d), all of the network's length T.
+        net: any network. A chain program (DNN / RNN) is measured on the entries of the one-loop
+            theory (hidden conditional kernels and readout, :func:`netfield.nlo.observables`); any other
+            program on its readout kernel entries (:func:`netfield.nlo.observables.readout_observables`,
+            every output row of ``kernel(net, x, readout="all")``), whose mean-field values come from a
+            converged quasi-Monte-Carlo theory (2^15 points).
+        x: inputs as the network takes them (DNN / RNN: (N, d) fed at step 1, or (N, T, d) of the
+            network's length T).
         widths: at least order + 2 distinct widths n.
         networks: networks per width (>= 3), or one count per width in the order of ``widths`` (e.g. fewer
             at large widths, where each network costs more).
@@ -365,19 +373,27 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
         raise TypeError(f"store must be a netfield.experiments.ChunkStore or None, got {store!r}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(k) or None, got {progress!r}")
-    obs = observables(net, x)
-    patterns = parse_inputs(x, net.steps, "x")
-    sampled = net.replace(readout_var=1.0, readout_bias_var=0.0)  # readout kernel = (1/n) sum phi phi
-    k_all = np.asarray(kernel(sampled, x, readout="all"))
+    check_network(net)
+    program = net.program(x)
+    if recognise_chain(program)[0] is not None:  # the entries of the one-loop theory (docs/nlo.md N1)
+        obs = observables(net, x)
+        sampled = require_chain(net, "nlo.simulate", "-", x).network().replace(readout_var=1.0,
+                                                                               readout_bias_var=0.0)
+        k_all = np.asarray(kernel(sampled, x, readout="all"))  # readout kernel = (1/n) sum phi phi
+    else:  # any other program: its readout entries, from a converged quasi-Monte-Carlo theory
+        obs = readout_observables(net, x)
+        sampled = net
+        k_all = np.asarray(kernel(net, x, readout="all", qmc_points=MFT_QMC_POINTS))
     mft = obs.const + obs.scale * k_all[obs.u, obs.v]
+    lengths = [len(r) for r in x] if isinstance(x, (list, tuple)) else list(np.shape(x))
 
     chunk = min(max(per_width.values()), DEFAULT_CHUNK) if chunk_size is None else chunk_size
-    x_digest = array_digest(patterns.x)
+    x_digest = array_digest(np.concatenate([np.ravel(f) for f in program.feeds]))
     moments, seeds = [], []
     for width in widths:
         run_seed = derive_seed(seed, "nlo-simulate", width)
         # one compiled batch shape per width: every call evaluates `inner` networks (the last padded)
-        inner = min(chunk, default_chunk_size(width, patterns.count, net.steps))
+        inner = min(chunk, _chunk_networks(program, width))
 
         def compute(first, count, tick, width=width, run_seed=run_seed, inner=inner):
             ens = sample(sampled, x, width, count, run_seed, readout="all", preactivations="none",
@@ -387,7 +403,7 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
             return {"values": obs.values(ens.readout)}
 
         # the stored values depend on the full net (readout_var / readout_bias_var enter const, scale)
-        key = run_key(kind="nlo-simulate-v1", net=repr(net), x=x_digest, lengths=patterns.lengths.tolist(),
+        key = run_key(kind="nlo-simulate-v2", net=repr(net), x=x_digest, lengths=lengths,
                       width=width, seed=run_seed, entries=obs.labels())
         values = run_chunks(per_width[width], chunk, compute, store=store, key=key, resume=resume,
                             progress=progress)["values"]
@@ -398,6 +414,17 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     networks = counts[0] if len(set(counts)) == 1 else tuple(counts)
     return SimulatedNLO.from_moments(obs, widths, networks, mft, mean, mean_se, cov, cov_se, order=order,
                                      seed=seed, seeds=seeds)
+
+
+MFT_QMC_POINTS = 2**15  # mean-field readout of programs with quasi-Monte-Carlo moments: error ~1e-5
+
+
+def _chunk_networks(program, width: int) -> int:
+    """Networks evaluated together by ``sample``, within its memory budget."""
+    chain, _ = recognise_chain(program)
+    if chain is not None:
+        return default_chunk_size(width, chain.x.shape[0], int(chain.last.max()))
+    return netsor_chunk_size(program, width, 8)
 
 
 __all__ = ["SimulatedNLO", "simulate"]
