@@ -9,9 +9,9 @@ import pytest
 import netfield
 from netfield.experiments import ChunkStore
 from netfield.finite.sampler import _sample_parameters
-from netfield.program.shape import chain_of
 from netfield.nlo.observables import observables
 from netfield.nlo.simulate import SimulatedNLO, simulate
+from netfield.program.shape import chain_of
 
 # one small RNN structure shared by the ordering / resume / validation tests (one compilation per width)
 RNN = netfield.rnn(3, "tanh", weight_var=1.5, bias_var=0.3, input_var=1.2, readout_var=0.7, readout_bias_var=0.2)
