@@ -27,7 +27,7 @@ def _theory(program):
 
 def test_the_batch_changes_the_kernel_and_joint_is_the_kernel_of_the_joined_batch():
     alone = np.asarray(nf.kernel(NET, X1))
-    _, joint_err = _theory(NET.program(JOINED))
+    joint_full, joint_err = _theory(NET.program(JOINED))
     # the batch matters: x1's block in the joined batch differs from x1 alone (far beyond QMC error)
     assert np.abs(joint_full[:4, :4] - alone).max() > 50 * joint_err.max()
     cross = np.asarray(nf.kernel(NET, X1, X2))
