@@ -54,9 +54,13 @@ def _sample_matrices(program: Program, key, width: int, dtype):
     return params
 
 
-def run_program(program: Program, params: dict, width: int, dtype=jnp.float64):
-    """Evaluate every variable of the program for one sampled network: {name: (n, M) or (M,)}."""
+def run_program(program: Program, params: dict, width: int, dtype=jnp.float64, perturb=None):
+    """Evaluate every variable of the program for one sampled network: {name: (n, M) or (M,)}.
+
+    ``perturb``: {variable name: array added to its value} before later instructions read it (tangent
+    propagation with ``jax.jvp``: Lyapunov exponents of any program)."""
     values: dict = {}
+    perturb = perturb or {}
     for ins in program.instructions:
         if isinstance(ins, Input):
             v = params[ins.matrix] @ jnp.asarray(program.feeds[ins.feed], dtype).T
@@ -86,7 +90,7 @@ def run_program(program: Program, params: dict, width: int, dtype=jnp.float64):
             continue
         else:
             raise TypeError(f"unknown instruction {ins!r}")
-        values[ins.name] = v
+        values[ins.name] = v + perturb[ins.name] if ins.name in perturb else v
     return values
 
 
