@@ -27,3 +27,16 @@ def netfield_demo(tmp_path_factory):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc, cpu, json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled executables after each test module. One process runs the whole suite and
+    compiles many thousands of small programs; their code pages would otherwise accumulate until the
+    kernel's per-process memory-map limit (vm.max_map_count = 65530 here) makes XLA's compiler
+    fail (observed: a segfault in backend_compile near the end of the suite). Results do not depend
+    on it; later modules recompile what they use."""
+    yield
+    import jax
+
+    jax.clear_caches()

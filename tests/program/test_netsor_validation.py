@@ -14,6 +14,7 @@ import pytest
 
 import netfield as nf
 from netfield.program import netsor as ns
+from netfield.program.builder import ProgramBuilder
 
 X = np.random.default_rng(0).normal(size=(3, 2))
 FEEDS, SPACES = [X], {"rows": 3}
@@ -24,7 +25,7 @@ def _where(i, kind, name):
 
 
 def _build(write):
-    p = ns.ProgramBuilder()
+    p = ProgramBuilder()
     write(p)
     return p.build()
 

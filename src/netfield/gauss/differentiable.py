@@ -71,14 +71,21 @@ def _eig_factor_jvp(descending, primals, tangents):
     return out, dvec * root[..., None, :] + vec * droot[..., None, :]
 
 
+def sym_sqrt_of(cov, xp=np):
+    """:func:`sym_sqrt` with the array module ``xp`` (numpy for concrete covariances: no compilation;
+    both give the same numbers to rounding, the factor being continuous in cov)."""
+    cov = 0.5 * (cov + xp.swapaxes(cov, -1, -2))
+    lam, vec = xp.linalg.eigh(cov)
+    root = xp.sqrt(xp.clip(lam, 0.0, None))
+    return (vec * root[..., None, :]) @ xp.swapaxes(vec, -1, -2)
+
+
 @jax.custom_jvp
 def sym_sqrt(cov):
     """The symmetric square root S = V diag(sqrt(lambda)) V^T of a covariance (eigenvalues clipped at 0),
     batched over leading axes: the unique PSD factor with S S^T = cov, a continuous function of cov
     (unlike eigenvector factors, whose signs and order can jump), derivative (D2)."""
-    lam, vec = jnp.linalg.eigh(_sym(cov))
-    root = jnp.sqrt(jnp.clip(lam, 0.0, None))
-    return (vec * root[..., None, :]) @ jnp.swapaxes(vec, -1, -2)
+    return sym_sqrt_of(cov, jnp)
 
 
 @sym_sqrt.defjvp
@@ -114,17 +121,18 @@ def hermite_expectation(fn, cov, order: int):
     return jnp.sum(fn(z) * jnp.asarray(weights), axis=-1)
 
 
-def orthant_closed(w):
-    """P(W <= 0) for W ~ N(0, w), w (..., D, D), D <= 3 (eqs. M5, M6), differentiable."""
+def orthant_closed(w, xp=jnp):
+    """P(W <= 0) for W ~ N(0, w), w (..., D, D), D <= 3 (eqs. M5, M6); ``xp`` the array module
+    (jax.numpy, differentiable, or numpy)."""
     dim = w.shape[-1]
     if dim == 1:
-        return jnp.full(w.shape[:-2], 0.5)
-    d = jnp.sqrt(jnp.diagonal(w, axis1=-2, axis2=-1))
-    rho = jnp.clip(w / (d[..., :, None] * d[..., None, :]), -1.0, 1.0)
+        return xp.full(w.shape[:-2], 0.5)
+    d = xp.sqrt(xp.diagonal(w, axis1=-2, axis2=-1))
+    rho = xp.clip(w / (d[..., :, None] * d[..., None, :]), -1.0, 1.0)
     if dim == 2:
-        return 0.25 + jnp.arcsin(rho[..., 0, 1]) / (2 * math.pi)
-    s = jnp.arcsin(rho[..., 0, 1]) + jnp.arcsin(rho[..., 0, 2]) + jnp.arcsin(rho[..., 1, 2])
+        return 0.25 + xp.arcsin(rho[..., 0, 1]) / (2 * math.pi)
+    s = xp.arcsin(rho[..., 0, 1]) + xp.arcsin(rho[..., 0, 2]) + xp.arcsin(rho[..., 1, 2])
     return 0.125 + s / (4 * math.pi)
 
 
-__all__ = ["eig_factor", "hermite_expectation", "orthant_closed", "sym_sqrt"]
+__all__ = ["eig_factor", "hermite_expectation", "orthant_closed", "sym_sqrt", "sym_sqrt_of"]

@@ -51,6 +51,7 @@ from scipy import special
 from scipy.stats import multivariate_normal, qmc
 
 from .._checks import check_finite_array, check_positive_int, check_variance
+from .differentiable import orthant_closed
 
 __all__ = [
     "erf_gate_product",
@@ -276,15 +277,7 @@ def lowdim_expectation(fn, cov, *, tol: float = 1e-10, orders=(8, 16, 24, 32, 48
 
 def _orthant_closed(w: np.ndarray) -> np.ndarray:
     """P(W <= 0) for W ~ N(0, w), w of shape (..., D, D), D <= 3 (eqs. M5, M6)."""
-    dim = w.shape[-1]
-    if dim == 1:
-        return np.full(w.shape[:-2], 0.5)
-    d = np.sqrt(np.diagonal(w, axis1=-2, axis2=-1))
-    rho = np.clip(w / (d[..., :, None] * d[..., None, :]), -1.0, 1.0)
-    if dim == 2:
-        return 0.25 + np.arcsin(rho[..., 0, 1]) / (2 * np.pi)
-    s = np.arcsin(rho[..., 0, 1]) + np.arcsin(rho[..., 0, 2]) + np.arcsin(rho[..., 1, 2])
-    return 0.125 + s / (4 * np.pi)
+    return orthant_closed(np.asarray(w), np)
 
 
 def _orthant_genz(w: np.ndarray, abseps: float, maxpts: int, seed: int):

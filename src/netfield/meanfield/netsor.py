@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..gauss import pair
-from ..gauss.differentiable import hermite_expectation, orthant_closed, sym_sqrt
+from ..gauss.differentiable import hermite_expectation, orthant_closed, sym_sqrt, sym_sqrt_of
 from ..gauss.quadrature import expect_product
 from ..program.netsor import (
     Attention,
@@ -241,27 +241,30 @@ class ProgramEngine:
         allv = list(leaves1) + list(leaves2)
         side = [0] * len(leaves1) + [1] * len(leaves2)
         R, M1, M2 = self.replicates, self.size(h1), self.size(h2)
+        blocks = {(gi, gj): self.cov_or_zeros(gi, gj) for gi in allv for gj in allv}
+        xp = jnp if any(_traced(b) for b in blocks.values()) else np  # numpy: nothing to compile
         rows = []
         for i, gi in enumerate(allv):
             row = []
             for j, gj in enumerate(allv):
-                c = self.cov_or_zeros(gi, gj)
+                c = xp.asarray(blocks[(gi, gj)])
                 if side[i] == side[j]:
-                    d = jnp.diagonal(c, axis1=1, axis2=2)
-                    row.append(jnp.broadcast_to(d[:, :, None] if side[i] == 0 else d[:, None, :], (R, M1, M2)))
+                    d = xp.diagonal(c, axis1=1, axis2=2)
+                    row.append(xp.broadcast_to(d[:, :, None] if side[i] == 0 else d[:, None, :], (R, M1, M2)))
                 else:
-                    row.append(c if side[i] == 0 else jnp.swapaxes(c, 1, 2))
-            rows.append(jnp.stack(row, axis=-1))
-        return jnp.stack(rows, axis=-2)
+                    row.append(c if side[i] == 0 else xp.swapaxes(c, 1, 2))
+            rows.append(xp.stack(row, axis=-1))
+        return xp.stack(rows, axis=-2)
 
     def _gate_moment(self, a: Nonlin, b: Nonlin):
         """Products of erf-sigmoid gates: a Gaussian orthant probability with covariance
         S K S + I/2 (docs/theory.md 7), in closed form for up to 3 gates in all."""
 
         cov = self._entry_covariance(a.name, b.name, list(a.args), list(b.args))
-        s = jnp.asarray(tuple(a.fn.signs) + tuple(b.fn.signs), jnp.float64)
-        w = cov * s[:, None] * s[None, :] + 0.5 * jnp.eye(s.shape[0])  # (M4)
-        return orthant_closed(w)
+        xp = jnp if _traced(cov) else np
+        s = np.asarray(tuple(a.fn.signs) + tuple(b.fn.signs), np.float64)
+        w = cov * s[:, None] * s[None, :] + 0.5 * np.eye(s.shape[0])  # (M4)
+        return jnp.asarray(orthant_closed(w, xp))
 
     def _entrywise_qmc(self, fn, cov):
         from ..gauss.multivariate import sobol_normals
@@ -269,15 +272,18 @@ class ProgramEngine:
         R, M1, M2, D = cov.shape[:4]
         self._draws += 1
         seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
-        xi = jnp.asarray(sobol_normals(self.points, D, R, seed=seed))
+        xi = sobol_normals(self.points, D, R, seed=seed)
         self._record_clipping(cov)
-        factor = sym_sqrt(cov)  # continuous in cov: smooth estimates with fixed points (D2)
+        traced = _traced(cov)
+        # continuous in cov: smooth estimates with fixed points (D2); numpy when nothing is traced
+        factor = sym_sqrt(cov) if traced else sym_sqrt_of(cov)
+        xp = jnp if traced else np
         out = []
         rows_per_chunk = max(1, int(2**24 // max(1, R * M2 * self.points * D)))
         for a0 in range(0, M1, rows_per_chunk):
-            f = jnp.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
-            z = jnp.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
-            out.append(jnp.mean(fn(z), axis=-1))
+            f = xp.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
+            z = xp.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
+            out.append(jnp.mean(fn(jnp.asarray(z)), axis=-1))
         return jnp.concatenate(out, axis=1)
 
     def _record_clipping(self, cov):
@@ -302,8 +308,11 @@ class ProgramEngine:
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         D = int(offsets[-1])
         R = self.replicates
-        sigma = jnp.concatenate([jnp.concatenate([self.cov_or_zeros(gi, gj) for gj in leaves], axis=2)
-                                 for gi in leaves], axis=1)  # (R, D, D)
+        blocks = [[self.cov_or_zeros(gi, gj) for gj in leaves] for gi in leaves]
+        traced = any(_traced(b) for row in blocks for b in row)
+        xp = jnp if traced else np
+        sigma = xp.concatenate([xp.concatenate([xp.asarray(b) for b in row], axis=2) for row in blocks],
+                               axis=1)  # (R, D, D)
         self._draws += 1
         seed = int(np.random.SeedSequence([self.seed, self._draws]).generate_state(1)[0])
         if D <= SOBOL_MAX_DIM:
@@ -312,9 +321,10 @@ class ProgramEngine:
             xi = np.random.default_rng(seed).standard_normal((R, self.points, D))
         out = []
         self._record_clipping(sigma)
-        factor = sym_sqrt(sigma)  # continuous in sigma: smooth estimates with fixed points (D2)
+        # continuous in sigma: smooth estimates with fixed points (D2); numpy when nothing is traced
+        factor = sym_sqrt(sigma) if traced else sym_sqrt_of(sigma)
         for r in range(R):
-            z = jnp.asarray(xi[r]) @ factor[r].T
+            z = jnp.asarray(xi[r] @ factor[r].T)
             out.append({g: z[:, offsets[k]:offsets[k + 1]] for k, g in enumerate(leaves)})
         return out
 

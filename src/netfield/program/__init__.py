@@ -3,8 +3,9 @@
 fast paths and shape-specific theories use (:mod:`.shape`)."""
 
 from .architectures import Architecture, architecture, attention, batchnorm_mlp, conv, gru, lstm, transformer
+from .builder import ProgramBuilder
 from .inputs import Patterns, parse_inputs
-from .netsor import ProgramBuilder, ProgramError
+from .netsor import ProgramError
 from .network import HYPER_PARAMETERS, Network, dnn, rnn
 from .shape import Chain, UnsupportedProgram, chain_of, require_chain
 

@@ -1,7 +1,7 @@
 """Architectures as NETSOR+ programs: GRU, LSTM, transformer, convolutional nets, batch norm, and
-any network a user writes with :class:`~netfield.program.netsor.ProgramBuilder` (docs/theory.md 7).
+any network a user writes with :class:`~netfield.program.builder.ProgramBuilder` (docs/theory.md 7).
 
-An :class:`Architecture` holds a *program function* ``fn(p, x)`` that writes the network as a program
+A :class:`~netfield.program.network.Network` holds a *program writer* ``write(p, x, hp)`` that writes the network as a program
 for concrete inputs ``x``; both interpreters (mean field, finite width) run the program it builds.
 Every builder here is a few lines of program, and reduces to the DNN / RNN builders where it
 should (GRU with both gates fixed open, LSTM with fixed gates and a linear cell output, a
@@ -30,7 +30,7 @@ Architecture = Network  # the former name of the network object of non-DNN/RNN b
 def architecture(fn: Callable, name: str | None = None, **hyper) -> Network:
     """A :class:`~netfield.program.network.Network` from a program function you write.
 
-    ``fn(p, x)`` writes the network with :class:`~netfield.program.netsor.ProgramBuilder` ``p`` for
+    ``fn(p, x)`` writes the network with :class:`~netfield.program.builder.ProgramBuilder` ``p`` for
     inputs ``x``. Pass hyper-parameters as keywords (``architecture(fn, weight_var=1.5)``) to make
     them pytree leaves: then ``fn(p, x, hp)`` reads them as ``hp.weight_var`` and ``jax.grad`` /
     ``net.replace`` work with respect to them.
@@ -158,7 +158,7 @@ def _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var) -> di
 
 # -- GRU -------------------------------------------------------------------------------------------
 def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.0, readout_var=1.0,
-        readout_bias_var=0.0, *, gate="erf", fixed_gates=None) -> Architecture:
+        readout_bias_var=0.0, *, gate="erf", fixed_gates=None) -> Network:
     """Gated recurrent unit (GP4A's conventions by default: erf gates and candidate, variances 1)::
 
         z_t = sig(W_z h_{t-1} + U_z x_t + b_z)          update gate
@@ -216,7 +216,7 @@ def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.
 
 # -- LSTM ------------------------------------------------------------------------------------------
 def lstm(steps: int, activation="tanh", weight_var=1.0, bias_var=1.0, input_var=1.0, readout_var=1.0,
-         readout_bias_var=0.0, *, gate="erf", cell_activation=None, fixed_gates=None) -> Architecture:
+         readout_bias_var=0.0, *, gate="erf", cell_activation=None, fixed_gates=None) -> Network:
     """Long short-term memory network::
 
         i_t, f_t, o_t = sig(W_{i,f,o} h_{t-1} + U_{i,f,o} x_t + b_{i,f,o})      gates
@@ -287,7 +287,7 @@ def _token_inputs(x, name: str = "x"):
 
 def transformer(blocks: int = 1, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0,
                 readout_var=1.0, readout_bias_var=0.0, *, attention_scale=1.0, tie_query_key=False,
-                causal=False, readout="mean") -> Architecture:
+                causal=False, readout="mean") -> Network:
     """Transformer encoder: ``blocks`` x (attention with 1/n logits, residual, layer norm, MLP)::
 
         g_0 = U x_token + b                                     rows: (sequence, token)
@@ -375,7 +375,7 @@ def _pool_matrix(spatial, window):
 
 def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0, readout_var=1.0,
          readout_bias_var=0.0, *, filter_shape=(3, 3), padding="SAME", pool_window=None, readout="global_avg",
-         skip=False) -> Architecture:
+         skip=False) -> Network:
     """Convolutional network on images x of shape (N, *spatial, C) (1-D or 2-D, channels last)::
 
         g_1 = Conv_U(x) + b_1,    g_l = Conv_{W_l}(P(phi(g_{l-1}))) + b_l      (skip: g_{l-1} + Conv(phi(g_{l-1})) + b_l)
@@ -449,7 +449,7 @@ def conv(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=
 
 # -- batch norm --------------------------------------------------------------------------------------
 def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, input_var=1.0, readout_var=1.0,
-                  readout_bias_var=0.0, *, eps=0.0) -> Architecture:
+                  readout_bias_var=0.0, *, eps=0.0) -> Network:
     """MLP with batch norm before every activation (GP4A's batchnorm + ReLU network)::
 
         g_1 = U x + b_1,   h_l = phi(BN(g_l)),   g_{l+1} = W_{l+1} h_l + b_{l+1},   f = V h_depth + b_o

@@ -25,8 +25,9 @@ import jax
 
 from .._checks import check_positive_int, check_variance
 from ..gauss import get_activation
+from .builder import ProgramBuilder
 from .inputs import Patterns, parse_inputs
-from .netsor import Program, ProgramBuilder
+from .netsor import Program
 
 HYPER_PARAMETERS = ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var")
 POSITIVE = ("weight_var", "readout_var")  # variances that must be > 0

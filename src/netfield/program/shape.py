@@ -8,7 +8,7 @@ apply to *chain* programs: a chain of single-argument nonlinearities,
 
 with either a fresh matrix per layer (a DNN) or one shared matrix (an RNN); docs/theory.md 1. They
 are chosen by matching the program's instructions against this shape, never by a name or string
-field of the network: a chain written by hand with :class:`~netfield.program.netsor.ProgramBuilder`
+field of the network: a chain written by hand with :class:`~netfield.program.builder.ProgramBuilder`
 is recognised as well. Anything else raises :class:`UnsupportedProgram` naming the instruction that
 breaks the shape and the simulation-based alternative.
 """
