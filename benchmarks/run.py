@@ -498,7 +498,7 @@ def main(argv=None):
         "quick": args.quick,
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(),
-        "netfield": {**git_info(), "versions": ours_versions, "python": sys.executable},
+        "netfield": {**git_info(), "versions": ours_versions, "python": Path(sys.executable).name},
         "peer_env": env,
         "busy_workers": busy_workers(records),
         "hyper": HYPER,
