@@ -36,7 +36,7 @@ def test_gradient_is_jax_grad_of_the_potential(arch):
     """The chain-rule weight gradient (through dE/dh) equals jax.grad of E(theta_hat) for every block."""
     T, n, d, t_in, P, S = 3, 5, 2, 2, 3, (1, 3)
     net = getattr(netfield, arch)(T, "tanh", weight_var=1.3, bias_var=0.4, input_var=0.8, readout_var=1.7)
-    fns = _compiled(arch, T, net.activation, n, d, t_in, P, P, S, True, True, 1, 1, "split")
+    fns = _compiled(arch == "rnn", T, net.activation, n, d, t_in, P, P, S, True, True, 1, 1, "split")
     rng = np.random.default_rng(0)
     th = {name: jnp.asarray(rng.normal(size=(n, d) if name[0] == "U" else (n, n) if name[0] == "W" else (n,)))
           for name in fns["names"]}

@@ -223,9 +223,9 @@ def _supervised(steps, T):
 
 # -------------------------------------------------------------------------------------- jitted kernel
 
-def _block_names(architecture, T, t_in, has_input, has_bias):
+def _block_names(shared, T, t_in, has_input, has_bias):
     """Names of the weight blocks: "U", "W", "b" (RNN, shared) or "U1", "W2", "b1", ... (DNN, per step)."""
-    if architecture == "rnn":
+    if shared:
         return tuple(name for name, there in (("U", has_input), ("W", T >= 2), ("b", has_bias)) if there)
     names = [f"U{t}" for t in range(1, t_in + 1)] if has_input else []
     names += [f"W{t}" for t in range(2, T + 1)]
@@ -234,7 +234,7 @@ def _block_names(architecture, T, t_in, has_input, has_bias):
 
 
 @lru_cache(maxsize=16)
-def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_input, has_bias, thin, leapfrog,
+def _compiled(shared, T, activation, n, d, t_in, p_train, p_all, S, has_input, has_bias, thin, leapfrog,
               integrator):
     """Jitted functions for one static configuration; hyper-parameters, data and step sizes stay dynamic.
 
@@ -245,12 +245,12 @@ def _compiled(architecture, T, activation, n, d, t_in, p_train, p_all, S, has_in
     The rank-P outer products are formed inside the (in-place, elementwise) momentum update, so an
     integrator step touches each weight matrix in two matrix products and two elementwise passes.
     """
-    rnn = architecture == "rnn"
+    rnn = bool(shared)  # the recognised chain's weight sharing (program/shape.py)
     act = activation.fn
     S_idx = np.asarray(S) - 1
     k = len(S) * p_train
     split = integrator == "split"
-    names = _block_names(architecture, T, t_in, has_input, has_bias)
+    names = _block_names(shared, T, t_in, has_input, has_bias)
     shapes = {name: (n, d) if name[0] == "U" else (n, n) if name[0] == "W" else (n,) for name in names}
     sizes = {name: int(np.prod(shapes[name])) for name in names}
     offsets = dict(zip(names, np.cumsum([0] + [sizes[name] for name in names])[:-1].tolist()))
@@ -602,7 +602,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     yy = np.sqrt(signal) * y.reshape(-1)
 
     has_input, has_bias = net.input_var > 0, net.bias_var > 0
-    fns = _compiled(chain.kind, T, net.activation, width, d, t_in, P, p_all, S, bool(has_input),
+    fns = _compiled(chain.shared, T, net.activation, width, d, t_in, P, p_all, S, bool(has_input),
                     bool(has_bias), thin, leapfrog, integrator)
     init, block, dim, names = fns["init"], fns["block"], fns["dim"], fns["names"]
     hyper = jnp.asarray([net.weight_var, net.input_var, net.bias_var, net.readout_var, kappa], float)
