@@ -111,6 +111,23 @@ def test_gp_takes_every_network(name):
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))
+def test_criticality_probe_measures_every_network(name):
+    """Measured Lyapunov exponents and correlation gaps of any program (given inputs); the q_t of the
+    probe are those of netfield.sample's networks (same seed, same matrices)."""
+    net, x = ARCHS[name]
+    if len(net.program(x).taps["h"]) < 2:  # one transformer block: no growth between steps to measure
+        with pytest.raises(ValueError, match=r"tap must name a family of at least two tapped variables"):
+            nf.criticality.probe(net, width=16, networks=4, x=x)
+        net = net.rebuild(blocks=2)
+    p = nf.criticality.probe(net, width=16, networks=4, seed=3, x=x)
+    steps = len(net.program(x).taps["h"])
+    assert p.growth.shape == p.q.shape == p.eps.shape == (4, steps) and np.all(np.isfinite(p.growth))
+    ens = nf.sample(net, x, width=16, networks=4, seed=3, preactivations="equal")
+    for t in range(1, steps + 1):
+        np.testing.assert_allclose(p.q[:, t - 1], ens.preactivation(t)[:, 0, 0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
 def test_chain_theories_work_or_raise_unsupported(name):
     net, x = ARCHS[name]
     x1 = x[:1]

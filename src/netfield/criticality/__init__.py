@@ -21,7 +21,6 @@ from .fixed_points import (
 )
 from .lyapunov import LyapunovMeasurement, Probe, mean_field_eps, measure_lyapunov, probe
 from .phase_diagram import CriticalLine, PhaseDiagram, critical_line, critical_weight_var, phase_diagram
-from .tangents import TangentGrowth, tangent_growth
 
 __all__ = [
     "CorrelationFixedPoint",
@@ -31,7 +30,6 @@ __all__ = [
     "LyapunovMeasurement",
     "PhaseDiagram",
     "Probe",
-    "TangentGrowth",
     "WidthFit",
     "WidthStudy",
     "correlation_map",
@@ -49,7 +47,6 @@ __all__ = [
     "plot_phase_diagram",
     "plot_width_study",
     "probe",
-    "tangent_growth",
     "width_study",
 ]
 

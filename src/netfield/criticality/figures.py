@@ -98,6 +98,10 @@ def plot_width_study(studies, path=None, *, labels=None):
     if labels is None:
         labels = [f"{s.architecture.upper()}" + (f", drive {s.input_power:g}" if s.input_power else "")
                   for s in studies]
+    s0 = studies[0]
+    setting = ", ".join(f"{k} = {v:g}" for k, v in (("weight_var", s0.weight_var), ("bias_var", s0.bias_var))
+                        if v is not None)
+    title = ", ".join(part for part in (s0.activation, setting) if part)
     colors = ["C0", "C3", "C2", "C1", "C4"]
     fig = _figure(figsize=(11.5, 8.2), layout="constrained")
     axes = fig.subplots(2, 2)
@@ -109,7 +113,8 @@ def plot_width_study(studies, path=None, *, labels=None):
         f = s.lyapunov_fit
         ax.plot(xs, f.a + f.b * xs, "-", color=col, lw=1,
                 label=f"{lab}: fit a + b/n, b = {f.b:.2f} $\\pm$ {f.b_err:.2f}")
-        ax.plot([0], [s.lyapunov_theory], "*", color=col, ms=12, mec="k")
+        if s.lyapunov_theory is not None:
+            ax.plot([0], [s.lyapunov_theory], "*", color=col, ms=12, mec="k")
         if s.lyapunov_kappa is not None:
             ax.plot(xs, s.lyapunov_theory + s.lyapunov_kappa * xs, "--", color=col, lw=1.5,
                     label=f"{lab}: theory (C14), $\\kappa$ = {s.lyapunov_kappa:.2f}")
@@ -133,7 +138,8 @@ def plot_width_study(studies, path=None, *, labels=None):
         if s.lyapunov_kappa is not None:
             ax.plot(xs, s.rate_theory * (1 + 2 * s.lyapunov_kappa * xs), "--", color=col, lw=1.5,
                     label=f"{lab}: $\\chi_c (1 + 2\\kappa/n)$")
-        ax.plot([0], [s.rate_theory], "*", color="k", ms=12)
+        if s.rate_theory is not None:
+            ax.plot([0], [s.rate_theory], "*", color="k", ms=12)
     ax.set_xlabel("1 / width")
     ax.set_ylabel("per-layer rate of $1 - c_t$")
     ax.set_title("(b) correlation convergence rate; star: $\\chi_c$ ($\\xi_c = -1/\\ln$ rate)")
@@ -169,9 +175,8 @@ def plot_width_study(studies, path=None, *, labels=None):
     ax.set_ylabel("n [E(1 - c_t) / (1 - c_t)$_{MF}$ - 1]  (1/n coefficient)")
     ax.set_title("(d) mean correlation gap (the mean kernel)")
     ax.legend(fontsize=7)
-    s0 = studies[0]
-    fig.suptitle(f"{s0.activation}, weight_var = {s0.weight_var:g}, bias_var = {s0.bias_var:g}: "
-                 f"sampled networks ({s0.networks} per width) vs mean field", fontsize=11)
+    fig.suptitle(f"{title}: sampled networks ({s0.networks} per width)"
+                 + (" vs mean field" if s0.lyapunov_theory is not None else ""), fontsize=11)
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig

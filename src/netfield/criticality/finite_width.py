@@ -37,10 +37,11 @@ import numpy as np
 from .._checks import check_positive_int
 from ..gauss import Activation, d2pair, dpair, pair
 from ..program import Network
-from ..program.shape import UnsupportedProgram, chain_of, require_chain
+from ..meanfield.kernels import check_network
+from ..program.shape import UnsupportedProgram, require_chain
 from .extrapolate import WidthFit, fit_inverse_width
 from .fixed_points import _resolve_arguments, criticality, depth_scale
-from .lyapunov import _check_burn_in, mean_field_eps, probe
+from .lyapunov import _check_burn_in, mean_field_eps, probe, tap_names
 
 # ---------------------------------------------------------------------------------------------
 # (C14): the analytic 1/n coefficient of the DNN Lyapunov exponent
@@ -163,13 +164,16 @@ class WidthStudy:
     """Lyapunov exponent and correlation decay of sampled networks at several widths.
 
     Attributes:
-        architecture, activation, weight_var, bias_var, input_power: the network studied.
+        architecture, activation, weight_var, bias_var, input_power: the network studied (the network's
+            name; activation / variances None where the network has none; input_power None for given inputs).
         widths: (W,) widths; networks: networks per width; steps, burn_in, window: layers used.
         lyapunov, lyapunov_sem: (W,) measured exponent (mean over networks, standard error).
-        lyapunov_theory: (1/2) ln chi_1; ``lyapunov_fit``: a + b/n fit (C15);
+        lyapunov_theory: (1/2) ln chi_1 (None without a mean-field map: given inputs, any program);
+            ``lyapunov_fit``: a + b/n fit (C15);
         lyapunov_kappa: analytic 1/n coefficient (C14) for a DNN, None for an RNN.
         eps, eps_sem: (W, steps) E[1 - c_t] and standard errors ("annealed": the mean kernel, what
-            the NLO theory computes); ``eps_theory`` (steps,) mean field.
+            the NLO theory computes); ``eps_theory`` (steps,) mean field (None without one); all None
+            when only one input row was probed.
         log_eps, log_eps_sem: (W, steps) E[ln(1 - c_t)] ("typical" network).
         rate, rate_sem: (W,) per-layer convergence rate of E[1 - c_t] over ``window`` (jackknife
             errors); ``rate_theory`` = chi_c; ``rate_fit``: a + b/n; ``xi_c`` = -1/ln rate (W,).
@@ -177,14 +181,16 @@ class WidthStudy:
         depth_a, depth_b, depth_b_sem: (steps,) fit of E[1 - c_t] / (1 - c_t)_MF = a_t + b_t / n at
             every depth t: b_t is the O(1/n) coefficient of the relative shift, growing with t (T/n).
         typical_depth_a, typical_depth_b, typical_depth_b_sem: the same for E[ln(1 - c_t)] - ln(1 - c_t)_MF.
-        phase: mean-field phase; the correlation part is computed in the ordered phase only.
+        phase: mean-field phase (None without one); the rates are computed in the ordered phase only
+            (always for given inputs: then read them against the measured E[1 - c_t]); the depth fits
+            need the mean field.
     """
 
     architecture: str
-    activation: str
-    weight_var: float
-    bias_var: float
-    input_power: float
+    activation: str | None
+    weight_var: float | None
+    bias_var: float | None
+    input_power: float | None
     widths: np.ndarray
     networks: int
     steps: int
@@ -192,17 +198,17 @@ class WidthStudy:
     window: tuple
     lyapunov: np.ndarray
     lyapunov_sem: np.ndarray
-    lyapunov_theory: float
+    lyapunov_theory: float | None
     lyapunov_fit: WidthFit
     lyapunov_kappa: float | None
-    eps: np.ndarray
-    eps_sem: np.ndarray
-    eps_theory: np.ndarray
-    log_eps: np.ndarray
-    log_eps_sem: np.ndarray
+    eps: np.ndarray | None
+    eps_sem: np.ndarray | None
+    eps_theory: np.ndarray | None
+    log_eps: np.ndarray | None
+    log_eps_sem: np.ndarray | None
     rate: np.ndarray | None
     rate_sem: np.ndarray | None
-    rate_theory: float
+    rate_theory: float | None
     rate_fit: WidthFit | None
     xi_c: np.ndarray | None
     typical_rate: np.ndarray | None
@@ -215,7 +221,7 @@ class WidthStudy:
     typical_depth_a: np.ndarray | None
     typical_depth_b: np.ndarray | None
     typical_depth_b_sem: np.ndarray | None
-    phase: str
+    phase: str | None
 
     def summary(self) -> dict:
         """JSON-serialisable key numbers."""
@@ -229,11 +235,13 @@ class WidthStudy:
         }
         if self.rate is not None:
             out.update({"rate_theory": self.rate_theory, "rate": self.rate.tolist(), "rate_sem": self.rate_sem.tolist(),
-                        "rate_fit": self.rate_fit.as_dict(), "xi_c_theory": depth_scale(self.rate_theory),
-                        "xi_c": self.xi_c.tolist(), "depth_b": self.depth_b.tolist(),
-                        "depth_b_sem": self.depth_b_sem.tolist(), "typical_rate": self.typical_rate.tolist(),
+                        "rate_fit": self.rate_fit.as_dict(),
+                        "xi_c_theory": None if self.rate_theory is None else depth_scale(self.rate_theory),
+                        "xi_c": self.xi_c.tolist(), "typical_rate": self.typical_rate.tolist(),
                         "typical_rate_sem": self.typical_rate_sem.tolist(),
-                        "typical_rate_fit": self.typical_rate_fit.as_dict(), "typical_xi_c": self.typical_xi_c.tolist(),
+                        "typical_rate_fit": self.typical_rate_fit.as_dict(), "typical_xi_c": self.typical_xi_c.tolist()})
+        if self.depth_b is not None:
+            out.update({"depth_b": self.depth_b.tolist(), "depth_b_sem": self.depth_b_sem.tolist(),
                         "typical_depth_b": self.typical_depth_b.tolist(),
                         "typical_depth_b_sem": self.typical_depth_b_sem.tolist()})
         return out
@@ -261,60 +269,80 @@ def _log_slope(window):
     return stat
 
 
-def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, seed: int = 0, *,
-                burn_in: int | None = None, c0: float = 0.9, input_power: float = 0.0, window=None,
-                dtype="float64") -> WidthStudy:
+def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, seed: int = 0, *, x=None,
+                rows=(0, 1), tap: str = "h", burn_in: int | None = None, c0: float = 0.9, input_power: float = 0.0,
+                window=None, dtype="float64") -> WidthStudy:
     """Measure the Lyapunov exponent and the correlation decay at several widths; extrapolate in 1/n.
 
     Args:
-        net: a DNN or RNN (``net.steps`` layers / time steps are run).
+        net: any network; the steps are its ``tap`` variables (a DNN's layers, an RNN's / GRU's time steps).
         widths: at least two widths.
         networks: sampled networks per width (width w uses seeds ``seed``; networks are independent
             across widths because their shapes differ).
+        x, rows, tap: inputs and rows as in :func:`netfield.criticality.probe`. Default ``x=None``: a
+            chain program (DNN / RNN) with inputs at the length fixed point, compared with the mean field
+            (the theory fields); with given inputs the theory fields are None and the study is the
+            measurement with its error bars and a + b/n fits (any program).
         burn_in: steps excluded from the Lyapunov average (default steps // 4).
-        c0: correlation of the two inputs at the first layer (length q*).
-        input_power: common input drive at every step >= 2 (C0).
+        c0: correlation of the two built inputs at the first layer (length q*).
+        input_power: common drive of the built inputs at every step >= 2 (C0).
         window: (t0, t1), the steps over which the rate of E[1 - c_t] is fitted (default: the
             second and last quarter boundaries, (steps // 4 + 1, steps)).
 
     Returns:
         :class:`WidthStudy`.
+
+    Cost: one :func:`netfield.criticality.probe` per width (``networks`` networks, compiled once per
+    width); ``widths`` (the largest dominates: O(n^2) per step) and ``networks`` are the levers.
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network built by netfield.dnn or netfield.rnn, got {type(net).__name__}")
     widths = np.array([check_positive_int("widths[i]", int(w)) for w in widths])
     if len(widths) < 2:
         raise ValueError(f"widths must hold at least two widths for a 1/n fit, got {widths.tolist()}")
     networks = check_positive_int("networks", networks, minimum=4)
-    steps = net.steps
+    if x is None:
+        chain = require_chain(net, "width_study with inputs built at the mean-field fixed point (x=None)",
+                              "netfield.criticality.width_study(net, widths, x=<two input rows>)")
+        net = chain.network()
+        steps = net.steps
+        theory = criticality(net, input_power=input_power)
+    else:
+        check_network(net)
+        chain, theory = None, None
+        steps = len(tap_names(net.program(x), tap))
     burn_in = max(1, steps // 4) if burn_in is None else _check_burn_in(burn_in, steps)
     if window is None:
         window = (steps // 4 + 1, steps)
     t0, t1 = (int(v) for v in window)
     if not 1 <= t0 < t1 <= steps:
         raise ValueError(f"window must be (t0, t1) with 1 <= t0 < t1 <= steps = {steps}, got {window!r}")
-    theory = criticality(net, input_power=input_power)
-    kappa = None if chain_of(net).shared else dnn_lyapunov_correction(net, input_power=input_power).kappa
+    kappa = None
+    if chain is not None and not chain.shared:
+        kappa = dnn_lyapunov_correction(net, input_power=input_power).kappa
 
     lyap, lyap_sem, eps_all = [], [], []
     for w in widths:
-        p = probe(net, int(w), networks, seed, c0=c0, input_power=input_power, dtype=dtype)
+        p = probe(net, int(w), networks, seed, x=x, rows=rows, tap=tap, c0=c0, input_power=input_power,
+                  dtype=dtype)
         per_net = p.lyapunov(burn_in)
         lyap.append(per_net.mean())
         lyap_sem.append(per_net.std(ddof=1) / math.sqrt(networks))
-        eps_all.append(np.maximum(p.eps, np.finfo(float).tiny))
+        if p.eps is not None:
+            eps_all.append(np.maximum(p.eps, np.finfo(float).tiny))
     lyap, lyap_sem = np.array(lyap), np.array(lyap_sem)
-    root = math.sqrt(networks)
-    eps = np.array([e.mean(axis=0) for e in eps_all])
-    eps_sem = np.array([e.std(axis=0, ddof=1) / root for e in eps_all])
-    log_eps = np.array([np.log(e).mean(axis=0) for e in eps_all])
-    log_eps_sem = np.array([np.log(e).std(axis=0, ddof=1) / root for e in eps_all])
-    eps_mf = mean_field_eps(net, steps, c0, input_power)
     lyap_fit = fit_inverse_width(widths, lyap, lyap_sem)
+    root = math.sqrt(networks)
+    eps = eps_sem = log_eps = log_eps_sem = eps_mf = None
+    if eps_all:
+        eps = np.array([e.mean(axis=0) for e in eps_all])
+        eps_sem = np.array([e.std(axis=0, ddof=1) / root for e in eps_all])
+        log_eps = np.array([np.log(e).mean(axis=0) for e in eps_all])
+        log_eps_sem = np.array([np.log(e).std(axis=0, ddof=1) / root for e in eps_all])
+    if theory is not None:
+        eps_mf = mean_field_eps(net, steps, c0, input_power)
 
     rate = rate_sem = rate_fit = xi = depth_a = depth_b = depth_b_sem = None
     typ = typ_sem = typ_fit = typ_xi = typ_a = typ_b = typ_b_sem = None
-    if theory.phase == "ordered":
+    if eps_all and (theory is None or theory.phase == "ordered"):
         # annealed: slope of ln E[eps_t] over the window, jackknife errors
         stat = _log_slope((t0, t1))
         pairs = [_jackknife(e, stat) for e in eps_all]
@@ -329,17 +357,22 @@ def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, se
         typ_sem = np.array([math.exp(sl.mean()) * sl.std(ddof=1) / root for sl in slopes])
         typ_fit = fit_inverse_width(widths, typ, typ_sem)
         typ_xi = np.array([depth_scale(r) for r in typ])
-        depth_a, depth_b, depth_b_sem = _depth_fits(widths, eps / eps_mf, eps_sem / eps_mf)
-        typ_a, typ_b, typ_b_sem = _depth_fits(widths, log_eps - np.log(eps_mf), log_eps_sem)
+        if eps_mf is not None:
+            depth_a, depth_b, depth_b_sem = _depth_fits(widths, eps / eps_mf, eps_sem / eps_mf)
+            typ_a, typ_b, typ_b_sem = _depth_fits(widths, log_eps - np.log(eps_mf), log_eps_sem)
+    hyper = net.hyper_parameters
+    activation = dict(net.options).get("activation")
     return WidthStudy(
-        architecture=chain_of(net).kind, activation=net.activation.name, weight_var=float(net.weight_var),
-        bias_var=float(net.bias_var), input_power=float(input_power), widths=widths, networks=networks,
+        architecture=net.name, activation=getattr(activation, "name", activation),
+        weight_var=hyper.get("weight_var"), bias_var=hyper.get("bias_var"),
+        input_power=None if x is not None else float(input_power), widths=widths, networks=networks,
         steps=steps, burn_in=burn_in, window=(t0, t1), lyapunov=lyap, lyapunov_sem=lyap_sem,
-        lyapunov_theory=theory.lyapunov, lyapunov_fit=lyap_fit, lyapunov_kappa=kappa, eps=eps, eps_sem=eps_sem,
-        eps_theory=eps_mf, log_eps=log_eps, log_eps_sem=log_eps_sem, rate=rate, rate_sem=rate_sem,
-        rate_theory=theory.chi_c, rate_fit=rate_fit, xi_c=xi, typical_rate=typ, typical_rate_sem=typ_sem,
-        typical_rate_fit=typ_fit, typical_xi_c=typ_xi, depth_a=depth_a, depth_b=depth_b, depth_b_sem=depth_b_sem,
-        typical_depth_a=typ_a, typical_depth_b=typ_b, typical_depth_b_sem=typ_b_sem, phase=theory.phase,
+        lyapunov_theory=None if theory is None else theory.lyapunov, lyapunov_fit=lyap_fit, lyapunov_kappa=kappa,
+        eps=eps, eps_sem=eps_sem, eps_theory=eps_mf, log_eps=log_eps, log_eps_sem=log_eps_sem, rate=rate,
+        rate_sem=rate_sem, rate_theory=None if theory is None else theory.chi_c, rate_fit=rate_fit, xi_c=xi,
+        typical_rate=typ, typical_rate_sem=typ_sem, typical_rate_fit=typ_fit, typical_xi_c=typ_xi,
+        depth_a=depth_a, depth_b=depth_b, depth_b_sem=depth_b_sem, typical_depth_a=typ_a, typical_depth_b=typ_b,
+        typical_depth_b_sem=typ_b_sem, phase=None if theory is None else theory.phase,
     )
 
 

@@ -32,7 +32,7 @@ from .._checks import check_choice, check_positive_int
 from ..meanfield.kernels import READOUTS, check_network
 from ..meanfield.result import readout_rows
 from ..program import Network
-from ..program.shape import CHAIN_HYPER, Chain, recognise_chain
+from ..program.shape import CHAIN_HYPER, recognise_chain
 from .ensemble import Ensemble
 from .netsor import sample_program
 
@@ -40,9 +40,11 @@ PREACTIVATIONS = ("none", "last", "equal", "all")
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations per chunk of networks
 
 
-def chain_matrices(shared: bool, steps: int) -> tuple:
-    """(name, hyper-parameter) of every matrix / vector of a chain, in the order that derives their
-    random keys (layer by layer: W_t, U_t, b_t; then the readout's V, b_o)."""
+def chain_matrices(shared: bool, steps: int, t_in: int) -> tuple:
+    """(name, hyper-parameter) of every hidden matrix / vector of a chain whose inputs have ``t_in``
+    steps, in the order that derives their random keys: layer by layer W_t, U_t (t <= t_in), b_t - the
+    order of first use in the chain's program (``Program.matrices``), so the compiled chain path draws
+    the networks of the generic interpreter."""
 
     def name(base: str, t: int) -> str:
         return base if shared else f"{base}{t}"
@@ -51,20 +53,19 @@ def chain_matrices(shared: bool, steps: int) -> tuple:
     for t in range(1, steps + 1):
         if t > 1:
             order.setdefault(name("W", t), "weight_var")
-        order.setdefault(name("U", t), "input_var")
+        if t <= t_in:
+            order.setdefault(name("U", t), "input_var")
         order.setdefault(name("b", t), "bias_var")
-    order["V"], order["bo"] = "readout_var", "readout_bias_var"
     return tuple(order.items())
 
 
-def _sample_parameters(chain: Chain, key, width: int, dim: int, dtype, hyper=None):
+def _sample_parameters(shared: bool, steps: int, t_in: int, key, width: int, dim: int, dtype, hyper):
     """Every matrix / vector that the hidden layers of a chain use, scaled by its prior std;
-    ``hyper`` (default: the chain's variances) as a tuple in CHAIN_HYPER order."""
-    hyper = dict(zip(CHAIN_HYPER, hyper if hyper is not None else [chain.hyper(k) for k in CHAIN_HYPER]))
+    ``hyper`` the variances as a tuple in CHAIN_HYPER order (the readout's are integrated out
+    analytically in the conditional readout kernel)."""
+    hyper = dict(zip(CHAIN_HYPER, hyper))
     params = {}
-    for k, (name, which) in enumerate(chain_matrices(chain.shared, chain.steps)):
-        if which in ("readout_var", "readout_bias_var"):
-            continue  # integrated out analytically in the conditional readout kernel
+    for k, (name, which) in enumerate(chain_matrices(shared, steps, t_in)):
         sub = jax.random.fold_in(key, k)
         var = jnp.asarray(hyper[which], dtype)
         if which == "weight_var":
@@ -200,7 +201,7 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     x_in = jnp.asarray(chain.x, dtype)
     if chunk_size is None:
         chunk_size = min(networks, default_chunk_size(width, x_in.shape[0], steps, dtype))
-    batched = _compiled_chunk(chain.shared, chain.steps, chain.activation, width, x_in.shape[2], steps,
+    batched = _compiled_chunk(chain.shared, chain.steps, chain.activation, width, x_in.shape[1], x_in.shape[2], steps,
                               tuple(rows_a), tuple(rows_t), pairs, str(dtype))
     hyper = tuple(chain.hyper(k) for k in CHAIN_HYPER)
     chunks = []
@@ -216,16 +217,15 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
 
 
 @lru_cache(maxsize=128)
-def _compiled_chunk(shared: bool, chain_steps: int, activation, width: int, dim: int, steps: int, rows_a: tuple,
-                    rows_t: tuple, pairs: tuple, dtype: str):
+def _compiled_chunk(shared: bool, chain_steps: int, activation, width: int, t_in: int, dim: int, steps: int,
+                    rows_a: tuple, rows_t: tuple, pairs: tuple, dtype: str):
     """One jitted, vmapped evaluation per chain shape; hyper-parameters, inputs and the seed are
     runtime arguments, so repeated calls (studies, resumed runs) compile once."""
     rows_a, rows_t = np.asarray(rows_a), np.asarray(rows_t)
-    layout = Chain(shared, chain_steps, activation, None, None, (), {}, *([None] * len(CHAIN_HYPER)))
 
     def one(hyper, x, index, seed):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-        params = _sample_parameters(layout, key, width, dim, dtype, hyper)
+        params = _sample_parameters(shared, chain_steps, t_in, key, width, dim, dtype, hyper)
         values = run_chain(shared, activation, x, params, steps)
         readout_k = _readout_kernel(hyper, values, rows_a, rows_t, width)
         pre = [values[f"h{t}"].T @ values[f"h{s}"] / width for t, s in pairs]
