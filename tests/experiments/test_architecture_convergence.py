@@ -19,7 +19,6 @@ from netfield.experiments.architecture_figures import DEMO_SEED, DEMO_WIDTHS, pl
 from netfield.experiments.architectures import (
     CASE_NAMES,
     ArchitectureConvergence,
-    ProgramSampler,
     architecture_convergence,
     architecture_study,
     default_cases,
@@ -86,12 +85,12 @@ def test_to_dict_determinism_and_chunking(tmp_path):
 
 
 def test_distances_are_those_of_the_sampled_kernels():
+    """The study's networks are netfield.sample's (same run seed), in any chunking."""
     case = _tiny_case("rnn")
-    r = architecture_convergence(case.net, case.x, (8, 16), 3, seed=1)
-    k = ProgramSampler(case.net, case.x).kernels(16, 0, 3, r.seeds[1])
+    r = architecture_convergence(case.net, case.x, (8, 16), 3, seed=1, chunk_size=2)
+    k = netfield.sample(case.net, case.x, 16, 3, seed=r.seeds[1], preactivations="none").readout
     np.testing.assert_allclose(r.d2[1], relative_squared_distance(k, r.theory), rtol=1e-12)
     np.testing.assert_allclose(r.mean_kernel, k.mean(axis=0), rtol=1e-12)
-    np.testing.assert_array_equal(ProgramSampler(case.net, case.x).kernels(16, 1, 2, r.seeds[1]), k[1:])
 
 
 def test_study_theory_kernel_is_netfield_kernel():
@@ -103,17 +102,6 @@ def test_study_theory_kernel_is_netfield_kernel():
     x = case.x[:, :3]
     np.testing.assert_allclose(netfield.mean_field(dnn, x).readout, np.asarray(netfield.kernel(dnn, x)),
                                rtol=0, atol=1e-9)
-
-
-def test_sampler_matches_netfield_sample_in_law():
-    """Same program, same variances: the mean readout kernel of many narrow networks agrees with
-    netfield.sample's (different random streams, so statistically)."""
-    case = _tiny_case("batchnorm")
-    ours = ProgramSampler(case.net, case.x).kernels(16, 0, 400, seed=3)
-    ref = netfield.sample(case.net, case.x, 16, 400, seed=4).readout
-    diff = ours.mean(axis=0) - ref.mean(axis=0)
-    se = np.sqrt(ours.var(axis=0, ddof=1) / 400 + ref.var(axis=0, ddof=1) / 400)
-    assert np.max(np.abs(diff / se)) < 4.5
 
 
 def test_plot_shows_the_numbers(tmp_path):

@@ -36,8 +36,8 @@ import numpy as np
 
 from .._checks import check_positive_int
 from ..gauss import Activation, d2pair, dpair, pair
-from ..program import Network
 from ..meanfield.kernels import check_network
+from ..program import Network
 from ..program.shape import UnsupportedProgram, require_chain
 from .extrapolate import WidthFit, fit_inverse_width
 from .fixed_points import _resolve_arguments, criticality, depth_scale

@@ -15,16 +15,13 @@ E[d2] against n for each architecture, fits E[d2] = B n^beta (expected beta = -1
 largest width against the theory entry by entry (z-scores with the sampling standard error and the
 theory's own numerical error estimate combined).
 
-Sampling. Networks are evaluated by netfield's finite-width program interpreter
-(:func:`netfield.finite.netsor.run_program` and :func:`~netfield.finite.netsor.readout_kernel`, the
-code behind :func:`netfield.sample` for architectures), jitted once per architecture and width;
-the Gaussian matrices, input matrices and biases (same variances: var / n, var / d, var) are drawn
-with NumPy: network i of a run uses ``numpy.random.default_rng([run_seed, i])`` and draws the
-program's matrices in first-use order. The result is therefore deterministic in the seed and
-independent of chunking (and of interrupted / resumed runs), like :func:`netfield.sample`, whose
-per-call compilation of the JAX random draws (seconds per width) would dominate these small studies.
-Every network (``netfield.rnn`` and ``netfield.dnn`` included) is sampled through its program and
-its theory kernel is :func:`netfield.mean_field`'s readout with its error estimate.
+Sampling. Networks are those of :func:`netfield.sample` (the finite-width program interpreter,
+:func:`netfield.finite.netsor.sample_program`): network i of a run uses the JAX key
+fold_in(PRNGKey(run_seed), i) and draws the program's matrices in first-use order, so the result is
+deterministic in the seed and independent of chunking (and of interrupted / resumed runs). The
+program is written once per architecture and its compiled evaluation is reused for every chunk of a
+width. Every network (``netfield.rnn`` and ``netfield.dnn`` included) is sampled through its program
+and its theory kernel is :func:`netfield.mean_field`'s readout with its error estimate.
 """
 
 from __future__ import annotations
@@ -32,19 +29,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .._runtime.seeds import check_seed, derive_seed
 from ..finite import mean_and_sem
-from ..finite.netsor import readout_kernel, run_program
+from ..finite.netsor import sample_program
 from ..meanfield import mean_field
 from ..meanfield.kernels import check_network
 from ..program import Network, batchnorm_mlp, conv, gru, lstm, rnn, transformer
-from ..program.netsor import Bias, Input, MatMul, Program
 from .fitting import PowerLawFit, fit_power_law
 
 CASE_NAMES = ("rnn", "gru", "lstm", "transformer", "batchnorm", "conv")
@@ -152,46 +146,7 @@ def theory_kernel(net, x):
     return k, err, backends, time.perf_counter() - start
 
 
-class ProgramSampler:
-    """Sampled finite networks of one program at several widths (module docstring, "Sampling")."""
-
-    def __init__(self, net, x):
-        self.program: Program = check_network(net).program(x)
-        self._jitted: dict = {}
-
-    def shapes(self, width: int) -> dict:
-        """{matrix name: (shape, variance of the entries)} in first-use order."""
-        out = {}
-        for ins in self.program.instructions:
-            if isinstance(ins, MatMul):
-                out.setdefault(ins.matrix, ((width, width), ins.var / width))
-            elif isinstance(ins, Input):
-                d = self.program.feeds[ins.feed].shape[1]
-                out.setdefault(ins.matrix, ((width, d), ins.var / d))
-            elif isinstance(ins, Bias):
-                out.setdefault(ins.vector, ((width,), ins.var))
-        return {name: out[name] for name in self.program.matrices}
-
-    def _compiled(self, width: int):
-        if width not in self._jitted:
-            program = self.program
-            self._jitted[width] = jax.jit(
-                lambda params: readout_kernel(program, run_program(program, params, width, jnp.float64), width))
-        return self._jitted[width]
-
-    def kernels(self, width: int, first: int, count: int, seed: int, tick=None) -> np.ndarray:
-        """Readout kernels (count, N, N) of networks first .. first + count - 1 of run ``seed``."""
-        width = check_positive_int("width", width)
-        run = self._compiled(width)
-        shapes = self.shapes(width)
-        out = []
-        for i in range(first, first + count):
-            rng = np.random.default_rng([int(seed), int(i)])
-            params = {name: np.sqrt(var) * rng.standard_normal(shape) for name, (shape, var) in shapes.items()}
-            out.append(np.asarray(run(params), np.float64))
-            if tick is not None:
-                tick()
-        return np.stack(out)
+SAMPLING_BATCH = 16  # networks per compiled evaluation (the default chunk_size: no padding)
 
 
 # -- one architecture ------------------------------------------------------------------------------
@@ -303,20 +258,26 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
     chunk_size = check_positive_int("chunk_size", chunk_size)
     name = name or check_network(arch).name
     k_th, k_err, backends, theory_s = theory_kernel(arch, x)
-    sampler = ProgramSampler(arch, x)
+    program = check_network(arch).program(x)
     digest = array_digest(np.asarray(x, np.float64))
     structure = [(type(ins).__name__, getattr(ins, "matrix", None) or getattr(ins, "vector", None),
                   getattr(ins, "var", None), getattr(ins, "args", None) or getattr(ins, "arg", None))
-                 for ins in sampler.program.instructions]  # user programs of one name differ here
+                 for ins in program.instructions]  # user programs of one name differ here
     d2, seeds, sampling_s, kernels = [], [], [], None
     for width, count in zip(widths, networks):
         t0 = time.perf_counter()
         run_seed = derive_seed(seed, "architectures", name, width)
 
         def compute(first, n_nets, tick, width=width, run_seed=run_seed):
-            return {"readout": sampler.kernels(width, first, n_nets, run_seed, tick)}
+            # a fixed batch shape: a network's numbers do not depend on the checkpoint chunking (a vmapped
+            # batch of another size rounds its products differently, ~1e-16)
+            ens = sample_program(program, width, n_nets, run_seed, chunk_size=SAMPLING_BATCH, first_network=first)
+            for _ in range(n_nets):
+                if tick is not None:
+                    tick()
+            return {"readout": ens.readout}
 
-        key = run_key(kind="architecture-kernels-v1", net=repr(arch), program=structure, x=digest, width=width,
+        key = run_key(kind="architecture-kernels-v2", net=repr(arch), program=structure, x=digest, width=width,
                       seed=run_seed)
         out = run_chunks(count, chunk_size, compute, store=store, key=key, resume=resume, progress=progress)
         kernels = out["readout"]
@@ -396,7 +357,6 @@ __all__ = [
     "ArchitectureCase",
     "ArchitectureConvergence",
     "ArchitectureStudy",
-    "ProgramSampler",
     "architecture_convergence",
     "architecture_study",
     "default_cases",

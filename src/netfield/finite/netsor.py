@@ -15,6 +15,8 @@ chunking.
 
 from __future__ import annotations
 
+import weakref
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,33 +147,50 @@ def sample_program(program: Program, width: int, networks: int = 1, seed: int = 
                    readout: str = "last", pairs=()) -> Ensemble:
     """Sample finite-width networks of a program; returns an :class:`Ensemble` of readout kernels
     (``readout`` "last" or "all", rows as :func:`netfield.meanfield.result.readout_rows`) and of the
-    ``"h"`` tap kernels (1/n) h_t^T h_s for the (t, s) in ``pairs``."""
-    from ..meanfield.result import readout_rows
+    ``"h"`` tap kernels (1/n) h_t^T h_s for the (t, s) in ``pairs``.
 
+    The compiled evaluation is kept with the program object (one compilation per width, dtype, chunk
+    size and recorded kernels, for every seed and first network): calling this repeatedly on one
+    program - chunks of a resumable study - compiles once."""
     width = check_positive_int("width", width)
     networks = check_positive_int("networks", networks)
     first_network = check_positive_int("first_network", first_network, minimum=0)
     dt = jnp.dtype(dtype)
-    rows = None if readout == "last" and program.last is None else readout_rows(program, readout)
-    taps = program.taps.get("h", {})
-
-    def one(index):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-        params = _sample_matrices(program, key, width, dt)
-        values = run_program(program, params, width, dt)
-        pre = [values[taps[t]].T @ values[taps[s]] / width for t, s in pairs]
-        return readout_kernel(program, values, width, rows), pre
-
     if chunk_size is None:
         chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    batched = jax.jit(jax.vmap(one))
+    batched = _compiled(program, width, dt, readout, tuple(pairs))
     parts, pres = [], []
     for start in range(first_network, first_network + networks, chunk_size):
         count = min(chunk_size, first_network + networks - start)
-        out, pre = batched(jnp.arange(start, start + chunk_size))
+        out, pre = batched(jnp.asarray(seed, jnp.int64), jnp.arange(start, start + chunk_size))
         parts.append(np.asarray(out[:count], np.float64))
         pres.append([np.asarray(p[:count], np.float64) for p in pre])
+    taps = program.taps.get("h", {})
     pre = {p: np.concatenate([c[i] for c in pres]) for i, p in enumerate(pairs)}
     return Ensemble(readout=np.concatenate(parts), preactivations=pre, width=width, seed=int(seed),
                     readout_mode=readout, first_network=first_network, steps=max(taps) if taps else 0)
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(program: Program, width: int, dt, readout: str, pairs: tuple):
+    """The jitted, vmapped evaluation of networks (seed, indices) of ``program``, cached with it."""
+    from ..meanfield.result import readout_rows
+
+    per_program = _COMPILED.setdefault(program, {})
+    key = (width, dt.name, readout, pairs)
+    if key not in per_program:
+        rows = None if readout == "last" and program.last is None else readout_rows(program, readout)
+        taps = program.taps.get("h", {})
+
+        def one(seed, index):
+            key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
+            params = _sample_matrices(program, key, width, dt)
+            values = run_program(program, params, width, dt)
+            pre = [values[taps[t]].T @ values[taps[s]] / width for t, s in pairs]
+            return readout_kernel(program, values, width, rows), pre
+
+        per_program[key] = jax.jit(jax.vmap(one, in_axes=(None, 0)))
+    return per_program[key]
