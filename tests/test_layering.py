@@ -1,6 +1,6 @@
 """Dependencies inside src/netfield point one way (issue 17, item 6):
 
-    gauss <- program <- meanfield / finite <- capabilities <- experiments / report <- cli
+    gauss <- program <- storage <- meanfield / finite <- capabilities <- experiments / report <- cli
 
 Every module is parsed with ``ast`` (nothing is imported); every import of a netfield module -
 absolute ``netfield.x`` or relative ``.`` / ``..``, at module level or inside a function - is checked:

@@ -92,9 +92,12 @@ def rebuild_network(description: dict | None) -> Network | None:
     (a custom activation or a program written with :func:`netfield.architecture`)."""
     if not description or not description.get("rebuildable"):
         return None
-    builder = _builders()[description["name"]]
-    options = {k: _decode(v, {}, {}) for k, v in description["options"].items()}
-    net = builder(**options, **description["hyper"])
+    builder = _builders().get(description.get("name"))
+    try:
+        options = {k: _decode(v, {}, {}) for k, v in description["options"].items()}
+        net = builder(**options, **description["hyper"])
+    except (TypeError, ValueError, KeyError, StorageError):  # e.g. a builder whose options changed since
+        return None
     return net if repr(net) == description["repr"] else None
 
 
@@ -248,8 +251,9 @@ class Storable:
         return obj if isinstance(obj, Network) else None
 
     def save(self, path, *, network: Network | None = None) -> Path:
-        """Write this result to ``path`` (a portable .npz, module docstring); ``network``: the network
-        it was computed for, recorded with it (default: the one the result holds, if any). Returns the path."""
+        """Write this result to ``path`` (a portable .npz, module docstring; ``.npz`` is appended to a
+        path without it); ``network``: the network it was computed for, recorded with it (default: the
+        one the result holds, if any). Returns the path written."""
         if network is not None and not isinstance(network, Network):
             raise TypeError(f"network must be a netfield Network or None, got {type(network).__name__}")
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
