@@ -47,7 +47,6 @@ import math
 import numbers
 
 import numpy as np
-from scipy import special
 
 from .._checks import check_finite_array, check_positive_int, check_variance
 from .differentiable import orthant_closed
@@ -138,6 +137,8 @@ def _sobol_engine(dim: int, rng: np.random.Generator):
 
 @functools.lru_cache(maxsize=8)
 def _sobol_normals_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
+    from scipy import special  # scipy (~0.1 s at import) loads on first use
+
     m = points.bit_length() - 1
     children = np.random.SeedSequence(seed).spawn(replicates)
     out = np.empty((replicates, points, dim))
