@@ -1,6 +1,6 @@
 """Dependencies inside src/netfield point one way (issue 17, item 6):
 
-    gauss <- program <- meanfield / finite <- capabilities <- experiments / report <- cli
+    gauss <- program <- storage <- meanfield / finite <- capabilities <- experiments / report <- cli
 
 Every module is parsed with ``ast`` (nothing is imported); every import of a netfield module -
 absolute ``netfield.x`` or relative ``.`` / ``..``, at module level or inside a function - is checked:
@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "netfield"
 LAYERS = {
     "_checks": 0, "_deprecation": 0, "_runtime": 0, "_version": 0,  # helpers at the bottom
     "gauss": 0,
-    "program": 1,
+    "program": 1, "storage": 1,  # storage: result files (it describes and rebuilds networks)
     "meanfield": 2, "finite": 2,
     "criticality": 3, "feature": 3, "gp": 3, "nlo": 3, "ntk": 3, "distributed": 3,  # capabilities
     "experiments": 4, "report": 4,

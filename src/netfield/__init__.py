@@ -31,6 +31,44 @@ from .program import (
     rnn,
     transformer,
 )
+from .storage import read_metadata as _read_metadata
+
+# the module of each result type that result files may hold (netfield.load imports it on demand)
+_RESULT_TYPES = {
+    "Ensemble": "netfield.finite.ensemble",
+    "MeanFieldResult": "netfield.meanfield.result",
+    "NLOResult": "netfield.nlo.oneloop",
+    "SimulatedNLO": "netfield.nlo.simulate",
+    "FeatureResult": "netfield.feature.theory",
+    "PosteriorSamples": "netfield.feature.sampler",
+}
+
+
+def save(result, path, *, network=None):
+    """``result.save(path, network=network)``: write a result to a portable .npz file (netfield.storage)."""
+    if not hasattr(result, "save"):
+        raise TypeError(f"result must be one of {', '.join(_RESULT_TYPES)}, got {type(result).__name__}")
+    return result.save(path, network=network)
+
+
+def load(path):
+    """Read a result written by ``result.save(path)``, whatever its type (recorded in the file).
+
+    Example:
+        >>> import numpy as np, netfield, tempfile, os
+        >>> ens = netfield.sample(netfield.rnn(2), np.eye(2), width=8, networks=3, seed=0)
+        >>> path = ens.save(os.path.join(tempfile.mkdtemp(), "ens"), network=netfield.rnn(2))
+        >>> np.array_equal(netfield.load(path).readout, ens.readout)
+        True
+    """
+    import importlib
+
+    kind = _read_metadata(path).get("type")
+    if kind not in _RESULT_TYPES:
+        raise ValueError(f"path {str(path)!r} holds a result of type {kind!r}; this netfield reads "
+                         f"{', '.join(_RESULT_TYPES)}")
+    return getattr(importlib.import_module(_RESULT_TYPES[kind]), kind).load(path)
+
 
 __all__ = [
     "Activation",
@@ -53,6 +91,7 @@ __all__ = [
     "gru",
     "kernel",
     "leaky_relu",
+    "load",
     "lstm",
     "mean_field",
     "mean_field_criticality",
@@ -61,5 +100,6 @@ __all__ = [
     "phase_diagram",
     "rnn",
     "sample",
+    "save",
     "transformer",
 ]

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.optimize import brentq
 
 from .._checks import check_variance
 from ..gauss import Activation, d2pair, dpair, get_activation, pair
@@ -222,6 +221,8 @@ def find_length_fixed_point(act: Activation, weight_var: float, sigma2: float, q
                     return 0.0
                 lo = 0.0
                 break
+    from scipy.optimize import brentq  # scipy.optimize (~0.1 s at import) loads on first use
+
     return float(brentq(G, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
 
 
@@ -278,6 +279,8 @@ def correlation_fixed_points(act: Activation, q: float, weight_var: float, sigma
     scale = max(1.0, float(np.max(np.abs(values))))
     if np.max(np.abs(values - cs)) < 1e-12 * scale and abs(k_end) < 1e-9:
         return (CorrelationFixedPoint(1.0, 1.0, False),), slope_one, True
+
+    from scipy.optimize import brentq
 
     def f(c):
         return float(correlation_map(act, c, q, weight_var, sigma2, method))

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy.interpolate import CubicSpline, RectBivariateSpline
-from scipy.optimize import brentq
 
 from .._checks import check_positive_int, check_variance
 from ..gauss import Activation, get_activation, pair
@@ -293,6 +291,7 @@ def critical_line(activation, *, bias_max: float = 0.3, weight_max: float = 4.0,
 def _land(act, inside, outside, bias_max, weight_max, drive, method):
     """The point where the line crosses the box boundary between two points on it: solve (C10)
     with the boundary equation, by Brent's method on the q parametrisation (C11) (bracketed)."""
+    from scipy.optimize import brentq  # scipy.optimize (~0.1 s at import) loads on first use
     for index, bound in ((1, 0.0), (1, bias_max), (0, weight_max)):
         a, b = inside[index] - bound, outside[index] - bound
         if a * b > 0 or a == 0 and b == 0:
@@ -342,6 +341,7 @@ def critical_weight_var(activation, bias_var: float, *, input_var: float = 1.0, 
         >>> critical_weight_var("relu", 0.0)
         2.0
     """
+    from scipy.optimize import brentq
     act = get_activation(activation)
     check_variance("bias_var", bias_var)
     drive = float(input_var) * float(input_power) if drive is None else float(drive)
@@ -402,6 +402,7 @@ def _grid_length_fixed_points(act, W, B, q0, method):
     to q0 in the direction of G(q0) (as :func:`~netfield.criticality.fixed_points.find_length_fixed_point`),
     bracketed on a table of P, refined by bisection on its cubic spline in log q; chi_1 = w D(q*)
     from a spline of a D table. Returns (q*, D(q*)); q* = inf where the length diverges."""
+    from scipy.interpolate import CubicSpline  # loads on first use (import time)
     q_tab = Q_TABLE
     P, D = _tables(act, method)
     p_spline, d_spline = CubicSpline(np.log(q_tab), P), CubicSpline(np.log(q_tab), D)
@@ -517,6 +518,7 @@ def _grid_correlation_fixed_points(act, w, s, q, chi_1, method, n_q: int = 48, n
     map k(c) = (c' - c) / (c - 1) (C9), k(1) = chi_1 - 1, on a bicubic spline of a (log q, c) table
     of ``pair`` (one (1, n_c) kernel row per q); chi_c = w d<phi phi>/dc / q* (= w <phi' phi'> by
     Price, (C5)) from the spline's derivative."""
+    from scipy.interpolate import RectBivariateSpline  # loads on first use (import time)
     qmin, qmax = float(q.min()), float(q.max())
     q_tab = np.geomspace(qmin, qmax, n_q) if qmax > qmin * (1 + 1e-9) else np.array([qmin * 0.999, qmin, qmin * 1.001])
     if len(q_tab) < 4:

@@ -2,7 +2,8 @@
 (docs/feature.md).
 
 - :func:`posterior_kernels`: saddle point of the posterior over kernels and conjugate fields (F4-F8).
-- :func:`transition`, :func:`broken_solution`: the RNN-only cross-time transition (F9-F10).
+- :func:`transition`, :func:`broken_solution`, :func:`broken_branch`: the RNN-only cross-time transition
+  (F9-F11).
 - :func:`posterior_samples`: Hamiltonian Monte Carlo of finite networks' posterior (the oracle).
 """
 
@@ -15,13 +16,22 @@ from .theory import (
     solve,
     stability_spectrum,
 )
-from .transition import TransitionScan, broken_solution, cross_time_eigenvalue, transition
+from .transition import (
+    BrokenBranch,
+    TransitionScan,
+    broken_branch,
+    broken_solution,
+    cross_time_eigenvalue,
+    transition,
+)
 
 __all__ = [
+    "BrokenBranch",
     "FeatureResult",
     "NonConvergenceError",
     "PosteriorSamples",
     "TransitionScan",
+    "broken_branch",
     "broken_solution",
     "build_problem",
     "cross_time_eigenvalue",

@@ -86,6 +86,7 @@ from .._checks import check_finite_array, check_positive_int
 from .._runtime.checkpoint import array_digest, run_key
 from ..program import Network
 from ..program.shape import require_chain
+from ..storage import Storable
 
 jax.config.update("jax_enable_x64", True)
 
@@ -98,7 +99,7 @@ MEASURED = ("kernel", "kernel_sq", "overlap", "prediction")
 
 
 @dataclass(frozen=True, eq=False)
-class PosteriorSamples:
+class PosteriorSamples(Storable):  # save / load: netfield.storage
     """Posterior averages of a finite-width muP network (module docstring for the model and methods).
 
     Attributes:

@@ -38,6 +38,7 @@ from .._checks import check_finite_array, check_positive_int
 from ..gauss import pair
 from ..program import Network
 from ..program.shape import require_chain
+from ..storage import Storable
 
 jax.config.update("jax_enable_x64", True)
 
@@ -338,8 +339,11 @@ def lazy_point(prob: Problem):
 
 # -- result ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class FeatureResult:
+class FeatureResult(Storable):
     """Saddle point of the muP posterior (docs/feature.md).
+
+    ``r.save(path)`` / ``FeatureResult.load(path)``: a portable .npz file with its problem and network
+    (:mod:`netfield.storage`).
 
     Attributes:
         kernel: (T, T, P, P) posterior pre-activation kernels <h_t h_s^T> (train then test patterns): the
@@ -368,6 +372,9 @@ class FeatureResult:
     residuals: tuple
     ess: float
     spectrum: np.ndarray | None = None
+
+    _storage_types = (Problem,)
+    _storage_network = "problem.net"
 
     def cross_time_overlap(self, t: int, s: int) -> float:
         """Mean correlation coefficient of phi(h_t), phi(h_s) over the training patterns."""

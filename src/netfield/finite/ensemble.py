@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..storage import Storable
+
 
 def mean_and_sem(samples: np.ndarray):
     """Mean over axis 0 and its standard error (std with ddof=1 over sqrt(count))."""
@@ -17,8 +19,11 @@ def mean_and_sem(samples: np.ndarray):
 
 
 @dataclass(frozen=True, eq=False)
-class Ensemble:
+class Ensemble(Storable):
     """Empirical kernels of ``networks`` sampled networks of one width.
+
+    ``ens.save(path, network=net)`` / ``Ensemble.load(path)`` keep it in a portable .npz file
+    (:mod:`netfield.storage`, README "Keeping results").
 
     Attributes:
         readout: (networks, M, M) conditional readout kernels (see :func:`netfield.sample`).

@@ -47,8 +47,6 @@ import math
 import numbers
 
 import numpy as np
-from scipy import special
-from scipy.stats import multivariate_normal, qmc
 
 from .._checks import check_finite_array, check_positive_int, check_variance
 from .differentiable import orthant_closed
@@ -129,6 +127,8 @@ def _check_seed(seed) -> int:
 
 
 def _sobol_engine(dim: int, rng: np.random.Generator):
+    from scipy.stats import qmc  # scipy.stats costs ~0.35 s at import: loaded on first use
+
     try:
         return qmc.Sobol(dim, scramble=True, rng=rng)
     except TypeError:  # scipy < 1.15 names the argument seed
@@ -137,6 +137,8 @@ def _sobol_engine(dim: int, rng: np.random.Generator):
 
 @functools.lru_cache(maxsize=8)
 def _sobol_normals_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
+    from scipy import special  # scipy (~0.1 s at import) loads on first use
+
     m = points.bit_length() - 1
     children = np.random.SeedSequence(seed).spawn(replicates)
     out = np.empty((replicates, points, dim))
@@ -288,6 +290,8 @@ def _orthant_genz(w: np.ndarray, abseps: float, maxpts: int, seed: int):
     of one run. The returned error max(abseps, 3 |p1 - p2|) is ~3 sigma of the mean of the runs
     when both converged, and exposes a run that stopped at maxpts.
     """
+    from scipy.stats import multivariate_normal  # ~0.35 s at import: loaded on first use
+
     zero = np.zeros(w.shape[-1])
     runs = [multivariate_normal(mean=zero, cov=w, seed=seed + k, maxpts=maxpts, abseps=abseps,
                                 releps=abseps).cdf(zero) for k in (0, 1)]

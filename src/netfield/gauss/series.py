@@ -25,7 +25,6 @@ from functools import lru_cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.linalg import eigh_tridiagonal
 
 from .activations import Activation, correlation
 
@@ -42,6 +41,8 @@ def hermite_rule(m: int = NODES, cut: float = 12.5):
     w_j = 1 / sum_{k<m} h_k(z_j)^2, which is accurate where eigenvector components underflow.
     Nodes beyond ``cut`` carry weight < 1e-33 and are dropped.
     """
+    from scipy.linalg import eigh_tridiagonal  # scipy.linalg (~0.1 s at import) loads on first use
+
     off = np.sqrt(np.arange(1, m))
     nodes = eigh_tridiagonal(np.zeros(m), off, eigvals_only=True)
     nodes = nodes[np.abs(nodes) <= cut]

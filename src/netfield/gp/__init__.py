@@ -51,7 +51,24 @@ from .regression import (
     log_marginal_likelihood,
     posterior,
 )
-from .sklearn import NetworkKernel, NNGPClassifier, NNGPRegressor
+
+# The scikit-learn estimators load scikit-learn (~0.1 s) on first access of their names, not at import.
+_LAZY = {"NetworkKernel": ".sklearn", "NNGPClassifier": ".sklearn", "NNGPRegressor": ".sklearn"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_BOUNDS", "CholeskyFactor", "DepthSelection", "EvidenceFit", "KernelJitterWarning", "KernelRegression",

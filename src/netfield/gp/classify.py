@@ -30,7 +30,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 from .._checks import check_finite_array, check_positive_int, is_traced
 from ._threads import blas_threads
@@ -84,17 +83,23 @@ def class_indicators(labels, classes=None):
 # estimator runs - no compilation per data shape (scikit-learn's checks fit dozens of shapes; a
 # compiled mode search costs seconds per shape). Both run the same functions below.
 
+def _linalg():
+    import scipy.linalg  # ~0.1 s at import: loaded when the numpy back-end first runs
+
+    return scipy.linalg
+
+
 def _np_solve_lower(lower, b):
     if lower.ndim == 2:
-        return scipy.linalg.solve_triangular(lower, b, lower=True, check_finite=False)
-    return np.stack([scipy.linalg.solve_triangular(lc, bc, lower=True, check_finite=False)
+        return _linalg().solve_triangular(lower, b, lower=True, check_finite=False)
+    return np.stack([_linalg().solve_triangular(lc, bc, lower=True, check_finite=False)
                      for lc, bc in zip(lower, b)])
 
 
 def _np_cholesky(a):
     if a.ndim == 2:
-        return scipy.linalg.cholesky(a, lower=True, check_finite=False)
-    return np.stack([scipy.linalg.cholesky(ac, lower=True, check_finite=False) for ac in a])
+        return _linalg().cholesky(a, lower=True, check_finite=False)
+    return np.stack([_linalg().cholesky(ac, lower=True, check_finite=False) for ac in a])
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ def _jax_solve_lower(lower, b):
 
 _JAX = _Backend(jnp, _jax_cholesky, _jax_solve_lower, lambda lower, b: jax.scipy.linalg.cho_solve((lower, True), b))
 _NUMPY = _Backend(np, _np_cholesky, _np_solve_lower,
-                  lambda lower, b: scipy.linalg.cho_solve((lower, True), b, check_finite=False))
+                  lambda lower, b: _linalg().cho_solve((lower, True), b, check_finite=False))
 
 
 def _softmax(xp, f):

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.optimize import minimize
 
 from .._checks import check_positive_int, check_variance
 from ..meanfield.kernels import check_network
@@ -136,6 +135,8 @@ def _maximize(objective, chosen, start, log_bounds, max_iter, jit):
 
     theta0 = np.log(np.array([start[p] for p in chosen]))
     v0, _ = fun(theta0)
+    from scipy.optimize import minimize  # scipy.optimize (~0.1 s at import) loads on first use
+
     res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=log_bounds,
                    options={"maxiter": max_iter, "gtol": 1e-6, "ftol": 1e-12})
     v, g = fun(res.x)

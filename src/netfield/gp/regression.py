@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
 
 from .._checks import check_finite_array, check_positive_int, check_variance, is_traced
 from ..meanfield.kernels import check_network
@@ -43,6 +42,12 @@ from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
 JITTER_START = 1e-10  # relative to mean(diag K)
 JITTER_TRIES = 5  # 1e-10 ... 1e-6 times mean(diag K)
 PARAMETERS = HYPER_PARAMETERS + ("noise",)
+
+
+def _linalg():
+    import scipy.linalg  # ~0.1 s at import: loaded when the numpy path first runs
+
+    return scipy.linalg
 
 
 class KernelJitterWarning(UserWarning):
@@ -322,12 +327,12 @@ class CholeskyFactor:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """(K + (noise + jitter) I)^{-1} b."""
-        z = solve_triangular(self.upper, b, lower=False, trans="T", check_finite=False)
-        return solve_triangular(self.upper, z, lower=False, check_finite=False)
+        z = _linalg().solve_triangular(self.upper, b, lower=False, trans="T", check_finite=False)
+        return _linalg().solve_triangular(self.upper, z, lower=False, check_finite=False)
 
     def half_solve(self, b: np.ndarray) -> np.ndarray:
         """L^{-1} b with L = U^T."""
-        return solve_triangular(self.upper, b, lower=False, trans="T", check_finite=False)
+        return _linalg().solve_triangular(self.upper, b, lower=False, trans="T", check_finite=False)
 
     def logdet(self) -> float:
         """log det (K + (noise + jitter) I)."""
@@ -395,7 +400,7 @@ def _factorize_in_place(a, diag, noise, scale):
         a[idx] = diag + noise + jitter
         # GPML Alg. 2.1 line 2: L = cholesky(K + sigma_n^2 I); a.T is Fortran-ordered, LAPACK factors
         # its upper triangle in place (a.T = U^T U) and does not touch the other one
-        factor, info = lapack.dpotrf(a.T, lower=0, clean=0, overwrite_a=1)
+        factor, info = _linalg().lapack.dpotrf(a.T, lower=0, clean=0, overwrite_a=1)
         if info < 0:  # pragma: no cover - an invalid argument would be a bug here
             raise RuntimeError(f"LAPACK dpotrf: argument {-info} is invalid")
         if info == 0:

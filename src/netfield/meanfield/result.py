@@ -14,6 +14,7 @@ import numpy as np
 
 from .._checks import check_choice
 from ..program.shape import recognise_chain
+from ..storage import Storable, read, write
 from . import fused
 from .netsor import ProgramEngine
 
@@ -51,8 +52,12 @@ def _sem(reps: np.ndarray) -> np.ndarray:
     return reps.std(axis=0, ddof=1) / np.sqrt(reps.shape[0])
 
 
-class MeanFieldResult:
+class MeanFieldResult(Storable):
     """Mean-field (infinite-width) kernels of a network on one set of inputs.
+
+    ``mf.save(path)`` computes and writes the readout kernels, their error estimate and every tap
+    kernel to a portable .npz file (:mod:`netfield.storage`); ``MeanFieldResult.load(path)`` gives a
+    :class:`StoredMeanField` with the same reading methods and values.
 
     Attributes:
         net: the network; program: its program on these inputs; engine: the interpreter.
@@ -168,3 +173,93 @@ class MeanFieldResult:
 
     def __repr__(self) -> str:
         return f"MeanFieldResult({self.net.name}, N={self.program.outputs}, taps={self.taps})"
+
+    # -- keeping it ------------------------------------------------------------------------------------
+    def save(self, path, *, network=None, taps: bool = True):
+        """Write the kernels to ``path`` (.npz, :mod:`netfield.storage`); returns the path.
+
+        Stored: the readout kernels ("last" and "all", every quasi-Monte-Carlo replicate), the error
+        estimate, the back-end counts and, with ``taps`` (default), the kernel of every pair of taps of
+        every family (computed now if not yet: for gated networks this is the expensive part) and
+        :meth:`preactivations`. ``network``: recorded with it (default: ``self.net``).
+        """
+        families = self.taps if taps else {}
+        kernels = {(f, t, s): np.asarray(self.tap(f, t, s)) for f, idx in families.items()
+                   for i, t in enumerate(idx) for s in idx[i:]}
+        fields = {"readout_last": np.asarray(self._readout_reps("last")),
+                  "readout_all": np.asarray(self._readout_reps("all")),
+                  "lowdim_error": np.asarray(self.engine.lowdim_error), "backends": self.backends,
+                  "replicates": int(self.replicates), "outputs": self.program.outputs, "taps": families,
+                  "tap_kernels": kernels,
+                  "preactivations": np.asarray(self.preactivations()) if taps and "h" in families else None}
+        return write(path, "MeanFieldResult", fields, network=network or self.net)
+
+    @classmethod
+    def load(cls, path) -> StoredMeanField:
+        """The kernels saved by :meth:`save`, as a :class:`StoredMeanField`."""
+        fields, _, net = read(path, "MeanFieldResult")
+        return StoredMeanField(net, fields, path)
+
+
+class StoredMeanField(MeanFieldResult):
+    """A :class:`MeanFieldResult` read back from a file: the same reading methods and values; ``net``
+    is the network built again from its description (None where it cannot be, e.g. a custom activation:
+    ``netfield.storage.read_metadata(path)["network"]`` has the description). No interpreter: kernels
+    that were not saved (``covariance``; taps saved with ``taps=False``) raise ValueError."""
+
+    def __init__(self, net, fields: dict, path=None):
+        self.net, self.program, self.engine = net, None, None
+        self._fields, self._path = fields, path
+        self._readouts = {"last": jnp.asarray(fields["readout_last"]), "all": jnp.asarray(fields["readout_all"])}
+
+    def _readout_reps(self, readout: str):
+        return self._readouts[readout]
+
+    @property
+    def error(self) -> np.ndarray:
+        return _sem(np.asarray(self._readouts["last"])) + self._fields["lowdim_error"]
+
+    @property
+    def backends(self) -> dict:
+        return dict(self._fields["backends"])
+
+    @property
+    def replicates(self) -> int:
+        return self._fields["replicates"]
+
+    @property
+    def taps(self) -> dict:
+        return {family: list(indices) for family, indices in self._fields["taps"].items()}
+
+    @property
+    def steps(self) -> int:
+        return len(self._fields["taps"].get("h", ()))
+
+    def tap(self, family: str, t: int, s: int | None = None):
+        s = t if s is None else s
+        kernels = self._fields["tap_kernels"]
+        if family not in self._fields["taps"]:
+            raise ValueError(f"family must be one of {sorted(self._fields['taps'])} (the taps saved in "
+                             f"{self._path}), got {family!r}")
+        for key, transpose in (((family, t, s), False), ((family, s, t), True)):
+            if key in kernels:
+                return kernels[key].T if transpose else kernels[key]
+        indices = self._fields["taps"][family]
+        raise ValueError(f"t and s must be steps in {min(indices)}..{max(indices)} of the {family!r} taps, "
+                         f"got ({t!r}, {s!r})")
+
+    def preactivations(self) -> np.ndarray:
+        if self._fields["preactivations"] is None:
+            raise ValueError(f"the file {self._path} holds no tap kernels (saved with taps=False)")
+        return self._fields["preactivations"]
+
+    def covariance(self, g1: str, g2: str) -> np.ndarray:
+        raise ValueError(f"covariance({g1!r}, {g2!r}) needs the program's interpreter, which is not saved; "
+                         f"recompute with netfield.mean_field(net, x)")
+
+    def save(self, path, *, network=None, taps: bool = True):
+        return write(path, "MeanFieldResult", self._fields, network=network or self.net)
+
+    def __repr__(self) -> str:
+        name = self.net.name if self.net is not None else "network not rebuilt"
+        return f"StoredMeanField({name}, N={self._fields['outputs']}, taps={self.taps})"

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..program.shape import require_chain
+from ..storage import Storable
 from .moments import ORDERS, canonical, triu_pairs, value_and_grad_fn, value_grad_hessian_fn
 from .observables import Observables, observables
 
@@ -120,8 +121,10 @@ def _variable_map(obs: Observables) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class NLOResult:
+class NLOResult(Storable):
     """1/n statistics of the kernel entries ``observables`` (docs/nlo.md N3-N5).
+
+    ``r.save(path, network=net)`` / ``NLOResult.load(path)``: a portable .npz file (:mod:`netfield.storage`).
 
     Attributes:
         observables: the index set (labels via ``observables.labels()``).
@@ -142,6 +145,8 @@ class NLOResult:
     hessian_term: np.ndarray
     noise_response: np.ndarray
     mean_shift_without_m: np.ndarray
+
+    _storage_types = (Observables,)
 
     def index(self, kind: str = "hidden", t: int | None = None, s: int | None = None, a: int = 0, b: int = 0) -> int:
         T = self.observables.steps

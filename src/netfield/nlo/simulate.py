@@ -50,6 +50,7 @@ from ..meanfield import kernel
 from ..meanfield.kernels import check_network
 from ..program import Network
 from ..program.shape import recognise_chain, require_chain
+from ..storage import Storable
 from .observables import Observables, observables, readout_observables
 
 ORDERS = (0, 1, 2)
@@ -99,8 +100,10 @@ def _fit_inverse_powers(widths, y, se, powers) -> _Fit:
 # ------------------------------------------------------------------------------------------ result
 
 @dataclass(frozen=True, eq=False)
-class SimulatedNLO:
+class SimulatedNLO(Storable):
     """Per-width moments of the kernel entries and their 1/n limits (module docstring).
+
+    ``sim.save(path, network=net)`` / ``SimulatedNLO.load(path)``: a portable .npz file (:mod:`netfield.storage`).
 
     Shapes: M = ``len(observables)`` entries, W = ``len(widths)`` widths, p = order + 1 fit terms.
 
@@ -155,6 +158,8 @@ class SimulatedNLO:
     free_chi2: np.ndarray
     free_dof: int
     seeds: tuple = ()
+
+    _storage_types = (Observables,)
 
     @classmethod
     def from_moments(cls, observables: Observables, widths, networks: int, mft, mean, mean_se, cov, cov_se, *,
