@@ -106,7 +106,7 @@ def _critical_signal(net, x, y, branch, args, steps):
     for i in range(len(lam) - 1):
         if lam[i] < 1.0 <= lam[i + 1]:
             scan = transition(net, x, y, kappa=args.kappa, signals=branch.signals[i:i + 2], refine=args.refine,
-                              points=args.points, seed=args.seed, supervised_steps=steps)
+                              points=args.points, seed=args.seed, supervised_steps=steps, progress=not args.quiet)
             return scan.critical_signal
     return None
 
@@ -134,7 +134,7 @@ def run(args) -> int:
     stages = Stages(1 + (args.arch == "rnn") + (len(signals) if args.width else 0), enabled=not args.quiet)
     stages(f"theory: saddle points at {len(signals)} signal(s)")
     branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
-                           supervised_steps=steps)
+                           supervised_steps=steps, progress=not args.quiet)
     critical = None
     if args.arch == "rnn":
         stages("theory: critical signal")
