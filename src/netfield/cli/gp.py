@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits", metavar="digits|FILE", help="'digits' (scikit-learn's, no download) or a .npz / .csv file "
                    "(default: digits)")
     add_arch(p, "dnn")
-    add_prior(p)
+    add_prior(p, arch_defaults=True)
     p.add_argument("--readout", choices=("last", "mean"), default="last",
                    help="output at the last step, or averaged over all steps (default: last)")
     seq = p.add_mutually_exclusive_group()
@@ -399,7 +399,9 @@ def summary(args, task, n_train, n_test, y_test, pred, evidence, net, noise, evi
 
     from ..program import HYPER_PARAMETERS
 
-    out = {"data": args.data, "task": task, "arch": args.arch, "depth": args.depth, "activation": args.activation,
+    activation = dict(net.options).get("activation")  # the builder's default when --activation is not given
+    out = {"data": args.data, "task": task, "arch": args.arch, "depth": args.depth,
+           "activation": getattr(activation, "name", activation),
            "readout": args.readout, "n_train": n_train, "n_test": n_test}
     if task == "classify":
         out["method"] = args.method
