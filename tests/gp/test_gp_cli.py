@@ -69,8 +69,8 @@ def test_regression_on_npz_equals_fit_network(tmp_path, capsys):
                                 ("rnn", ["--time-steps", "3", "--readout", "mean"],
                                  (x.reshape(60, 3, 2), x_test.reshape(15, 3, 2)))):
         out, js = tmp_path / f"{arch}.npz", tmp_path / f"{arch}.json"
-        assert main(["gp", "--data", str(data), "--arch", arch, *prior, *extra, "--out", str(out),
-                     "--json", str(js)]) == 0
+        assert main(["gp", "--data", str(data), "--arch", arch, *prior, *extra, "--no-standardize", "--out",
+                     str(out), "--json", str(js)]) == 0
         build = netfield.dnn if arch == "dnn" else netfield.rnn
         fit = gp.fit_network(build(3, "erf", weight_var=1.5, bias_var=0.1), inputs[0], y, noise=0.05,
                              readout="mean" if extra else "last")
@@ -112,7 +112,7 @@ def test_csv_with_header_and_text_labels(tmp_path, capsys):
         w.writerows([[*(repr(float(v)) for v in row), lab] for row, lab in zip(x, labels)])
     out = tmp_path / "pred.csv"
     rc = main(["gp", "--data", str(path), "--depth", "2", "--method", "laplace", "--readout-var", "10",
-               "--standardize", "--out", str(out)])
+               "--out", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "classify, 2 classes, softmax Laplace" in text and "Laplace approximation" in text
@@ -157,6 +157,7 @@ BAD = [
     (["--out", "{d}/p.txt"], "--out", "must end in one of .npz, .csv"),
     (["--rows-as-sequence", "--depth", "3"], "--depth", "must be >= the 8 input steps"),
     (["--task", "guess"], "--task", "invalid choice"),
+    (["--method", "onehot-ish"], "--method", "invalid choice: 'onehot-ish' (choose from regression, laplace)"),
 ]
 
 

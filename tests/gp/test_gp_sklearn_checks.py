@@ -13,8 +13,9 @@ from netfield.gp import NNGPClassifier, NNGPRegressor
 
 @parametrize_with_checks([
     NNGPRegressor(depth=2),
-    NNGPClassifier(depth=2, readout_var=10.0, n_samples=200),  # softmax Laplace, predict_proba
-    NNGPClassifier(depth=2, method="regression"),  # one-hot regression, decision_function
+    NNGPClassifier(depth=2, method="laplace", readout_var=10.0, n_samples=200),  # softmax Laplace, predict_proba
+    NNGPClassifier(depth=2),  # the default: one-hot regression, decision_function
+    NNGPRegressor(depth=2, standardize=False),  # inputs used as given
 ])
 def test_sklearn_estimator_contract(estimator, check):
     check(estimator)

@@ -54,18 +54,30 @@ def float_list(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def add_prior(p, *, weight_var=True, bias_var=0.0):
-    """The ``network`` option group: activation, depth and the variances of a DNN / RNN prior."""
+def add_prior(p, *, weight_var=True, bias_var=0.0, depth=3, arch_defaults=False):
+    """The ``network`` option group: activation, depth and the variances of a network prior.
+
+    With ``arch_defaults`` (commands with ``--arch``, whose network :func:`network` builds) the
+    activation and variances default to None: the builder's own defaults (``netfield.<arch>``;
+    e.g. the GRU's bias_var 1, the LSTM's tanh, the transformer's relu), the same as the API's.
+    Otherwise they are the numbers of the command's API function (erf, variances 1, ``bias_var``).
+    """
     g = p.add_argument_group("network")
-    g.add_argument("--activation", default="erf", help="activation name: erf, relu, tanh, ... (default: erf)")
-    g.add_argument("--depth", "--steps", dest="depth", type=int, default=3,
-                   help="layers (DNN) = time steps (RNN) (default: %(default)s)")
-    if weight_var:
-        g.add_argument("--weight-var", type=float, default=1.0, help="weight variance (default: %(default)s)")
-    g.add_argument("--bias-var", type=float, default=bias_var, help="bias variance (default: %(default)s)")
-    g.add_argument("--input-var", type=float, default=1.0, help="input-weight variance (default: %(default)s)")
-    g.add_argument("--readout-var", type=float, default=1.0, help="readout variance (default: %(default)s)")
-    g.add_argument("--readout-bias-var", type=float, default=0.0, help="readout bias variance (default: %(default)s)")
+    own = "the architecture's own, as netfield.<arch>(...)"
+
+    def default(value, text=None):
+        return (None, own) if arch_defaults else (value, text or "%(default)s")
+
+    act, act_text = default("erf")
+    g.add_argument("--activation", default=act, help=f"activation name: erf, relu, tanh, ... (default: {act_text})")
+    g.add_argument("--depth", "--steps", dest="depth", type=int, default=depth,
+                   help="layers (DNN) = time steps (RNN) = blocks (default: %(default)s)")
+    variances = (("weight", "weight variance", 1.0),) if weight_var else ()
+    variances += (("bias", "bias variance", bias_var), ("input", "input-weight variance", 1.0),
+                  ("readout", "readout variance", 1.0), ("readout-bias", "readout bias variance", 0.0))
+    for name, text, value in variances:
+        value, shown = default(value)
+        g.add_argument(f"--{name}-var", type=float, default=value, help=f"{text} (default: {shown})")
     return g
 
 
@@ -88,13 +100,15 @@ def add_arch(p, default: str):
 
 def network(args, architecture, weight_var=None):
     """The network of ``--arch`` and the :func:`add_prior` options (``weight_var`` overrides
-    ``--weight-var``): the builder netfield.<arch>(depth, activation, variances...)."""
+    ``--weight-var``): the builder netfield.<arch>(depth, activation, variances...); options left at
+    None keep the builder's defaults."""
     import netfield.program as builders
 
     build = getattr(builders, architecture)
-    return build(args.depth, args.activation, weight_var=args.weight_var if weight_var is None else weight_var,
-                 bias_var=args.bias_var, input_var=args.input_var, readout_var=args.readout_var,
-                 readout_bias_var=args.readout_bias_var)
+    given = {"activation": args.activation, "weight_var": args.weight_var if weight_var is None else weight_var,
+             "bias_var": args.bias_var, "input_var": args.input_var, "readout_var": args.readout_var,
+             "readout_bias_var": args.readout_bias_var}
+    return build(args.depth, **{k: v for k, v in given.items() if v is not None})
 
 
 def inputs(args, path=None):

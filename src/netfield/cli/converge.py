@@ -80,8 +80,7 @@ def add_parser(sub):
                            netfield converge                                  # erf, T=6, weight_var 1.5, n=16..1024
                            netfield converge --weight-vars 0.8,1.5,2.23,4 --depth 8 --widths 16,64,256 --out conv
                            netfield converge --out conv --resume              # continue an interrupted run"""))
-    add_prior(p, weight_var=False, bias_var=0.5)
-    p.set_defaults(depth=6)
+    add_prior(p, weight_var=False, bias_var=0.5, depth=6)  # convergence_study's defaults
     add_inputs(p)
     p.add_argument("--weight-vars", type=float_list, default=(1.5,), help="comma-separated (default: 1.5)")
     p.add_argument("--widths", type=int_list, default=(16, 32, 64, 128, 256, 512, 1024),

@@ -106,7 +106,7 @@ def _critical_signal(net, x, y, branch, args, steps):
     for i in range(len(lam) - 1):
         if lam[i] < 1.0 <= lam[i + 1]:
             scan = transition(net, x, y, kappa=args.kappa, signals=branch.signals[i:i + 2], refine=args.refine,
-                              points=args.points, seed=args.seed, supervised_steps=steps)
+                              points=args.points, seed=args.seed, supervised_steps=steps, progress=not args.quiet)
             return scan.critical_signal
     return None
 
@@ -134,7 +134,7 @@ def run(args) -> int:
     stages = Stages(1 + (args.arch == "rnn") + (len(signals) if args.width else 0), enabled=not args.quiet)
     stages(f"theory: saddle points at {len(signals)} signal(s)")
     branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
-                           supervised_steps=steps)
+                           supervised_steps=steps, progress=not args.quiet)
     critical = None
     if args.arch == "rnn":
         stages("theory: critical signal")
@@ -193,7 +193,9 @@ def add_parser(sub):
                    help="time steps (RNN) = layers (DNN) (default: %(default)s)")
     g.add_argument("--activation", default="erf", metavar="NAME",
                    help="activation name: erf, tanh, linear, ... (default: erf)")
-    g.add_argument("--weight-var", type=float, default=1.5, help="weight variance (default: %(default)s)")
+    g.add_argument("--weight-var", type=float, default=1.5,
+                   help="weight variance (default: %(default)s, not netfield.rnn's 1.0: the toy task of "
+                        "docs/feature.md, netfield.feature.study.TOY, whose RNN has a transition in the scanned signals)")
     g.add_argument("--bias-var", type=float, default=0.0, help="bias variance (default: %(default)s)")
     g.add_argument("--input-var", type=float, default=1.0, help="input-weight variance (default: %(default)s)")
     g.add_argument("--readout-var", type=float, default=1.0, help="readout variance (default: %(default)s)")
@@ -207,16 +209,19 @@ def add_parser(sub):
     g.add_argument("--supervised-steps", type=int, nargs="+", metavar="t",
                    help="steps 1..T with a target, one row of y each (default: the last step)")
     g.add_argument("--points", type=int, default=32768, help="quadrature points of the single-site averages "
-                   "(default: %(default)s)")
+                   "(default: %(default)s, the feature study's of docs/feature.md; the API's transition / "
+                   "broken_branch default to 2**13, faster and less accurate)")
     g.add_argument("--refine", type=int, default=4, help="regula-falsi steps locating the critical signal "
                    "(default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of the quadrature and the sampler (default: 0)")
     g = p.add_argument_group("sampling finite networks (HMC)")
     g.add_argument("--width", type=int, help="also sample networks of this width at every signal")
+    # the sampler settings are the feature study's (netfield.feature.study.SAMPLER, docs/feature.md), not
+    # posterior_samples' defaults (200 samples x 10, burn-in 500): each help says so
     g.add_argument("--chains", type=int, default=4, help="independent chains (default: %(default)s)")
-    g.add_argument("--samples", type=int, default=300, help="measurements per chain (default: %(default)s)")
-    g.add_argument("--thin", type=int, default=2, help="HMC iterations per measurement (default: %(default)s)")
-    g.add_argument("--burn-in", type=int, default=300, help="discarded HMC iterations (default: %(default)s)")
+    g.add_argument("--samples", type=int, default=300, help="measurements per chain (default: %(default)s, the feature study's; posterior_samples: 200)")
+    g.add_argument("--thin", type=int, default=2, help="HMC iterations per measurement (default: %(default)s, the feature study's; posterior_samples: 10)")
+    g.add_argument("--burn-in", type=int, default=300, help="discarded HMC iterations (default: %(default)s, the feature study's; posterior_samples: 500)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="sampler checkpoints, DIR/feature_<signal>.npz")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoints in --checkpoint-dir")
     p.add_argument("--quiet", action="store_true", help="no progress output")

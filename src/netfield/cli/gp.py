@@ -6,6 +6,11 @@ classifier, optional evidence maximisation; prints accuracy (or RMSE / R^2) and 
 writes the test predictions. Bad input raises ValueError, which the main CLI reports as one line
 ``netfield: error: ...`` with exit status 2.
 
+The options share the vocabulary and defaults of :class:`netfield.gp.NNGPClassifier`: ``--method``
+``regression`` (default) or ``laplace`` (the old spelling ``onehot`` still works, with a one-line
+deprecation note on stderr), inputs standardised with training statistics unless
+``--no-standardize``.
+
 Example:
     netfield gp --data digits --arch rnn --readout last --out pred.npz
 """
@@ -17,6 +22,7 @@ import csv
 import json
 import math
 import os
+import sys
 
 from .common import add_arch, add_prior, check_output_file, network
 
@@ -25,13 +31,18 @@ EXAMPLE = """examples:
   netfield gp --data digits --arch rnn --readout last --out rnn.npz   # same accuracy as --arch dnn
   netfield gp --data digits --arch rnn --rows-as-sequence --depth 8 --readout mean
   netfield gp --data digits --method laplace --readout-var 10 --optimize readout_var
-  netfield gp --data data.csv --task regress --standardize --optimize --out pred.csv --json fit.json
+  netfield gp --data data.csv --task regress --optimize --out pred.csv --json fit.json
 
 --data FILE: .npz with arrays x (N, d) or (N, T, d) and y (N,), optionally x_test and y_test; or
 .csv with the features in the first columns and the label / target in the last (header line allowed).
 Without x_test the data are split at random (stratified for classification) by --test-fraction.
-Digits pixels are centred and scaled with training statistics (as --standardize does)."""
+Features are centred and scaled with training statistics (netfield.gp.input_scaling, as the
+estimators' standardize=True) unless --no-standardize.
+--optimize shows the evidence evaluations counted on stderr (--quiet: none); each costs ms at 500
+training patterns, seconds at a few thousand."""
 
+METHODS = ("regression", "laplace")  # netfield.gp.sklearn.METHODS (not imported: the CLI loads the library lazily)
+OLD_METHODS = {"onehot": "regression"}  # deprecated spelling -> the API's name
 DATA_SUFFIXES = (".npz", ".csv")
 OUT_SUFFIXES = (".npz", ".csv")
 MAX_CLASSES = 20  # integer labels with at most this many values are classified by default
@@ -48,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits", metavar="digits|FILE", help="'digits' (scikit-learn's, no download) or a .npz / .csv file "
                    "(default: digits)")
     add_arch(p, "dnn")
-    add_prior(p)
+    add_prior(p, arch_defaults=True)
     p.add_argument("--readout", choices=("last", "mean"), default="last",
                    help="output at the last step, or averaged over all steps (default: last)")
     seq = p.add_mutually_exclusive_group()
@@ -57,8 +68,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="read each pattern of d = r*r features as an r x r image fed row by row (digits: 8 rows)")
     p.add_argument("--task", choices=("auto", "classify", "regress"), default="auto",
                    help=f"default: classify integer or text labels with at most {MAX_CLASSES} values, else regress")
-    p.add_argument("--method", choices=("onehot", "laplace"), default="onehot",
-                   help="classifier: GP regression on centred one-hot labels, or softmax Laplace (default: onehot)")
+    p.add_argument("--method", type=_method, default=METHODS[0], metavar="{" + ",".join(METHODS) + "}",
+                   help="classifier: GP regression on centred one-hot labels, or softmax Laplace (as "
+                        "netfield.gp.NNGPClassifier; default: %(default)s; 'onehot' is a deprecated alias of "
+                        "'regression')")
     p.add_argument("--noise", type=float, default=1e-2, metavar="VAR", help="noise variance of GP regression (default: %(default)s)")
     p.add_argument("--optimize", nargs="?", const="default", metavar="NAMES",
                    help="maximise the evidence first; alone: weight_var, bias_var, input_var, readout_var (and "
@@ -66,13 +79,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.25, metavar="F", help="test share without x_test (default: 0.25)")
     p.add_argument("--train-size", type=int, metavar="N", help="random subset of the training set (default: 500 for digits, "
                    "all for a file)")
-    p.add_argument("--standardize", action="store_true", help="centre features and scale mean |x|^2/d to 1 "
-                   "(training statistics; always done for digits)")
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                   help="centre features and scale mean |x|^2/d to 1 with training statistics (default: on, as "
+                        "the estimators' standardize=True)")
     p.add_argument("--seed", type=int, default=0, help="split, subset and Laplace Monte Carlo seed (default: 0)")
     p.add_argument("--out", metavar="FILE", help="test predictions (.npz or .csv)")
     p.add_argument("--json", metavar="FILE", help="the printed numbers as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
     return p
+
+
+def _method(text: str) -> str:
+    """--method: the API's names; the old 'onehot' maps to 'regression' with a one-line note."""
+    if text in OLD_METHODS:
+        print(f"netfield: note: --method {text} is deprecated; use --method {OLD_METHODS[text]} (the same "
+              f"method, netfield.gp.NNGPClassifier's name)", file=sys.stderr)
+        return OLD_METHODS[text]
+    if text not in METHODS:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(METHODS)})")
+    return text
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -206,10 +232,9 @@ def _subset(args, x, y, classify):
 
 def _standardize(x_tr, x_te):
     """Centre each feature and scale all by one number so that mean |x|^2 / d = 1 (training set)."""
-    import numpy as np
+    from ..gp.sklearn import input_scaling
 
-    mean = x_tr.mean(axis=0)
-    scale = math.sqrt(float(np.mean((x_tr - mean) ** 2))) or 1.0
+    mean, scale = input_scaling(x_tr)
     return (x_tr - mean) / scale, (x_te - mean) / scale
 
 
@@ -254,7 +279,7 @@ def prepare(args):
     x_tr, y_tr = _subset(args, x_tr, y_tr, classify)
     if classify and len(np.unique(y_tr)) < 2:
         raise ValueError(f"--data {args.data!r}: the training set has one class only; classification needs at least 2")
-    if args.standardize or args.data == "digits":
+    if args.standardize:
         x_tr, x_te = _standardize(x_tr, x_te)
     return task, _sequences(args, x_tr), y_tr, _sequences(args, x_te), y_te
 
@@ -305,7 +330,7 @@ def fit_and_predict(args, task, x_tr, y_tr, x_te):
         indicators, classes = class_indicators(y_tr)
         if args.optimize:
             evidence_fit = _wrap("--optimize", maximize_laplace_evidence, net, x_tr, indicators, params=params,
-                                 readout=args.readout)
+                                 readout=args.readout, progress=not args.quiet)
             net = evidence_fit.network
         k = gram_matrix(net, x_tr, args.readout)
         mode = laplace_mode_numpy(k, indicators)
@@ -324,7 +349,7 @@ def fit_and_predict(args, task, x_tr, y_tr, x_te):
     targets, classes = one_hot(y_tr) if task == "classify" else (y_tr, None)
     if args.optimize:
         evidence_fit = _wrap("--optimize", maximize_evidence, net, x_tr, targets, noise=noise, params=params,
-                             readout=args.readout)
+                             readout=args.readout, progress=not args.quiet)
         net, noise = evidence_fit.network, evidence_fit.noise
     model = fit_network(net, x_tr, targets, noise=noise, readout=args.readout)
     post = model.predict(x_te, return_var=True)
@@ -374,7 +399,9 @@ def summary(args, task, n_train, n_test, y_test, pred, evidence, net, noise, evi
 
     from ..program import HYPER_PARAMETERS
 
-    out = {"data": args.data, "task": task, "arch": args.arch, "depth": args.depth, "activation": args.activation,
+    activation = dict(net.options).get("activation")  # the builder's default when --activation is not given
+    out = {"data": args.data, "task": task, "arch": args.arch, "depth": args.depth,
+           "activation": getattr(activation, "name", activation),
            "readout": args.readout, "n_train": n_train, "n_test": n_test}
     if task == "classify":
         out["method"] = args.method
@@ -398,7 +425,7 @@ def summary(args, task, n_train, n_test, y_test, pred, evidence, net, noise, evi
 def format_summary(s: dict) -> str:
     """One short two-column table."""
     if s["task"] == "classify":
-        how = "one-hot regression" if s["method"] == "onehot" else "softmax Laplace"
+        how = "one-hot regression" if s["method"] == "regression" else "softmax Laplace"
         task = f"classify, {len(s['classes'])} classes, {how}"
         scores = [("accuracy", f"{s['accuracy']:.4f}")]
         kind = "Laplace approximation" if s["method"] == "laplace" else "GP marginal likelihood"

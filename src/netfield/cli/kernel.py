@@ -30,7 +30,7 @@ def add_parser(sub):
                                --bias-var 0.5 --inputs seqs.npy --readout all --out k_all.npy
                            netfield kernel --inputs train.csv --inputs2 test.csv --out k_cross.npy"""))
     add_arch(p, "dnn")
-    add_prior(p)
+    add_prior(p, arch_defaults=True)
     add_inputs(p)
     p.add_argument("--inputs2", metavar="FILE", help="second inputs (default: the first; symmetric kernel)")
     p.add_argument("--readout", choices=("last", "all"), default="last",

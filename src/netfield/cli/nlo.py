@@ -29,11 +29,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "nlo", help="1/n corrections of DNN / RNN kernels: mean shift and fluctuations, theory and simulation",
         description="Next-to-leading-order (1/n) statistics of the conditional kernels of a DNN or RNN "
-                    "(docs/theory.md 4.1): one-loop theory, optionally checked against sampled networks.",
+                    "(docs/theory.md 4.1): one-loop theory, optionally checked against sampled networks. "
+                    "The network defaults are the ordered setting of docs/nlo.md (tanh, weight_var 1.5, bias_var "
+                    "0.5, input_var 0.5, 6 steps), where the RNN's fluctuations differ from the DNN's; not the "
+                    "builders' defaults.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arch(p, "rnn")
     add_prior(p)
-    p.set_defaults(activation="tanh", weight_var=1.5, bias_var=0.5, input_var=0.5, depth=6)
+    p.set_defaults(activation="tanh", weight_var=1.5, bias_var=0.5, input_var=0.5, depth=6)  # docs/nlo.md's setting
     p.add_argument("--inputs", metavar="FILE", help="inputs (N, d) or (N, T, d) from .npy/.npz/.csv (default: x = 1)")
     p.add_argument("--key", help="array name inside an .npz holding several arrays")
     p.add_argument("--simulate", action="store_true", help="also measure the limits on sampled networks")
@@ -93,10 +96,13 @@ def run(args) -> int:
 
         if len(args.chaotic) != 2:
             raise ValueError(f"--chaotic must be weight_var,bias_var, got {args.chaotic!r}")
-        study = fluctuation_study(args.activation, settings=(("first", args.weight_var, args.bias_var),
-                                                             ("second", *args.chaotic)),
+        activation = dict(net.options).get("activation")  # the network's (the builder's default if not given)
+        study = fluctuation_study(getattr(activation, "name", activation),
+                                  settings=(("first", float(net.hyper("weight_var")), float(net.hyper("bias_var"))),
+                                            ("second", *args.chaotic)),
                                   steps=args.depth, widths=args.widths, networks=networks, seed=args.seed,
-                                  input_var=args.input_var, simulate_networks=args.simulate)
+                                  input_var=float(net.hyper("input_var")), simulate_networks=args.simulate,
+                                  progress=not args.quiet)
         plot_fluctuations(study, args.figure)
         payload["figure"] = study.to_dict()
         print(f"wrote {args.figure}")

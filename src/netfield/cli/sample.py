@@ -76,7 +76,7 @@ def add_parser(sub):
                            netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz   # Ctrl-C, then:
                            netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz --resume"""))
     add_arch(p, "dnn")
-    add_prior(p)
+    add_prior(p, arch_defaults=True)
     add_inputs(p)
     p.add_argument("--width", type=int, default=128, help="hidden width n (default: %(default)s)")
     p.add_argument("--networks", type=int, default=32, help="number of sampled networks (default: %(default)s)")

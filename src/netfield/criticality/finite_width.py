@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_positive_int
+from .._runtime.progress import check_progress, progress_bar
 from ..gauss import Activation, d2pair, dpair, pair
 from ..meanfield.kernels import check_network
 from ..program import Network
@@ -271,7 +272,7 @@ def _log_slope(window):
 
 def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, seed: int = 0, *, x=None,
                 rows=(0, 1), tap: str = "h", burn_in: int | None = None, c0: float = 0.9, input_power: float = 0.0,
-                window=None, dtype="float64") -> WidthStudy:
+                window=None, dtype="float64", progress=True) -> WidthStudy:
     """Measure the Lyapunov exponent and the correlation decay at several widths; extrapolate in 1/n.
 
     Args:
@@ -288,12 +289,15 @@ def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, se
         input_power: common drive of the built inputs at every step >= 2 (C0).
         window: (t0, t1), the steps over which the rate of E[1 - c_t] is fitted (default: the
             second and last quarter boundaries, (steps // 4 + 1, steps)).
+        progress: True (default): a bar on stderr over the widths; False: quiet; or a callable
+            ``progress(k)`` told about finished widths (the convention of :mod:`netfield._runtime.progress`).
 
     Returns:
         :class:`WidthStudy`.
 
     Cost: one :func:`netfield.criticality.probe` per width (``networks`` networks, compiled once per
-    width); ``widths`` (the largest dominates: O(n^2) per step) and ``networks`` are the levers.
+    width; seconds to minutes per width); ``widths`` (the largest dominates: O(n^2) per step) and
+    ``networks`` are the levers.
     """
     widths = np.array([check_positive_int("widths[i]", int(w)) for w in widths])
     if len(widths) < 2:
@@ -319,15 +323,18 @@ def width_study(net: Network, widths=(32, 64, 128, 256), networks: int = 128, se
     if chain is not None and not chain.shared:
         kappa = dnn_lyapunov_correction(net, input_power=input_power).kappa
 
+    check_progress(progress)
     lyap, lyap_sem, eps_all = [], [], []
-    for w in widths:
-        p = probe(net, int(w), networks, seed, x=x, rows=rows, tap=tap, c0=c0, input_power=input_power,
-                  dtype=dtype)
-        per_net = p.lyapunov(burn_in)
-        lyap.append(per_net.mean())
-        lyap_sem.append(per_net.std(ddof=1) / math.sqrt(networks))
-        if p.eps is not None:
-            eps_all.append(np.maximum(p.eps, np.finfo(float).tiny))
+    with progress_bar(progress, len(widths), f"widths ({networks} networks each)") as bar:
+        for w in widths:
+            p = probe(net, int(w), networks, seed, x=x, rows=rows, tap=tap, c0=c0, input_power=input_power,
+                      dtype=dtype)
+            per_net = p.lyapunov(burn_in)
+            lyap.append(per_net.mean())
+            lyap_sem.append(per_net.std(ddof=1) / math.sqrt(networks))
+            if p.eps is not None:
+                eps_all.append(np.maximum(p.eps, np.finfo(float).tiny))
+            bar(1)
     lyap, lyap_sem = np.array(lyap), np.array(lyap_sem)
     lyap_fit = fit_inverse_width(widths, lyap, lyap_sem)
     root = math.sqrt(networks)

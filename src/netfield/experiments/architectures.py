@@ -33,6 +33,7 @@ import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .._runtime.progress import check_progress, progress_bar
 from .._runtime.seeds import check_seed, derive_seed
 from ..finite import mean_and_sem
 from ..finite.netsor import sample_program
@@ -233,8 +234,12 @@ def _check_widths_networks(widths, networks):
 
 def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: str | None = None,
                              description: str = "", chunk_size: int = 16, store: ChunkStore | None = None,
-                             resume: bool = False, progress=None) -> ArchitectureConvergence:
+                             resume: bool = False, progress=True) -> ArchitectureConvergence:
     """Distance of sampled networks' readout kernels to the mean field, against width (module docstring).
+
+    Cost: the mean-field theory kernel (quasi-Monte Carlo for non-chain programs: seconds), then one
+    compilation per width and sampling roughly linear in networks x width^2; ``networks`` and the
+    largest width are the levers.
 
     Args:
         arch: an :class:`~netfield.program.architectures.Architecture` or a ``netfield.rnn`` / ``dnn`` network.
@@ -247,7 +252,8 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
         chunk_size: networks per chunk (checkpointing granularity; results do not depend on it).
         store, resume: checkpoint directory (:class:`~netfield.experiments.ChunkStore`) and
             whether to reuse its finished chunks, so an interrupted long run loses at most a chunk.
-        progress: callable told about finished networks (``progress(k)``).
+        progress: True (default): a bar on stderr over the sampled networks; False / None: quiet; or a
+            callable ``progress(k)`` told about finished networks (:mod:`netfield._runtime.progress`).
 
     Returns:
         :class:`ArchitectureConvergence`.
@@ -256,7 +262,15 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
     widths, networks = _check_widths_networks(widths, networks)
     seed = check_seed(seed)
     chunk_size = check_positive_int("chunk_size", chunk_size)
+    check_progress(progress)
     name = name or check_network(arch).name
+    with progress_bar(progress, sum(networks), f"{name}: networks") as bar:
+        return _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, bar,
+                            start)
+
+
+def _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, progress,
+                 start) -> ArchitectureConvergence:
     k_th, k_err, backends, theory_s = theory_kernel(arch, x)
     program = check_network(arch).program(x)
     digest = array_digest(np.asarray(x, np.float64))
@@ -327,8 +341,13 @@ class ArchitectureStudy:
 
 def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), networks=16, seed: int = 0, *,
                        chunk_size: int = 16, store: ChunkStore | None = None, resume: bool = False,
-                       progress=None) -> ArchitectureStudy:
+                       progress=True) -> ArchitectureStudy:
     """:func:`architecture_convergence` for every case (default: :func:`default_cases`).
+
+    Cost: the sum of the cases' (the demo's section, widths 32..1024 with 32-48 networks, ~40 s on 2
+    cores); the number of cases, ``networks`` and the largest width are the levers. ``progress``:
+    True (default): one bar on stderr over all cases' networks; False / None: quiet; or a callable
+    ``progress(k)`` (:mod:`netfield._runtime.progress`).
 
     Example:
         >>> from netfield.experiments.architectures import architecture_study, default_cases
@@ -344,11 +363,13 @@ def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), network
     if len(set(names)) != len(names):
         raise ValueError(f"case names must be distinct, got {names}")
     widths, networks = _check_widths_networks(widths, networks)
-    results = tuple(
-        architecture_convergence(c.net, c.x, widths, networks, seed, name=c.name, description=c.description,
-                                 chunk_size=chunk_size, store=store, resume=resume, progress=progress)
-        for c in cases
-    )
+    check_progress(progress)
+    with progress_bar(progress, len(cases) * sum(networks), f"{len(cases)} architectures: networks") as bar:
+        results = tuple(
+            architecture_convergence(c.net, c.x, widths, networks, seed, name=c.name, description=c.description,
+                                     chunk_size=chunk_size, store=store, resume=resume, progress=bar)
+            for c in cases
+        )
     return ArchitectureStudy(results, cases, widths, networks, check_seed(seed))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from .._runtime.progress import check_progress, progress_bar
 from ..program.shape import chain_of, require_chain
 from .theory import (
     FeatureResult,
@@ -67,33 +68,48 @@ def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, **k
 
 
 def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6), refine: int = 4,
-               points: int = 2**13, seed: int = 0, eigenvalues=None, **kw) -> TransitionScan:
+               points: int = 2**13, seed: int = 0, eigenvalues=None, progress=True, **kw) -> TransitionScan:
     """Scan the cross-time stability of the symmetric solution and locate the transition (F9).
 
     ``eigenvalues``: the leading eigenvalues at ``signals`` if already known (e.g. from
-    :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed."""
+    :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed.
+
+    Cost: one symmetric solution and its cross-time Jacobian per signal, plus ``refine`` more at the
+    crossing (~45 s for the defaults on 2 cores, 3 steps, 2**13 points); ``points``, the number of
+    ``signals`` and ``refine`` are the levers. ``progress`` (default True: a bar on stderr over the
+    solutions; False: quiet; or a callable ``progress(k)``: :mod:`netfield._runtime.progress`).
+    """
     signals = tuple(float(s) for s in signals)
     chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
+    check_progress(progress)
     if not chain.shared:  # no cross-time sector (docs/feature.md F9)
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, chain.kind)
     if eigenvalues is not None and len(eigenvalues) != len(signals):
         raise ValueError(f"eigenvalues must have one value per signal ({len(signals)}), got {len(eigenvalues)}")
-    lam = list(eigenvalues) if eigenvalues is not None else [
-        cross_time_eigenvalue(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)[0] for s in signals]
-    critical = None
-    for i in range(len(signals) - 1):
-        if lam[i] < 1.0 <= lam[i + 1]:
-            lo, hi, flo, fhi = np.log(signals[i]), np.log(signals[i + 1]), lam[i] - 1, lam[i + 1] - 1
-            for _ in range(refine):
-                mid = lo - flo * (hi - lo) / (fhi - flo)  # regula falsi in log signal
-                fmid = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=float(np.exp(mid)), points=points,
-                                             seed=seed, **kw)[0] - 1
-                if fmid < 0:
-                    lo, flo = mid, fmid
-                else:
-                    hi, fhi = mid, fmid
-            critical = float(np.exp(lo - flo * (hi - lo) / (fhi - flo)))
-            break
+    total = (0 if eigenvalues is not None else len(signals)) + int(refine)
+    with progress_bar(progress, total, "transition: solutions") as bar:
+
+        def eigenvalue(signal):
+            value = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal, points=points, seed=seed, **kw)[0]
+            bar(1)
+            return value
+
+        lam = list(eigenvalues) if eigenvalues is not None else [eigenvalue(s) for s in signals]
+        critical = None
+        for i in range(len(signals) - 1):
+            if lam[i] < 1.0 <= lam[i + 1]:
+                lo, hi, flo, fhi = np.log(signals[i]), np.log(signals[i + 1]), lam[i] - 1, lam[i + 1] - 1
+                for _ in range(refine):
+                    mid = lo - flo * (hi - lo) / (fhi - flo)  # regula falsi in log signal
+                    fmid = eigenvalue(float(np.exp(mid))) - 1
+                    if fmid < 0:
+                        lo, flo = mid, fmid
+                    else:
+                        hi, fhi = mid, fmid
+                critical = float(np.exp(lo - flo * (hi - lo) / (fhi - flo)))
+                break
+        if critical is None:
+            bar(refine)  # no crossing: no refinement to wait for
     return TransitionScan(signals, tuple(lam), critical, chain.kind)
 
 
@@ -206,14 +222,25 @@ def _q(result: FeatureResult) -> float:
     return order_parameter(result.kernel, train_patterns=result.problem.P_train, free=result.problem.free)
 
 
-def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed: int = 0, **kw) -> BrokenBranch:
+def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed: int = 0, progress=True,
+                  **kw) -> BrokenBranch:
     """Trace the order parameter q (F11) vs signal: the broken solution is found at the largest signal
     and followed downwards by Newton continuation until it merges with the symmetric one (q -> 0 at the
-    transition); below, and for the DNN, q = 0."""
+    transition); below, and for the DNN, q = 0.
+
+    Cost: per signal a symmetric solution, its Jacobian and a broken-solution search (several Newton
+    solves from a few starts at the largest signal); ``points`` and the number of ``signals`` are the
+    levers. ``progress``: as :func:`transition`, over the signals."""
     chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
     signals = tuple(sorted(float(s) for s in signals))
     if not signals or min(signals) <= 0:
         raise ValueError(f"signals must be a non-empty sequence of positive numbers, got {signals!r}")
+    check_progress(progress)
+    with progress_bar(progress, len(signals), "broken branch: signals") as bar:
+        return _branch(net, x, y, chain, kappa, signals, points, seed, bar, kw)
+
+
+def _branch(net, x, y, chain, kappa, signals, points, seed, bar, kw) -> BrokenBranch:
     results, order, lam = [None] * len(signals), [0.0] * len(signals), [0.0] * len(signals)
     prev = None
     for i in reversed(range(len(signals))):
@@ -228,4 +255,5 @@ def broken_branch(net, x, y, *, kappa: float, signals, points: int = 2**13, seed
         q = _q(r)
         prev = r if q > MIN_ORDER else None
         results[i], order[i] = r, (q if q > MIN_ORDER else 0.0)  # symmetric: 0 by symmetry (the rest is rounding)
+        bar(1)
     return BrokenBranch(signals, tuple(order), tuple(lam), tuple(results), chain.kind)

@@ -2,8 +2,8 @@
 
 - :class:`NNGPRegressor`: GP regression with a network's readout kernel (GPML Alg. 2.1), optional
   evidence maximisation (GPML 5.4.1); scales to N = 10,000 (in-place Cholesky).
-- :class:`NNGPClassifier`: multi-class softmax Laplace GP classifier (GPML Alg. 3.3 / 3.4) or
-  regression on centred one-hot labels (``method="regression"``).
+- :class:`NNGPClassifier`: GP regression on centred one-hot labels (``method="regression"``, the
+  default) or the multi-class softmax Laplace GP classifier (``method="laplace"``, GPML Alg. 3.3 / 3.4).
 - :class:`NetworkKernel`: a :class:`sklearn.gaussian_process.kernels.Kernel` for
   ``GaussianProcessRegressor`` / ``GaussianProcessClassifier``, and a callable for
   ``SVC(kernel=NetworkKernel(...))`` or ``SVC(kernel="precomputed")`` with ``NetworkKernel(...)(X, Y)``.
@@ -13,10 +13,17 @@ in ``fit`` / ``__call__``, fitted attributes end in ``_``.
 
 Inputs are 2-D, (N, d). With ``time_steps=T`` each row is read as a sequence of T vectors of
 dimension d / T (e.g. an 8 x 8 image as 8 rows of 8 pixels: x_t = row t enters at step t).
+
+The estimators standardise their inputs by default (``standardize=True``): each feature is centred
+and all are divided by one number so that mean |x|^2 / d = 1 on the training set, the scale the
+network kernel expects (inputs enter the network divided by d, docs/theory.md 1); the statistics
+are learned in ``fit`` (``x_mean_``, ``x_scale_``) and applied in ``predict``. This is what
+``netfield gp`` does. With ``standardize=False`` inputs far from that scale draw a warning.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
@@ -40,7 +47,27 @@ from .regression import _with_values, fit_network
 BUILDERS = {"dnn": dnn, "rnn": rnn, "gru": gru, "lstm": lstm, "transformer": transformer, "conv": conv,
             "batchnorm_mlp": batchnorm_mlp}
 ARCHITECTURES = tuple(BUILDERS)
-METHODS = ("laplace", "regression")
+METHODS = ("regression", "laplace")  # classifier methods, the default first; ``netfield gp --method`` uses them
+UNIT_SCALE = (0.1, 10.0)  # mean |x|^2 / d outside this range: inputs far from unit scale (standardize=False)
+
+
+def input_scaling(x) -> tuple:
+    """(mean, scale) that standardise ``x`` (N, ...): ``(x - mean) / scale`` has each feature centred
+    and mean |x|^2 / d = 1 over the N patterns (one scale for all features: their relative sizes,
+    e.g. the pixels of an image, are kept). A constant ``x`` gets scale 1."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = float(np.sqrt(np.mean((x - mean) ** 2))) if x.size else 0.0
+    return mean, (scale if scale > 0 and math.isfinite(scale) else 1.0)
+
+
+def _warn_scale(X, stacklevel=3):
+    """Warn when mean |x|^2 / d of (unstandardised) inputs is far from 1."""
+    second = float(np.mean(X ** 2)) if X.size else 0.0
+    if second > 0 and not UNIT_SCALE[0] <= second <= UNIT_SCALE[1]:
+        warnings.warn(f"inputs have mean |x|^2 / d = {second:.3g}, far from the unit scale the network kernel "
+                      f"expects (docs/theory.md 1); pass standardize=True (the default) or rescale X",
+                      UserWarning, stacklevel=stacklevel)
 
 
 def _build_network(architecture, depth, activation, hyper, net=None):
@@ -237,8 +264,22 @@ class _NetworkEstimator(BaseEstimator):
     def _network(self):
         return _build_network(self.architecture, self.depth, self.activation, self._hyper(), self.net)
 
+    def _fit_scaling(self, X):
+        """Learn (``standardize=True``) or check (``False``) the input scale on the training X."""
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
+        if self.standardize:
+            if X.shape[0] < 2:
+                raise ValueError(f"standardize=True estimates the input scale from at least 2 samples, got "
+                                 f"{X.shape[0]} sample; pass more patterns or standardize=False")
+            self.x_mean_, self.x_scale_ = input_scaling(X)
+        else:
+            _warn_scale(X, stacklevel=4)
+            self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), 1.0
+
     def _x(self, X):
-        return _sequences(X, self.time_steps)
+        """Standardised (with the training statistics) and read as sequences (``time_steps``)."""
+        return _sequences((X - self.x_mean_) / self.x_scale_, self.time_steps)
 
 
 class NNGPRegressor(RegressorMixin, _NetworkEstimator):
@@ -255,9 +296,18 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
         readout: ``"last"``, ``"mean"`` or a tuple of steps.
         time_steps: read each row of X as a sequence of this many steps.
         optimize: ``False``; ``True`` to maximise the evidence over weight_var, bias_var, input_var,
-            readout_var and noise (those that are > 0); or a tuple of names.
+            readout_var and noise (those that are > 0); or a tuple of names. Cost: one compilation
+            (~1 s per layer / step) and then a few ms (N = 300) to ~2 s (N = 2000) per evidence
+            evaluation, tens to 200 (``max_iter`` of :func:`netfield.gp.maximize_evidence`)
+            evaluations; N and the number of optimised names are the levers.
+        standardize: centre the features and scale them to mean |x|^2 / d = 1 with the training
+            statistics (default True; see the module docstring); False uses X as given.
+        progress: show the optimiser's progress on stderr while ``optimize`` runs (default True;
+            False: quiet; a callable ``progress(k)`` is told about k more evidence evaluations).
 
     Attributes:
+        x_mean_, x_scale_: the input standardisation learned in ``fit`` (zeros and 1.0 when
+            ``standardize=False``).
         network_, noise_: the prior used (after optimisation).
         log_marginal_likelihood_value_: log evidence of the training targets.
         evidence_fit_: the :class:`netfield.gp.EvidenceFit` (``optimize``), else None.
@@ -274,7 +324,7 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
 
     def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=None, bias_var=None,
                  input_var=None, readout_var=None, readout_bias_var=None, noise=1e-2, readout="last",
-                 time_steps=None, optimize=False, net=None):
+                 time_steps=None, optimize=False, standardize=True, progress=True, net=None):
         self.net = net
         self.architecture = architecture
         self.depth = depth
@@ -288,6 +338,8 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
         self.readout = readout
         self.time_steps = time_steps
         self.optimize = optimize
+        self.standardize = standardize
+        self.progress = progress
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -300,12 +352,13 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
         net = self._network()
         noise = float(check_variance("noise", self.noise))
         readout = check_readout(self.readout)
+        self._fit_scaling(X)
         x = self._x(X)
         wanted = _check_optimize(self.optimize, HYPER_PARAMETERS + ("noise",))
         self.evidence_fit_ = None
         if wanted is not None:
             fit = maximize_evidence(net, x, y, noise=noise, params=None if wanted == "default" else wanted,
-                                    readout=readout)
+                                    readout=readout, progress=self.progress)
             net, noise, self.evidence_fit_ = fit.network, fit.noise, fit
         self.model_ = fit_network(net, x, y, noise=noise, readout=readout)
         self.network_, self.noise_ = net, noise
@@ -333,38 +386,46 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
 class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
     """GP classification with the NNGP kernel of a deep or recurrent network (docs/theory.md 2.3).
 
-    ``method="laplace"`` (default): multi-class softmax likelihood, Laplace approximation (GPML
-    Alg. 3.3), probabilities by Monte Carlo over the Gaussian latent posterior with ``n_samples``
-    draws from ``random_state`` (GPML Alg. 3.4). ``readout_var`` sets the prior scale of the latent
-    functions, hence how confident the probabilities can be. Memory O(C N^2).
-    ``method="regression"``: GP regression on centred one-hot labels (the NNGP literature); class =
-    argmax of the posterior mean, ``decision_function`` = that mean; no probabilities.
+    ``method="regression"`` (default): GP regression on centred one-hot labels (the NNGP literature,
+    Lee et al. 2018); class = argmax of the posterior mean, ``decision_function`` = that mean; no
+    probabilities. One linear solve: fast, and accurate at the networks' default variances.
+    ``method="laplace"``: multi-class softmax likelihood, Laplace approximation (GPML Alg. 3.3),
+    probabilities by Monte Carlo over the Gaussian latent posterior with ``n_samples`` draws from
+    ``random_state`` (GPML Alg. 3.4). ``readout_var`` sets the prior scale of the latent functions,
+    hence how confident the probabilities can be: the default 1 is too small for most data (raise it
+    to 10-100, or optimise it with ``optimize=("readout_var",)``). Memory O(C N^2).
+    ``netfield gp --method`` takes the same names with the same default.
+
+    Measured (scikit-learn's digits, 500 training and 300 test images, ``"rnn"``, depth 8,
+    ``time_steps=8``, default variances): regression 95.7 % (68.7 % with ``standardize=False`` on the
+    raw 0-16 pixels); Laplace 73.7 %, 86.7 % at readout_var = 10, 92.3 % at readout_var = 100.
 
     Args:
         noise: noise variance of ``method="regression"`` (unused by ``"laplace"``).
         max_iter, tol: Newton iterations and tolerance of the Laplace mode search.
         n_samples, random_state: Monte-Carlo draws and their seed (an int) for predict_proba.
         optimize: ``False``, ``True`` (evidence maximisation over the variances that are > 0 and,
-            for ``"regression"``, noise) or a tuple of names.
-        (the other arguments as :class:`NNGPRegressor`).
+            for ``"regression"``, noise) or a tuple of names. Cost as :class:`NNGPRegressor`; a
+            Laplace evidence evaluation runs a Newton mode search and costs C times more.
+        (the other arguments, ``standardize`` and ``progress`` included, as :class:`NNGPRegressor`).
 
     Attributes:
-        classes_, network_, log_marginal_likelihood_value_, evidence_fit_;
+        classes_, network_, log_marginal_likelihood_value_, evidence_fit_, x_mean_, x_scale_;
         f_mode_: (N, C) latent posterior mode (``"laplace"``); model_: the regression (``"regression"``).
 
     Example:
         >>> import numpy as np
         >>> from netfield.gp import NNGPClassifier
         >>> x = np.random.default_rng(0).normal(size=(40, 2)); y = (x[:, 0] > 0).astype(int)
-        >>> clf = NNGPClassifier(depth=2, readout_var=10.0).fit(x, y)
+        >>> clf = NNGPClassifier(depth=2, method="laplace", readout_var=10.0).fit(x, y)
         >>> clf.predict_proba(x[:3]).shape
         (3, 2)
     """
 
     def __init__(self, architecture="dnn", depth=3, activation="erf", weight_var=None, bias_var=None,
-                 input_var=None, readout_var=None, readout_bias_var=None, method="laplace", noise=1e-2,
+                 input_var=None, readout_var=None, readout_bias_var=None, method="regression", noise=1e-2,
                  readout="last", time_steps=None, optimize=False, max_iter=100, tol=1e-9, n_samples=1000,
-                 random_state=0, net=None):
+                 random_state=0, standardize=True, progress=True, net=None):
         self.net = net
         self.architecture = architecture
         self.depth = depth
@@ -383,6 +444,8 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         self.tol = tol
         self.n_samples = n_samples
         self.random_state = random_state
+        self.standardize = standardize
+        self.progress = progress
 
     def _check_settings(self):
         check_choice("method", self.method, METHODS)
@@ -406,6 +469,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         net = self._network()
         noise = float(check_variance("noise", self.noise))
         readout = check_readout(self.readout)
+        self._fit_scaling(X)
         x = self._x(X)
         allowed = HYPER_PARAMETERS + (("noise",) if self.method == "regression" else ())
         wanted = _check_optimize(self.optimize, allowed)
@@ -414,7 +478,8 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         if self.method == "regression":
             targets = indicators - 1.0 / c  # centred one-hot (Lee et al. 2018)
             if wanted is not None:
-                fit = maximize_evidence(net, x, targets, noise=noise, params=params, readout=readout)
+                fit = maximize_evidence(net, x, targets, noise=noise, params=params, readout=readout,
+                                        progress=self.progress)
                 net, noise, self.evidence_fit_ = fit.network, fit.noise, fit
             self.model_ = fit_network(net, x, targets, noise=noise, readout=readout)
             self.log_marginal_likelihood_value_ = self.model_.log_marginal_likelihood
@@ -422,7 +487,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         else:
             if wanted is not None:
                 fit = maximize_laplace_evidence(net, x, indicators, params=params, readout=readout,
-                                                max_iter=self.max_iter, tol=tol)
+                                                max_iter=self.max_iter, tol=tol, progress=self.progress)
                 net, self.evidence_fit_ = fit.network, fit
             k = gram_matrix(net, x, readout)
             mode = laplace_mode_numpy(k, indicators, max_iter=self.max_iter, tol=tol)
@@ -477,4 +542,4 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         return self.classes_[np.argmax(self.model_.predict(X).mean, axis=1)]
 
 
-__all__ = ["NNGPClassifier", "NNGPRegressor", "NetworkKernel"]
+__all__ = ["METHODS", "NNGPClassifier", "NNGPRegressor", "NetworkKernel", "input_scaling"]

@@ -42,6 +42,7 @@ import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+from .._runtime.progress import check_progress, progress_bar
 from .._runtime.seeds import check_seed, derive_seed
 from ..finite import sample
 from ..finite.netsor import _chunk_size as netsor_chunk_size
@@ -322,8 +323,12 @@ def _moments(values: np.ndarray):
 
 def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, seed: int = 0, *, order: int = 1,
              chunk_size: int | None = None, store: ChunkStore | None = None, resume: bool = False,
-             progress=None) -> SimulatedNLO:
+             progress=True) -> SimulatedNLO:
     """Sample finite networks and measure the 1/n statistics of every kernel entry (module docstring).
+
+    Cost: one compilation per width, then roughly linear in ``networks`` x width^2 x steps (the
+    demo's 4 widths 32..256 with a few thousand networks take ~1 min on 2 cores); ``networks`` and
+    the largest width are the levers.
 
     For each width n, ``networks`` networks are sampled with :func:`netfield.sample` (readout weights
     integrated out, ``readout="all"``), each reduced at once to the M entries of
@@ -348,8 +353,9 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
             same value.
         store: :class:`netfield.experiments.ChunkStore` in which finished chunks are saved.
         resume: load finished chunks from ``store`` instead of sampling them again (identical numbers).
-        progress: callable ``progress(k)`` told about k more finished networks (e.g. a
-            :class:`netfield._runtime.progress.ProgressBar` of total ``len(widths) * networks``).
+        progress: True (default): a bar on stderr over the sampled networks; False / None: quiet; or
+            a callable ``progress(k)`` told about k more finished networks (e.g. the caller's
+            :class:`netfield._runtime.progress.ProgressBar`; :mod:`netfield._runtime.progress`).
 
     Returns:
         :class:`SimulatedNLO`.
@@ -376,8 +382,7 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
         chunk_size = check_positive_int("chunk_size", chunk_size)
     if store is not None and not isinstance(store, ChunkStore):
         raise TypeError(f"store must be a netfield.experiments.ChunkStore or None, got {store!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be a callable progress(k) or None, got {progress!r}")
+    check_progress(progress)
     check_network(net)
     program = net.program(x)
     if recognise_chain(program)[0] is not None:  # the entries of the one-loop theory (docs/nlo.md N1)
@@ -395,30 +400,37 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     chunk = min(max(per_width.values()), DEFAULT_CHUNK) if chunk_size is None else chunk_size
     x_digest = array_digest(np.concatenate([np.ravel(f) for f in program.feeds]))
     moments, seeds = [], []
-    for width in widths:
-        run_seed = derive_seed(seed, "nlo-simulate", width)
-        # one compiled batch shape per width: every call evaluates `inner` networks (the last padded)
-        inner = min(chunk, _chunk_networks(program, width))
-
-        def compute(first, count, tick, width=width, run_seed=run_seed, inner=inner):
-            ens = sample(sampled, x, width, count, run_seed, readout="all", preactivations="none",
-                         chunk_size=inner, first_network=first)
-            for _ in range(count):
-                tick()
-            return {"values": obs.values(ens.readout)}
-
-        # the stored values depend on the full net (readout_var / readout_bias_var enter const, scale)
-        key = run_key(kind="nlo-simulate-v2", net=repr(net), x=x_digest, lengths=lengths,
-                      width=width, seed=run_seed, entries=obs.labels())
-        values = run_chunks(per_width[width], chunk, compute, store=store, key=key, resume=resume,
-                            progress=progress)["values"]
-        moments.append(_moments(values))
-        seeds.append(run_seed)
+    with progress_bar(progress, sum(per_width.values()), "networks") as bar:
+        for width in widths:
+            moments.append(_simulate_width(program, sampled, x, obs, net, width, seed, chunk, per_width[width],
+                                           x_digest, lengths, store, resume, bar))
+            seeds.append(derive_seed(seed, "nlo-simulate", width))
     mean, mean_se, cov, cov_se = (np.stack([m[k] for m in moments]) for k in range(4))
     counts = [per_width[w] for w in widths]
     networks = counts[0] if len(set(counts)) == 1 else tuple(counts)
     return SimulatedNLO.from_moments(obs, widths, networks, mft, mean, mean_se, cov, cov_se, order=order,
                                      seed=seed, seeds=seeds)
+
+
+def _simulate_width(program, sampled, x, obs, net, width, seed, chunk, networks, x_digest, lengths, store, resume,
+                    progress):
+    """The moments of the observables at one width (``networks`` sampled networks, chunked)."""
+    run_seed = derive_seed(seed, "nlo-simulate", width)
+    # one compiled batch shape per width: every call evaluates `inner` networks (the last padded)
+    inner = min(chunk, _chunk_networks(program, width))
+
+    def compute(first, count, tick):
+        ens = sample(sampled, x, width, count, run_seed, readout="all", preactivations="none",
+                     chunk_size=inner, first_network=first)
+        for _ in range(count):
+            tick()
+        return {"values": obs.values(ens.readout)}
+
+    # the stored values depend on the full net (readout_var / readout_bias_var enter const, scale)
+    key = run_key(kind="nlo-simulate-v2", net=repr(net), x=x_digest, lengths=lengths,
+                  width=width, seed=run_seed, entries=obs.labels())
+    values = run_chunks(networks, chunk, compute, store=store, key=key, resume=resume, progress=progress)["values"]
+    return _moments(values)
 
 
 MFT_QMC_POINTS = 2**15  # mean-field readout of programs with quasi-Monte-Carlo moments: error ~1e-5
