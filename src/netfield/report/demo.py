@@ -12,6 +12,7 @@ continues an interrupted run with identical numbers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .._checks import check_positive_int
 from .._runtime.checkpoint import ChunkStore
-from .._runtime.progress import ProgressBar, Stages
+from .._runtime.progress import ProgressBar, Stages, silenced
 from .._runtime.seeds import check_seed
 from .._version import __version__
 from ..experiments.convergence import convergence_study
@@ -82,7 +83,7 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, got the existing file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(8, stream=err, enabled=not quiet)
+    stages = Stages(9, stream=err, enabled=not quiet)
 
     stages(f"inputs: {cfg.patterns} digit images from scikit-learn's bundled digits dataset (no download)")
     digits = digits_inputs(cfg.patterns)
@@ -168,7 +169,8 @@ def _section(module: str, title: str, out: Path, err, quiet: bool) -> dict:
     try:
         import importlib
 
-        section = importlib.import_module(f"netfield.{module}").demo_section(out)
+        with silenced() if quiet else contextlib.nullcontext():   # the sections' own bars follow --quiet
+            section = importlib.import_module(f"netfield.{module}").demo_section(out)
     except Exception as exc:  # noqa: BLE001 - isolate an optional section, but say what went wrong
         if not quiet:
             print(f"netfield demo: warning: {title} section skipped: {type(exc).__name__}: {exc}", file=err)
