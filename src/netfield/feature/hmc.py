@@ -16,11 +16,17 @@ MatMul's argument; h delta^T for W^T h), dE/dU = scale * sum_uses delta x (x the
 dE/db = scale * sum_uses sum_rows delta. The state keeps these factors (left, right) of the last
 gradient, and the rank-r outer products are formed inside the (elementwise) momentum update, so an
 integrator step touches each weight matrix in two matrix products and two elementwise passes.
+
+:func:`cached_model` keeps the compiled functions of the last configurations (network and program
+structure); the inputs enter as data (the programs' ``feeds``), so new inputs of the same shapes reuse them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import types
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jax
@@ -34,6 +40,7 @@ jax.config.update("jax_enable_x64", True)
 
 TARGET_ACCEPTANCE = 0.75
 JITTER = 0.1
+CACHE_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,9 @@ def _outer(left, right):
 
 def compile_model(train: Program, joint: Program, width: int, blocks: tuple, omitted: frozenset, S: tuple,
                   p_train: int, thin: int, leapfrog: int, integrator: str) -> dict:
-    """Jitted functions of one static configuration; hyper = (block scales..., readout_var, kappa), the
-    input features (``feeds`` of the training and of the joint program), targets and step sizes are
-    dynamic.
+    """Jitted functions of one static configuration; hyper = (scale of each sampled block...,
+    readout_var, kappa), the input features (``feeds`` of the training and of the joint program),
+    targets and step sizes are dynamic.
 
     ``train`` is the program on the training patterns (the likelihood), ``joint`` the program on the
     training then test patterns (the measurements); both read out on rows = patterns.
@@ -89,7 +96,6 @@ def compile_model(train: Program, joint: Program, width: int, blocks: tuple, omi
     sampled = tuple(b for b, _ in blocks if b.name not in omitted)
     names = tuple(b.name for b in sampled)
     shapes = {b.name: b.shape for b in sampled}
-    kinds = {b.name: b.kind for b in sampled}
     zeros = {b.name: jnp.zeros(b.shape) for b, _ in blocks if b.name in omitted}
     sizes = {name: int(np.prod(shapes[name])) for name in names}
     offsets = dict(zip(names, np.cumsum([0] + [sizes[name] for name in names])[:-1].tolist()))
@@ -253,10 +259,55 @@ def compile_model(train: Program, joint: Program, width: int, blocks: tuple, omi
         "block": jax.jit(jax.vmap(block_one, in_axes=(0, 0) + (None,) * 9)),
         "energy": energy,
         "gradient": gradient,
-        "forward": lambda th, hyper, feeds: run_program(dataclasses.replace(train, feeds=tuple(feeds)),
-                                                        params_of(th, hyper), n, jnp.float64),
         "dim": dim,
         "names": names,
         "shapes": shapes,
-        "kinds": kinds,
     }
+
+
+# ------------------------------------------------------------------------------ compiled model cache
+
+
+_CACHE: OrderedDict = OrderedDict()
+
+
+def _freeze(v):
+    """A hashable description of an instruction field or option, by value where it has one."""
+    if isinstance(v, np.ndarray):
+        return ("array", v.shape, str(v.dtype), hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, types.FunctionType):
+        return ("fn", v.__module__, v.__qualname__)
+    if type(v).__eq__ is object.__eq__:  # compared by identity: describe it instead
+        return ("obj", type(v).__qualname__, repr(v) if type(v).__repr__ is not object.__repr__ else "")
+    try:
+        hash(v)
+    except TypeError:
+        return ("repr", repr(v))
+    return v
+
+
+def _fingerprint(program) -> tuple:
+    """The structure of a program (instructions without variances, row spaces, taps, feed shapes)."""
+    ins = tuple((type(i).__name__,) + tuple((f.name, _freeze(getattr(i, f.name))) for f in dataclasses.fields(i)
+                                            if f.name not in ("var", "bias_var"))
+                for i in program.instructions)
+    return (ins, tuple(f.shape for f in program.feeds), _freeze(program.spaces), _freeze(program.taps))
+
+
+def cached_model(net, train, joint, width, omitted, S, P, thin, leapfrog, integrator) -> dict:
+    """compile_model for this configuration, cached by the network (writer, options and hyper-parameters:
+    a program's functions may read them) and the programs' structure; the inputs (the programs' feeds),
+    targets, kappa and step sizes are data, so other values of them reuse the compiled code."""
+    key = (net.write, net.prepare, _freeze(net.options), net.hyper_names, _freeze(net.hyper_values),
+           _fingerprint(train), _fingerprint(joint), width, omitted, S, P, thin, leapfrog, integrator)
+    if key not in _CACHE:
+        blocks = weight_blocks(train, width)
+        _CACHE[key] = compile_model(train, joint, width, blocks, omitted, S, P, thin, leapfrog, integrator)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return _CACHE[key]

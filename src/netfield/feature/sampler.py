@@ -81,15 +81,11 @@ stores a description of its configuration and is refused for another one.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
 import numbers
 import os
 import time
-import types
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,15 +95,13 @@ import numpy as np
 
 from .._checks import check_finite_array, check_positive_int
 from .._runtime.checkpoint import array_digest, run_key
-from ..finite.netsor import run_program
 from ..program import Network
-from ..program.architectures import _SequenceInputs
-from ..program.netsor import Nonlin
-from ..program.network import ChainInputs, dnn, rnn
-from ..program.shape import UnsupportedProgram, recognise_chain
+from ..program.network import dnn, rnn
+from ..program.shape import recognise_chain
 from .checkpoint import load_state as _load
 from .checkpoint import save_state as _save
-from .hmc import compile_model, weight_blocks
+from .hmc import cached_model, weight_blocks
+from .model import check_batch, check_model, joint_inputs
 from .statistics import autocorr_time, batch_stats, split_rhat
 
 jax.config.update("jax_enable_x64", True)
@@ -115,8 +109,6 @@ jax.config.update("jax_enable_x64", True)
 FORMAT_VERSION = 3  # 3: any program; the state keeps the gradient factors per weight block (2: delta, F)
 INTEGRATORS = ("split", "leapfrog")
 MEASURED = ("kernel", "kernel_sq", "overlap", "prediction")
-ALTERNATIVE = "netfield.sample (prior ensembles of any program)"
-CACHE_SIZE = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,22 +220,6 @@ def _positive_number(name, value):
     return float(value)
 
 
-def _sequences(name, x, T):
-    arr = check_finite_array(name, x)
-    if arr.ndim == 2:
-        arr = arr[:, None, :]
-    if arr.ndim != 3 or min(arr.shape) < 1 or arr.shape[1] > T:
-        raise ValueError(
-            f"{name} must have shape (P, d) (input at step 1 only) or (P, T_in, d) with 1 <= T_in <= {T} "
-            f"(the network's steps), got shape {np.shape(x)}"
-        )
-    return arr
-
-
-def _pad(a, t_in):
-    return np.concatenate([a, np.zeros((a.shape[0], t_in - a.shape[1], a.shape[2]))], axis=1)
-
-
 def _supervised(steps, R):
     S = (R,) if steps is None else steps
     try:
@@ -257,129 +233,6 @@ def _supervised(steps, R):
     return tuple(int(s) for s in S)
 
 
-def _inputs(net: Network, x, x_test):
-    """(training inputs, training + test inputs) as the network's program takes them.
-
-    x_test must have the shape of x beyond the first (pattern) axis; for DNN / RNN chains, whose
-    zero-padded inputs give the same network, inputs of different lengths are padded (input at step 1
-    only for (P, d))."""
-    sequential = isinstance(net.prepare, (ChainInputs, _SequenceInputs))
-    xs = _sequences("x", x, net.steps) if sequential else check_finite_array("x", x)
-    x = check_finite_array("x", x)
-    if x_test is None:
-        return x, x
-    xt = _sequences("x_test", x_test, net.steps) if sequential else check_finite_array("x_test", x_test)
-    x_test = check_finite_array("x_test", x_test)
-    if x_test.shape[1:] == x.shape[1:]:
-        return x, np.concatenate([x, x_test])
-    if sequential and xt.shape[2] != xs.shape[2]:
-        raise ValueError(f"x_test must have d = {xs.shape[2]} features like x, got shape {np.shape(x_test)}")
-    if sequential and recognise_chain(net.program(x))[0] is not None:
-        t_in = max(xs.shape[1], xt.shape[1])
-        xs, xt = _pad(xs, t_in), _pad(xt, t_in)
-        return xs, np.concatenate([xs, xt])
-    raise ValueError(
-        f"x_test must have the shape of x beyond the first (pattern) axis, {x.shape[1:]}, got shape "
-        f"{x_test.shape} (inputs of different lengths are padded only for DNN / RNN chains, where zero inputs "
-        f"are the same network; pad them yourself for the {net.name} network if that is meant)"
-    )
-
-
-def _unsupported(net, what):
-    return UnsupportedProgram(
-        f"the posterior HMC sampler does not cover the {net.name} network: {what}. Use {ALTERNATIVE} instead "
-        f"(or see docs/feature.md for what the sampler's model covers)."
-    )
-
-
-def _check_model(net: Network, program, patterns: int):
-    """UnsupportedProgram for a program outside the sampler's model (module docstring)."""
-    readouts = program.readouts
-    for r in readouts:
-        if r.flatten is not None:
-            raise _unsupported(net, f"readout {r.name!r} reads flattened rows (each pattern's rows at once, "
-                                    f"e.g. conv(..., readout='flatten')); the model reads out one row per pattern "
-                                    f"(readout='global_avg' is covered)")
-    if len({r.matrix for r in readouts}) > 1:
-        raise _unsupported(net, f"its readouts use different readout matrices "
-                                f"({', '.join(sorted({r.matrix for r in readouts}))}); the model has one readout "
-                                f"vector v shared by all readouts")
-    spaces = {program[r.arg].space for r in readouts}
-    if len(spaces) > 1:
-        raise _unsupported(net, f"its readouts read variables on different row spaces ({', '.join(sorted(spaces))})")
-    rows = program.spaces[spaces.pop()]
-    if rows != patterns:
-        raise _unsupported(net, f"readout {readouts[0].name!r} reads {rows} rows for {patterns} patterns; the "
-                                f"model needs one readout row per pattern (pool or select rows with a row map)")
-    taps = program.taps.get("h", {})
-    tap_spaces = {program[v].space for v in taps.values()}
-    if len(tap_spaces) > 1:
-        raise _unsupported(net, f"its 'h' taps live on different row spaces ({', '.join(sorted(tap_spaces))}), so "
-                                f"their kernels cannot be measured as one array (conv: padding='SAME' and no "
-                                f"pool_window keep one space)")
-
-
-def _check_batch(net: Network, train, joint, params, width: int, P: int):
-    """UnsupportedProgram if the training patterns' features change when the test patterns join the
-    batch (the likelihood must not depend on test patterns)."""
-    a = run_program(train, params, width)
-    b = run_program(joint, params, width)
-    for r in train.readouts:
-        fa, fb = np.asarray(a[r.arg]), np.asarray(b[r.arg])[:, :P]
-        if not np.allclose(fa, fb, rtol=1e-9, atol=1e-12 * max(1.0, np.abs(fa).max())):
-            coupled = [ins.name for ins in train.instructions if isinstance(ins, Nonlin) and ins.coupled]
-            raise _unsupported(net, f"the training patterns' features at readout {r.name!r} change when the test "
-                                    f"patterns join the batch (the program couples the patterns of a batch"
-                                    f"{': coupled instructions ' + ', '.join(coupled) if coupled else ''}), so the "
-                                    f"likelihood would depend on x_test; sample without x_test")
-
-
-# ------------------------------------------------------------------------------------ compiled model
-
-_CACHE: OrderedDict = OrderedDict()
-
-
-def _freeze(v):
-    """A hashable description of an instruction field or option, by value where it has one."""
-    if isinstance(v, np.ndarray):
-        return ("array", v.shape, str(v.dtype), hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
-    if isinstance(v, dict):
-        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
-    if isinstance(v, (list, tuple)):
-        return tuple(_freeze(x) for x in v)
-    if isinstance(v, types.FunctionType):
-        return ("fn", v.__module__, v.__qualname__)
-    if type(v).__eq__ is object.__eq__:  # compared by identity: describe it instead
-        return ("obj", type(v).__qualname__, repr(v) if type(v).__repr__ is not object.__repr__ else "")
-    try:
-        hash(v)
-    except TypeError:
-        return ("repr", repr(v))
-    return v
-
-
-def _fingerprint(program) -> tuple:
-    """The structure of a program (instructions without variances, row spaces, taps, feed shapes)."""
-    ins = tuple((type(i).__name__,) + tuple((f.name, _freeze(getattr(i, f.name))) for f in dataclasses.fields(i)
-                                            if f.name not in ("var", "bias_var"))
-                for i in program.instructions)
-    return (ins, tuple(f.shape for f in program.feeds), _freeze(program.spaces), _freeze(program.taps))
-
-
-def _model(net, train, joint, width, omitted, S, P, thin, leapfrog, integrator) -> dict:
-    """compile_model for this configuration, cached by the network's writer and options and the programs'
-    structure (the variances, inputs and targets are data, so another value reuses the compiled code)."""
-    key = (net.write, net.prepare, _freeze(net.options), net.hyper_names, _fingerprint(train), _fingerprint(joint),
-           width, omitted, S, P, thin, leapfrog, integrator)
-    if key not in _CACHE:
-        blocks = weight_blocks(train, width)
-        _CACHE[key] = compile_model(train, joint, width, blocks, omitted, S, P, thin, leapfrog, integrator)
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(key)
-    return _CACHE[key]
-
-
 def _compiled(shared, T, activation, n, d, t_in, p_train, p_all, S, has_input, has_bias, thin, leapfrog,
               integrator):
     """The model of a DNN (``shared`` False) / RNN chain with its variances as data: functions of
@@ -391,7 +244,7 @@ def _compiled(shared, T, activation, n, d, t_in, p_train, p_all, S, has_input, h
     joint = net.program(np.zeros((p_all, t_in, d)))
     blocks = weight_blocks(train, n)
     omitted = frozenset(b.name for b, ins in blocks if ins.var == 0)
-    fns = _model(net, train, joint, n, omitted, tuple(S), p_train, thin, leapfrog, integrator)
+    fns = cached_model(net, train, joint, n, omitted, tuple(S), p_train, thin, leapfrog, integrator)
     kept = [b for b, _ in blocks if b.name not in omitted]
     position = {"matrix": 0, "input": 1, "bias": 2}
 
@@ -480,12 +333,12 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
             f"checkpoint must be a file path (str or os.PathLike) or None, got {type(checkpoint).__name__}"
         )
 
-    xs, xs_all = _inputs(net, x, x_test)
+    xs, xs_all = joint_inputs(net, x, x_test)
     train = net.program(xs)
     P, p_all = xs.shape[0], xs_all.shape[0]
     joint = train if x_test is None else net.program(xs_all, batch_rows=P)
-    _check_model(net, train, P)
-    _check_model(net, joint, p_all)
+    check_model(net, train, P)
+    check_model(net, joint, p_all)
     R = len(train.readouts)
     S = _supervised(supervised_steps, R)
     y = check_finite_array("y", y)
@@ -501,7 +354,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     blocks = weight_blocks(train, width)
     omitted = frozenset(b.name for b, ins in blocks if float(ins.var) == 0.0)
     kept = [(b, ins) for b, ins in blocks if b.name not in omitted]
-    fns = _model(net, train, joint, width, omitted, S, P, thin, leapfrog, integrator)
+    fns = cached_model(net, train, joint, width, omitted, S, P, thin, leapfrog, integrator)
     init, block, dim, names = fns["init"], fns["block"], fns["dim"], fns["names"]
     readout_var = float(train.readouts[0].var)
     scales = [math.sqrt(float(ins.var) / b.fan_in) for b, ins in kept]
@@ -532,7 +385,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     if x_test is not None:
         params = {b.name: s * theta0[b.name][0] for (b, _), s in zip(kept, scales)}
         params.update({b.name: np.zeros(b.shape) for b, _ in blocks if b.name in omitted})
-        _check_batch(net, train, joint, params, width, P)
+        check_batch(net, train, joint, params, width, P)
 
     loaded = _load(path, key, description) if (resume and path is not None and path.is_file()) else None
     if loaded is not None:
