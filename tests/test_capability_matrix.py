@@ -5,7 +5,8 @@ Theories are checked against the finite-width interpreter (sampled networks of t
 the mean over networks of the empirical kernel must lie within 5 combined standard errors (sampling
 s.e. and the theory's own numerical error estimate) plus the O(1/n) finite-width bias bound. A
 capability derived only for chain programs (DNN / RNN shapes) must raise ``netfield.UnsupportedProgram``
-for the others, with a message that names what is not covered and an alternative.
+for the others, with a message that names what is not covered and an alternative; so must the posterior
+sampler for programs outside its model (docs/feature.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 import netfield as nf
 from netfield import gp
-from netfield.feature import posterior_kernels
+from netfield.feature import posterior_kernels, posterior_samples
 
 RNG = np.random.default_rng(17)
 SEQ = RNG.normal(size=(3, 3, 2))        # 3 sequences, 3 steps, d = 2
@@ -143,3 +144,22 @@ def test_chain_theories_work_or_raise_unsupported(name):
         else:
             with pytest.raises(nf.UnsupportedProgram, match=r"derived for chain programs.*Use .* instead"):
                 call()
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS) + ["conv_flatten"])
+def test_posterior_sampler_takes_every_network(name):
+    """The HMC posterior sampler runs every program of its model (docs/feature.md); the others raise
+    UnsupportedProgram (the cases: tests/feature/test_posterior_any_program.py)."""
+    if name == "conv_flatten":
+        net, x = nf.conv(2, "relu", filter_shape=(3,), readout="flatten"), SEQ
+        with pytest.raises(nf.UnsupportedProgram, match=r"reads flattened rows.*Use netfield.sample .* instead"):
+            posterior_samples(net, x, Y, width=8, kappa=0.5, chains=1, samples=1, burn_in=0)
+        return
+    net, x = ARCHS[name]
+    post = posterior_samples(net, x, Y, width=8, kappa=0.5, x_test=x[:1] + 0.1, chains=2, samples=2, thin=1,
+                             burn_in=2)
+    program = net.program(x)
+    T, R = len(program.taps["h"]), len(program.readouts)
+    assert post.kernel.shape[:2] == (T, T) and post.kernel.shape[2] % 4 == 0  # 4 patterns: rows per pattern
+    assert post.overlap.shape == (R, R, 4, 4) and post.prediction.shape == (R, 4)
+    assert all(np.isfinite(getattr(post, f)).all() for f in ("kernel", "overlap", "prediction", "acceptance"))
