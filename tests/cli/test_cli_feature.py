@@ -26,7 +26,7 @@ def test_dnn_has_no_cross_time_order_and_samples_resume(tmp_path, capsys):
             "--checkpoint-dir", str(ckpt), "--out", str(out)]
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert "no transition (DNN)" in captured.out and "q sampled" in captured.out
+    assert "no transition (no weight sharing" in captured.out and "q sampled" in captured.out
     assert "signal 0.5 |" in captured.err  # the sampler's progress bar, on stderr
     data = json.loads(out.read_text())
     assert data["theory"]["order"] == [0.0] and data["theory"]["architecture"] == "dnn"

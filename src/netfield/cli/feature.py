@@ -128,15 +128,18 @@ def run(args) -> int:
     from .._runtime.progress import ProgressBar, Stages
     from ..feature import posterior_samples
     from ..feature.transition import broken_branch, order_parameter
+    from ..program.shape import chain_of
 
     net, x, y, signals, steps = _feature_checks(args)
     P = len(x)
-    stages = Stages(1 + (args.arch == "rnn") + (len(signals) if args.width else 0), enabled=not args.quiet)
+    chain = chain_of(net, x)
+    shared = chain is not None and chain.shared   # weight sharing (an RNN) is what makes the transition
+    stages = Stages(1 + shared + (len(signals) if args.width else 0), enabled=not args.quiet)
     stages(f"theory: saddle points at {len(signals)} signal(s)")
     branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
                            supervised_steps=steps, progress=not args.quiet)
     critical = None
-    if args.arch == "rnn":
+    if shared:
         stages("theory: critical signal")
         critical = _critical_signal(net, x, y, branch, args, steps)
     sampled = None
@@ -157,8 +160,8 @@ def run(args) -> int:
     print(f"feature learning of {net!r}: kappa {args.kappa:g}, {P} patterns, supervised steps "
           f"{', '.join(map(str, steps))}" + (f", sampled width {args.width}" if args.width else ""))
     print(_feature_table(branch, sampled))
-    if args.arch == "dnn":
-        print("no transition (DNN)")
+    if not shared:
+        print("no transition (no weight sharing across steps: the transition is RNN-only)")
     elif critical is not None:
         print(f"critical signal (theory): {critical:.4g}")
     else:
