@@ -11,7 +11,7 @@ from netfield.experiments import ChunkStore
 from netfield.finite.sampler import _sample_parameters
 from netfield.nlo.observables import observables
 from netfield.nlo.simulate import SimulatedNLO, simulate
-from netfield.program.shape import chain_of
+from netfield.program.shape import CHAIN_HYPER, chain_of
 
 # one small RNN structure shared by the ordering / resume / validation tests (one compilation per width)
 RNN = netfield.rnn(3, "tanh", weight_var=1.5, bias_var=0.3, input_var=1.2, readout_var=0.7, readout_bias_var=0.2)
@@ -156,7 +156,10 @@ def test_order_zero_is_weighted_mean_and_order_two_fits_quadratic():
 def _forward_values(net, x, width, seed, index, obs):
     """Observables of network ``index`` of a run, by a plain numpy forward pass of the RNN."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-    p = {k: np.asarray(v) for k, v in _sample_parameters(chain_of(net), key, width, x.shape[2], np.float64).items()}
+    chain = chain_of(net, x)
+    hyper = tuple(chain.hyper(k) for k in CHAIN_HYPER)
+    p = {k: np.asarray(v) for k, v in _sample_parameters(chain.shared, chain.steps, x.shape[1], key, width,
+                                                        x.shape[2], np.float64, hyper).items()}
     P, T, _ = x.shape
     phi = np.zeros((P * T, width))
     for a in range(P):
@@ -246,7 +249,7 @@ def test_resume_gives_identical_numbers(tmp_path):
     ({"seed": -1}, TypeError, r"seed must be an integer"),
     ({"chunk_size": 0}, ValueError, r"chunk_size must be an integer >= 1, got 0"),
     ({"store": "dir"}, TypeError, r"store must be a netfield.experiments.ChunkStore"),
-    ({"progress": 3}, TypeError, r"progress must be a callable"),
+    ({"progress": 3}, TypeError, r"progress must be True \(a bar on stderr\), False / None \(quiet\) or a callable"),
 ])
 def test_bad_inputs_raise_clear_errors(kwargs, error, match):
     args = {**SMALL, **kwargs}

@@ -42,7 +42,7 @@ def test_every_promised_file_exists(demo):
     assert sim["rnn"]["limit"][-1] - sim["dnn"]["limit"][-1] > 2 * np.hypot(sim["rnn"]["limit_se"][-1],
                                                                             sim["dnn"]["limit_se"][-1])
     # progress on stderr, the headline table on stdout
-    assert "[2/8] sampling" in proc.stderr and "100%" in proc.stderr
+    assert "[2/9] sampling" in proc.stderr and "100%" in proc.stderr
     assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout
     # 15 minutes of CPU at most (measured 2026-11-23 on 2 cores: 590-675 s, about half of it the
     # feature-learning section; ~7 minutes of wall time): what a 2-core machine must supply
