@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .._version import __version__
 from . import converge, criticality, demo, feature, gp, kernel, nlo, sample
@@ -61,7 +62,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
               f"command with --resume to continue", file=sys.stderr)
@@ -69,6 +72,19 @@ def main(argv=None) -> int:
     except (CLIError, ValueError, TypeError, OSError) as err:  # bad input: one line, no traceback
         print(f"netfield: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Notes of the checkpoint verification as one line (``netfield: note: ...``); other warnings as usual."""
+    from .._runtime.checkpoint import ChunkWarning
+
+    if issubclass(category, ChunkWarning):
+        print(f"netfield: note: {one_line(message)}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 __all__ = ["build_parser", "main"]
