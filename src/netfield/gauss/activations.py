@@ -145,18 +145,30 @@ def step_d2pair(cuu, cvv, cuv):
     return -c / (2 * _PI * cuu * jnp.sqrt(1 - c * c))
 
 
-def _sincos_envelope(cuu, cvv):
-    return jnp.exp(-0.5 * (cuu + cvv))
+def _sincos(cuu, cvv, cuv, sign):
+    """exp(-(cuu + cvv)/2) (exp(cuv) + sign exp(-cuv)) / 2, finite at every scale: the product of the
+    envelope and sinh / cosh overflows (0 * inf) once cuv > ~710, so large variances use the form
+    (exp(cuv - s) + sign exp(-cuv - s)) / 2, s = (cuu + cvv)/2 >= |cuv|, whose exponents are <= 0. Small
+    ones keep the product (no cancellation at small cuv); the unused branch sees safe arguments, so
+    gradients stay finite."""
+    s = 0.5 * (cuu + cvv)
+    small = s < 300.0
+    s1, c1 = jnp.where(small, s, 0.0), jnp.where(small, cuv, 0.0)
+    hyper = jnp.sinh(c1) if sign < 0 else jnp.cosh(c1)
+    near = jnp.exp(-s1) * hyper
+    s2, c2 = jnp.where(small, 1.0, s), jnp.where(small, 0.0, cuv)
+    far = 0.5 * (jnp.exp(c2 - s2) + sign * jnp.exp(-c2 - s2))
+    return jnp.where(small, near, far)
 
 
 def sin_pair(cuu, cvv, cuv):
-    """E[sin u sin v] = exp(-(cuu + cvv)/2) sinh(cuv)."""
-    return _sincos_envelope(cuu, cvv) * jnp.sinh(cuv)
+    """E[sin u sin v] = exp(-(cuu + cvv)/2) sinh(cuv) (evaluated stably, :func:`_sincos`)."""
+    return _sincos(cuu, cvv, cuv, -1.0)
 
 
 def cos_pair(cuu, cvv, cuv):
-    """E[cos u cos v] = exp(-(cuu + cvv)/2) cosh(cuv)."""
-    return _sincos_envelope(cuu, cvv) * jnp.cosh(cuv)
+    """E[cos u cos v] = exp(-(cuu + cvv)/2) cosh(cuv) (evaluated stably, :func:`_sincos`)."""
+    return _sincos(cuu, cvv, cuv, 1.0)
 
 
 def _neg(f):
