@@ -330,7 +330,7 @@ def _probe(fn) -> None:
             out = jax.ShapeDtypeStruct(jnp.shape(out), out.dtype)
         else:
             out = np.asarray(out)
-    except Exception as err:  # noqa: BLE001 (any failure of user code is reported as the activation's)
+    except Exception as err:
         raise TypeError(f"activation {name} must be a JAX-traceable function applied elementwise; calling it on "
                         f"an array of shape {_PROBE.shape} failed: {type(err).__name__}: {err}") from err
     if out.shape != _PROBE.shape:
