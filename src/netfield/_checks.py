@@ -61,6 +61,8 @@ def check_finite_array(name: str, array) -> np.ndarray:
     if np.iscomplexobj(array) or (isinstance(array, (list, tuple)) and _holds_complex(array)):
         raise TypeError(f"{name} must be a real array, got complex values of dtype {np.asarray(array).dtype} (pass the real part, np.real(x), "
                         f"or split real and imaginary parts into features)")
+    if array is None:
+        raise TypeError(f"{name} must be a numeric array, got None")
     try:
         arr = np.asarray(array, dtype=np.float64)
     except (TypeError, ValueError) as err:
