@@ -58,6 +58,11 @@ def check_choice(name: str, value, choices):
 
 def check_finite_array(name: str, array) -> np.ndarray:
     """Convert to a float64 numpy array and reject NaN / inf with the position of the first bad entry."""
+    if np.iscomplexobj(array) or (isinstance(array, (list, tuple)) and _holds_complex(array)):
+        raise TypeError(f"{name} must be a real array, got complex values of dtype {np.asarray(array).dtype} (pass the real part, np.real(x), "
+                        f"or split real and imaginary parts into features)")
+    if array is None:
+        raise TypeError(f"{name} must be a numeric array, got None")
     try:
         arr = np.asarray(array, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -68,3 +73,11 @@ def check_finite_array(name: str, array) -> np.ndarray:
         raise ValueError(f"{name} must contain only finite numbers, got {arr[where]} at index {where}")
     return arr
 
+
+
+def _holds_complex(items) -> bool:
+    """Whether a (nested) list holds a complex number (np.asarray of it would be complex)."""
+    try:
+        return np.iscomplexobj(np.asarray(items))
+    except (TypeError, ValueError):  # ragged / mixed: the float conversion reports it
+        return False

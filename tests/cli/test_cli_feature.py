@@ -67,7 +67,7 @@ def _npz(path, x, **arrays):
     (["--width", "0"], "--width must be an integer >= 1, got 0"),
     (["--arch", "cnn"], "argument --arch: invalid choice: 'cnn'"),
     (["--activation", "nope"], "nope"),
-    (["--weight-var", "-1"], "weight_var"),
+    (["--weight-var", "-1"], "--weight-var must be a finite number"),
     (["--supervised-steps", "4"], "--supervised-steps must be distinct steps in 1..3"),
     (["--data", "missing.npz"], "--data 'missing.npz' does not exist"),
     (["--data", "bad_y.npz"], "y must have shape"),

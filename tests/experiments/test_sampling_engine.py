@@ -41,7 +41,7 @@ def test_hyper_parameters_are_not_baked_into_the_compiled_function():
 
 def test_bad_arguments_are_named():
     net = netfield.rnn(2)
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(ValueError, match="seed"):
         sample_range(net, np.eye(2), 8, 0, 1, seed=-1)
     with pytest.raises(ValueError, match="width"):
         sample_range(net, np.eye(2), 0, 0, 1)

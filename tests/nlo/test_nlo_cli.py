@@ -56,7 +56,7 @@ def test_figure_option_draws_the_fluctuation_comparison(tmp_path):
     (["--simulate", "--networks", "1"], "networks"),
     (["--chaotic", "4", "--figure", "f.png"], "--chaotic must be weight_var,bias_var"),
     (["--inputs", "missing.npy"], "missing.npy"),
-    (["--weight-var", "-1"], "weight_var"),
+    (["--weight-var", "-1"], "--weight-var must be a finite number"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, extra, message):
     monkeypatch.chdir(tmp_path)

@@ -246,7 +246,7 @@ def test_resume_gives_identical_numbers(tmp_path):
     ({"order": 3}, ValueError, r"order must be one of 0, 1, 2, got 3"),
     ({"order": "1"}, TypeError, r"order must be one of 0, 1, 2"),
     ({"seed": 1.5}, TypeError, r"seed must be an integer in \[0, 2\*\*63\), got 1.5"),
-    ({"seed": -1}, TypeError, r"seed must be an integer"),
+    ({"seed": -1}, ValueError, r"seed must be an integer in \[0, 2\*\*63\), got -1"),
     ({"chunk_size": 0}, ValueError, r"chunk_size must be an integer >= 1, got 0"),
     ({"store": "dir"}, TypeError, r"store must be a netfield.experiments.ChunkStore"),
     ({"progress": 3}, TypeError, r"progress must be True \(a bar on stderr\), False / None \(quiet\) or a callable"),

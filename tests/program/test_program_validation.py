@@ -146,7 +146,7 @@ def test_width_networks_chunk_size_seed_first_network():
         nf.sample(NET, X, width=4, networks=-3)
     with pytest.raises(ValueError, match=r"chunk_size must be an integer >= 1, got 0"):
         nf.sample(NET, X, width=4, chunk_size=0)
-    with pytest.raises(TypeError, match=r"seed must be an integer, got 1.5"):
+    with pytest.raises(TypeError, match=r"seed must be an integer in \[0, 2\*\*63\), got 1.5"):
         nf.sample(NET, X, width=4, seed=1.5)
     with pytest.raises(ValueError, match=r"first_network must be an integer >= 0, got -1"):
         nf.sample(NET, X, width=4, first_network=-1)

@@ -11,7 +11,9 @@ prints ``netfield: error: <one line>`` to stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import warnings
 
 from .._version import __version__
 from . import converge, criticality, demo, feature, gp, kernel, nlo, sample
@@ -61,14 +63,61 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
               f"command with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CLIError, ValueError, TypeError, OSError) as err:  # bad input: one line, no traceback
-        print(f"netfield: error: {one_line(err)}", file=sys.stderr)
+        print(f"netfield: error: {option_message(one_line(err), _options(parser, args.command))}", file=sys.stderr)
         return EXIT_USAGE
 
 
-__all__ = ["build_parser", "main"]
+# API argument names -> the options that set them (an error of the library names the option the user typed)
+API_OPTIONS = {"x": "--inputs", "x1": "--inputs", "x2": "--inputs2", "count": "--digits", "depth": "--depth",
+               "steps": "--depth", "width": "--width", "widths": "--widths", "networks": "--networks",
+               "chunk_size": "--chunk-size", "seed": "--seed", "activation": "--activation",
+               "weight_var": ("--weight-var", "--weight-vars"), "bias_var": "--bias-var", "input_var": "--input-var",
+               "readout_var": "--readout-var", "readout_bias_var": "--readout-bias-var", "dtype": "--dtype",
+               "readout": "--readout", "preactivations": "--preactivations", "noise": "--noise",
+               "method": "--method", "task": "--task"}
+
+
+def _options(parser, command) -> set:
+    sub = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    return {o for a in sub[command]._actions for o in a.option_strings} if command in sub else set()
+
+
+def option_message(text: str, options) -> str:
+    """A library error message with the API argument names it leads with (and x1 / x2) replaced by the
+    command's options, where the command has them: 'count must be ...' -> '--digits must be ...'."""
+    words = text.split(" ", 1)
+    head = words[0].rstrip(":,")
+    candidates = API_OPTIONS.get(head, ())
+    option = next((o for o in ((candidates,) if isinstance(candidates, str) else candidates) if o in options), None)
+    if option is not None:
+        text = option + text[len(head):]
+    for name in ("x1", "x2"):
+        if API_OPTIONS[name] in options:
+            text = re.sub(rf"\b{name}\b", API_OPTIONS[name], text)
+    if "--depth" in options:
+        text = text.replace("depth/steps", "--depth")
+    return text
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Notes of the checkpoint verification as one line (``netfield: note: ...``); other warnings as usual."""
+    from .._runtime.checkpoint import ChunkWarning
+
+    if issubclass(category, ChunkWarning):
+        print(f"netfield: note: {one_line(message)}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+__all__ = ["build_parser", "main", "option_message"]

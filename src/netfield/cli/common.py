@@ -126,8 +126,13 @@ def out_file(path: str, suffix: str) -> Path:
     p = Path(path)
     if p.suffix.lower() != suffix:
         raise CLIError(f"--out must end in {suffix}, got {path!r}")
-    if p.parent and not p.parent.exists():
-        raise CLIError(f"--out directory {str(p.parent)!r} does not exist")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.exists():
+        raise CLIError(f"--out directory {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise CLIError(f"--out {path!r}: {str(folder)!r} is a file, not a folder")
+    if p.is_dir():
+        raise CLIError(f"--out {path!r} is a folder; give a {suffix} file name")
     return p
 
 

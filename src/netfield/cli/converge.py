@@ -19,7 +19,7 @@ from .common import (
 
 
 def run(args) -> int:
-    from .._runtime.checkpoint import ChunkStore
+    from .._runtime.checkpoint import ChunkStore, atomic_write
     from .._runtime.progress import ProgressBar
     from ..criticality import critical_weight_var
     from ..experiments.convergence import convergence_study
@@ -61,7 +61,8 @@ def run(args) -> int:
     rows = headline_rows(study, chi1s)
     summary = {"headline": rows, "figures": figures, **study.to_dict()}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "convergence.json").write_text(json.dumps(summary, indent=1, allow_nan=True), encoding="utf-8")
+    text = json.dumps(summary, indent=1, allow_nan=True)
+    atomic_write(out / "convergence.json", lambda fh: fh.write(text), mode="w")
     if not args.no_plots:
         for name, data in figures.items():
             FIGURES[name.split("_")[0] if name.startswith("convergence") else name](data).savefig(out / data["file"])

@@ -188,6 +188,10 @@ def _task(args, y):
     task = args.task
     if task == "auto":
         task = "classify" if not numeric or (integral and len(np.unique(y)) <= MAX_CLASSES) else "regress"
+    if task == "regress" and args.method == "laplace":
+        how = "--task regress" if args.task == "regress" else f"--task auto (the targets of --data {args.data!r} are real numbers)"
+        raise ValueError(f"--method laplace is a classifier (softmax Laplace) and {how} means GP regression, which has "
+                         f"no method choice; drop --method or use --task classify")
     if task == "regress" and not numeric:
         raise ValueError(f"--task regress needs numeric targets, got labels such as {y[0]!r} in --data {args.data!r}")
     if task == "classify":

@@ -107,8 +107,10 @@ def run(args) -> int:
         payload["figure"] = study.to_dict()
         print(f"wrote {args.figure}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
+        from .._runtime.checkpoint import atomic_write
+
+        text = json.dumps(payload, indent=1)
+        atomic_write(args.json, lambda fh: fh.write(text), mode="w")
         print(f"wrote {args.json}")
     return 0
 

@@ -20,7 +20,7 @@ from .common import (
 def run(args) -> int:
     import numpy as np
 
-    from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
+    from .._runtime.checkpoint import ChunkStore, array_digest, atomic_write, run_chunks, run_key
     from .._runtime.progress import ProgressBar
     from .._runtime.seeds import check_seed
     from ..experiments.sampling import preactivation_pairs, sample_range
@@ -53,7 +53,7 @@ def run(args) -> int:
     mean, sem = mean_and_sem(arrays["readout"])
     meta = {"network": repr(net), "width": args.width, "networks": args.networks, "seed": seed,
             "readout": args.readout, "preactivation_pairs": [list(p) for p in pairs], "dtype": args.dtype}
-    np.savez(out, readout_mean=mean, readout_sem=sem, meta=json.dumps(meta), **arrays)
+    atomic_write(out, lambda fh: np.savez(fh, readout_mean=mean, readout_sem=sem, meta=json.dumps(meta), **arrays))
     if not args.keep_checkpoints:
         for f in store.finished(key):
             f.unlink()

@@ -155,6 +155,8 @@ def sample_program(program: Program, width: int, networks: int = 1, seed: int = 
     width = check_positive_int("width", width)
     networks = check_positive_int("networks", networks)
     first_network = check_positive_int("first_network", first_network, minimum=0)
+    if str(dtype) not in ("float32", "float64") and dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be one of 'float32', 'float64', got {dtype!r}")
     dt = jnp.dtype(dtype)
     if chunk_size is None:
         chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))

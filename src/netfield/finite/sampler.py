@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
+from .._runtime.seeds import check_seed
 from ..meanfield.kernels import READOUTS, check_network
 from ..meanfield.result import readout_rows
 from ..program import Network
@@ -134,7 +135,14 @@ def _preactivation_pairs(mode, steps: int):
             return tuple((t, t) for t in range(1, steps + 1))
         return tuple((t, s) for t in range(1, steps + 1) for s in range(t, steps + 1))
     pairs = []
-    for item in mode:
+    try:
+        items = list(mode)
+    except TypeError:
+        raise TypeError(f"preactivations must be one of {', '.join(map(repr, PREACTIVATIONS))} or a list of (t, s) "
+                        f"step pairs, got {mode!r}") from None
+    for item in items:
+        if isinstance(item, str) or not hasattr(item, "__len__") or len(item) != 2:
+            raise ValueError(f"preactivations pairs must be (t, s) pairs of steps in 1..{steps}, got {item!r}")
         t, s = item
         for v in (t, s):
             if not (isinstance(v, (int, np.integer)) and 1 <= v <= steps):
@@ -181,8 +189,7 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     check_choice("readout", readout, READOUTS)
     check_choice("dtype", str(np.dtype(dtype)) if dtype in ("float32", "float64", np.float32, np.float64) else dtype,
                  ("float32", "float64"))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+    seed = check_seed(seed)  # the same range as the CLI's --seed: [0, 2**63)
     first_network = check_positive_int("first_network", first_network, minimum=0)
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)

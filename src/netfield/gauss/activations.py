@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+import numpy as np
 
 from . import fastmath
 
@@ -145,18 +146,30 @@ def step_d2pair(cuu, cvv, cuv):
     return -c / (2 * _PI * cuu * jnp.sqrt(1 - c * c))
 
 
-def _sincos_envelope(cuu, cvv):
-    return jnp.exp(-0.5 * (cuu + cvv))
+def _sincos(cuu, cvv, cuv, sign):
+    """exp(-(cuu + cvv)/2) (exp(cuv) + sign exp(-cuv)) / 2, finite at every scale: the product of the
+    envelope and sinh / cosh overflows (0 * inf) once cuv > ~710, so large variances use the form
+    (exp(cuv - s) + sign exp(-cuv - s)) / 2, s = (cuu + cvv)/2 >= |cuv|, whose exponents are <= 0. Small
+    ones keep the product (no cancellation at small cuv); the unused branch sees safe arguments, so
+    gradients stay finite."""
+    s = 0.5 * (cuu + cvv)
+    small = s < 300.0
+    s1, c1 = jnp.where(small, s, 0.0), jnp.where(small, cuv, 0.0)
+    hyper = jnp.sinh(c1) if sign < 0 else jnp.cosh(c1)
+    near = jnp.exp(-s1) * hyper
+    s2, c2 = jnp.where(small, 1.0, s), jnp.where(small, 0.0, cuv)
+    far = 0.5 * (jnp.exp(c2 - s2) + sign * jnp.exp(-c2 - s2))
+    return jnp.where(small, near, far)
 
 
 def sin_pair(cuu, cvv, cuv):
-    """E[sin u sin v] = exp(-(cuu + cvv)/2) sinh(cuv)."""
-    return _sincos_envelope(cuu, cvv) * jnp.sinh(cuv)
+    """E[sin u sin v] = exp(-(cuu + cvv)/2) sinh(cuv) (evaluated stably, :func:`_sincos`)."""
+    return _sincos(cuu, cvv, cuv, -1.0)
 
 
 def cos_pair(cuu, cvv, cuv):
-    """E[cos u cos v] = exp(-(cuu + cvv)/2) cosh(cuv)."""
-    return _sincos_envelope(cuu, cvv) * jnp.cosh(cuv)
+    """E[cos u cos v] = exp(-(cuu + cvv)/2) cosh(cuv) (evaluated stably, :func:`_sincos`)."""
+    return _sincos(cuu, cvv, cuv, 1.0)
 
 
 def _neg(f):
@@ -290,6 +303,50 @@ ACTIVATIONS: dict[str, Activation] = {
 _CALLABLE_CACHE: dict[int, Activation] = {}
 
 
+def _check_kinks(kinks) -> tuple:
+    """``kinks`` of a callable activation: finite real numbers."""
+    if kinks is None:
+        return ()
+    try:
+        values = tuple(float(k) for k in kinks)
+    except (TypeError, ValueError):
+        raise TypeError(f"kinks must be a sequence of finite real numbers, got {kinks!r}") from None
+    bad = [k for k in values if not math.isfinite(k)]
+    if bad:
+        raise ValueError(f"kinks must be finite real numbers, got {bad[0]!r} in {kinks!r}")
+    return values
+
+
+_PROBE = np.linspace(-4.0, 4.0, 12).reshape(3, 4)
+
+
+def _probe(fn) -> None:
+    """A callable activation must map an array elementwise to a real, finite array of the same shape
+    (probed once on 12 points in [-4, 4])."""
+    name = getattr(fn, "__name__", repr(fn))
+    try:
+        out = fn(jnp.asarray(_PROBE))
+        if isinstance(out, jax.core.Tracer):  # built inside jit: only the shape can be checked
+            out = jax.ShapeDtypeStruct(jnp.shape(out), out.dtype)
+        else:
+            out = np.asarray(out)
+    except Exception as err:
+        raise TypeError(f"activation {name} must be a JAX-traceable function applied elementwise; calling it on "
+                        f"an array of shape {_PROBE.shape} failed: {type(err).__name__}: {err}") from err
+    if out.shape != _PROBE.shape:
+        raise ValueError(f"activation {name} must act elementwise (output shape = input shape): on an input of "
+                         f"shape {_PROBE.shape} it returned shape {out.shape}")
+    if np.issubdtype(out.dtype, np.complexfloating) or not np.issubdtype(out.dtype, np.number):
+        raise TypeError(f"activation {name} must return real numbers, got dtype {out.dtype}")
+    if not isinstance(out, np.ndarray):
+        return
+    bad = ~np.isfinite(out)
+    if bad.any():
+        u = float(_PROBE[bad][0])
+        raise ValueError(f"activation {name} must be finite at ordinary pre-activations, got {out[bad][0]} at "
+                         f"u = {u:.3g}")
+
+
 def get_activation(activation, *, kinks=None) -> Activation:
     """Resolve an activation given by name, as an :class:`Activation`, or as any JAX-traceable callable.
 
@@ -298,6 +355,7 @@ def get_activation(activation, *, kinks=None) -> Activation:
         kinks: for a callable, the points where its derivative jumps (e.g. ``(0.0,)`` for a
             relu-like function); needed for accurate numerical integration of kinked functions.
     """
+    kink_tuple = _check_kinks(kinks)
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
@@ -309,9 +367,9 @@ def get_activation(activation, *, kinks=None) -> Activation:
             )
         return ACTIVATIONS[key]
     if callable(activation):
-        kink_tuple = tuple(float(k) for k in kinks) if kinks is not None else ()
         cache_key = (id(activation), kink_tuple)
         if cache_key not in _CALLABLE_CACHE:
+            _probe(activation)
             name = getattr(activation, "__name__", "custom")
             _CALLABLE_CACHE[cache_key] = Activation(name, activation, kinks=kink_tuple, params=("callable",))
         return _CALLABLE_CACHE[cache_key]

@@ -509,6 +509,10 @@ class NetworkRegression:
                 batch_size: int = 2048) -> Posterior:
         """Posterior at test inputs ``x``; K(x*, X) is computed ``batch_size`` test points at a time."""
         batch_size = check_positive_int("batch_size", batch_size)
+        d_train, d_test = _input_dim(self.x_train), _input_dim(x)
+        if d_test is not None and d_train is not None and d_test != d_train:
+            raise ValueError(f"x must have the input dimension of the training inputs, d = {d_train}, got d = {d_test} "
+                             f"(shape {_shape_text(x)})")
         if return_cov:
             k_cross = np.asarray(network_kernel(self.net, x, self.x_train, self.readout))
             return self.model.predict(k_cross, k_test=np.asarray(network_kernel(self.net, x, None, self.readout)))
@@ -524,6 +528,20 @@ class NetworkRegression:
         mean = np.concatenate(means)
         var = np.concatenate(variances) if return_var else None
         return Posterior(mean, var, None, self.model.factor.jitter)
+
+
+def _input_dim(x):
+    """The input dimension d (last axis) of an (N, d) / (N, T, d) array or a list of (T_i, d) arrays."""
+    try:
+        first = x[0] if isinstance(x, (list, tuple)) else x
+        shape = np.shape(first)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return int(shape[-1]) if len(shape) >= 2 or isinstance(x, (list, tuple)) and len(shape) >= 1 else None
+
+
+def _shape_text(x) -> str:
+    return f"a list of {len(x)} sequences" if isinstance(x, (list, tuple)) else str(np.shape(x))
 
 
 def fit_network(net: Network, x, y, *, noise, readout="last") -> NetworkRegression:

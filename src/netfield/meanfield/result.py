@@ -159,8 +159,17 @@ class MeanFieldResult(Storable):
         return out
 
     def two_time(self, a: int = 0, b: int | None = None):
-        """(T, T) matrix C(t, s) of the ``"h"`` taps for rows a and b (default b = a)."""
+        """(T, T) matrix C(t, s) of the ``"h"`` taps for rows a and b (default b = a), each in 0..M-1
+        (IndexError otherwise; no negative indices)."""
         b = a if b is None else b
+        rows = int(np.shape(self.preactivation(1))[0])
+        for name, value in (("a", a), ("b", b)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"two_time: {name} must be an integer row in 0..{rows - 1}, got {value!r} of type "
+                                f"{type(value).__name__}")
+            if not 0 <= value < rows:
+                raise IndexError(f"two_time: {name} must be a row in 0..{rows - 1} (the kernel has {rows} rows), "
+                                 f"got {value!r}")
         T = self.steps
         return jnp.array([[self.preactivation(t, s)[a, b] for s in range(1, T + 1)] for t in range(1, T + 1)])
 

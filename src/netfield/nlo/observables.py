@@ -76,6 +76,8 @@ class Observables:
 
     def index(self, kind: str, t: int, s: int, a: int = 0, b: int = 0) -> int:
         """Position of entry (t, s, a, b) of ``kind`` ("hidden" or "readout"); symmetric lookups allowed."""
+        if kind not in ("hidden", "readout"):
+            raise ValueError(f"kind must be one of 'hidden', 'readout', got {kind!r}")
         for tt, ss, aa, bb in ((t, s, a, b), (s, t, b, a)):
             hit = np.flatnonzero((self.kind == kind) & (self.t == tt) & (self.s == ss) & (self.a == aa)
                                  & (self.b == bb))

@@ -90,6 +90,7 @@ def parse_inputs(x, steps: int, name: str = "x") -> Patterns:
         if arr.ndim == 2:
             if arr.shape[0] < 1 or arr.shape[1] < 1:
                 raise ValueError(f"{name} must have at least one pattern and one feature, got shape {arr.shape}")
+            _check_scale(name, arr)
             return Patterns(arr[:, None, :], np.full(arr.shape[0], steps), False)
         if arr.ndim != 3:
             raise ValueError(
@@ -104,4 +105,26 @@ def parse_inputs(x, steps: int, name: str = "x") -> Patterns:
             f"{name} has sequences of length up to {int(lengths.max())}, but the network has only "
             f"{steps} steps; build it with depth/steps >= {int(lengths.max())}"
         )
+    _check_scale(name, arr)
     return Patterns(arr, lengths, sequential)
+
+
+# |x|^2 / d above this overflows float64 in the kernels' products (e.g. (1 + 2 C_aa)(1 + 2 C_bb) of erf)
+MAX_SQUARED_NORM = 1e150
+
+
+def _check_scale(name: str, arr: np.ndarray) -> None:
+    """Reject inputs whose Gram matrix x x^T / d (or the kernels' products of it) would overflow float64:
+    max over patterns (and steps) of |x|^2 / d must be <= :data:`MAX_SQUARED_NORM`."""
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if scale <= 1e60:  # |x|^2 / d <= 1e120: nothing to check
+        return
+    norms = np.sum((arr / scale) ** 2, axis=-1) / arr.shape[-1]  # overflow-free: scaled by the largest entry
+    flat = int(np.argmax(norms))
+    where = np.unravel_index(flat, norms.shape)
+    log10 = float(np.log10(norms[where]) + 2 * np.log10(scale))
+    if log10 > np.log10(MAX_SQUARED_NORM):
+        pattern = int(where[0])
+        raise ValueError(f"{name} is too large: pattern {pattern} has |x|^2 / d = 10^{log10:.1f} (largest entry "
+                         f"{scale:.3g}); the kernels need |x|^2 / d <= {MAX_SQUARED_NORM:.0e} to stay within "
+                         f"float64; rescale the inputs")
