@@ -65,7 +65,9 @@ def test_figures_show_the_numbers_in_summary_json(demo, figure_check, name):
 def test_html_references_only_existing_files(demo):
     out, _, _, _ = demo
     text = (out / "index.html").read_text()
-    refs = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", text)
+    refs = re.findall(r"(?:src|href)=['\"]([^'\"#][^'\"]*)['\"]", text)
+    anchors = re.findall(r"href=['\"]#([^'\"]+)['\"]", text)  # the table of contents
+    assert anchors and all(f"id='{a}'" in text for a in anchors), anchors
     assert refs and all((out / r).is_file() for r in refs), refs
     pngs = {p.name for p in out.glob("*.png")}
     assert pngs <= set(refs)  # and every figure is shown
