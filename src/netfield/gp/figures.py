@@ -79,11 +79,13 @@ def _sweeps_figure(s: DigitsStudy, path: str):
 
 
 CATEGORY_NAMES = {  # comparison name -> what the bar shows (input form; which outputs are read out)
-    "static-last": "image at step 1,\nread out at the last step",
-    "static-mean": "image at step 1,\nmean of all steps' outputs",
-    "rows-last": "8 rows as a sequence,\nread out at step 8",
-    "rows-mean": "8 rows as a sequence,\nmean of all steps' outputs",
+    "static-last": "image,\nlast step",
+    "static-mean": "image,\nmean of steps",
+    "rows-last": "rows,\nlast step",
+    "rows-mean": "rows,\nmean of steps",
 }
+CATEGORY_NOTE = ("image: all 64 pixels enter at step 1; rows: row t of the image enters at step t; "
+                 "last step: read out once; mean of steps: outputs of all steps averaged")
 
 
 def accuracy_se(accuracy: float, n_test: int) -> float:
@@ -101,7 +103,7 @@ def _comparison_figure(s: DigitsStudy, path: str):
         dnn_acc.append(c.accuracy_dnn)
         rnn_acc.append(c.accuracy_rnn)
         notes.append("identical" if c.disagreement == 0 else f"{100 * c.disagreement:.1f}% differ")
-    labels.append("softmax Laplace classifier,\nread out at the last step")
+    labels.append("softmax Laplace,\nimage, last step")
     dnn_acc.append(s.laplace_accuracy_dnn)
     rnn_acc.append(s.laplace_accuracy_rnn)
     notes.append("identical" if s.laplace_max_probability_difference == 0 else
@@ -118,7 +120,8 @@ def _comparison_figure(s: DigitsStudy, path: str):
     ax_b.text(len(labels), 0.04, f"{100 * s.rbf_accuracy:.1f}%", ha="center", fontsize=7, color="w",
               fontweight="bold")
     ax_b.axhline(0.1, color="k", ls=":", lw=1, label="chance (10 classes)")
-    ax_b.set_xticks(list(x) + [len(labels)], labels + ["RBF kernel\n(no network)"], fontsize=7)
+    ax_b.set_xticks(list(x) + [len(labels)], labels + ["RBF kernel\n(no network)"], fontsize=8)
+    ax_b.set_xlabel(CATEGORY_NOTE, fontsize=7)
     ax_b.set_ylim(0, 1.12)
     ax_b.set_ylabel(f"test accuracy ({s.n_test} images, ± binomial s.e.)")
     ax_b.set_title("DNN vs RNN: one readout time (identical) vs several (differ)")
