@@ -102,7 +102,7 @@ def _valid_call(text: str) -> None:
     and binds to their signatures (checked without running them)."""
     for stmt in ast.parse(text).body:
         call = stmt.value
-        assert isinstance(call, ast.Call) and not call.args, text
+        assert isinstance(call, ast.Call) and not call.args, text  # keyword arguments only: self-explaining
         dotted = ast.unparse(call.func)
         module, name = dotted.rsplit(".", 1)
         func = getattr(importlib.import_module(module), name)

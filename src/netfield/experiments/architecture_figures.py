@@ -110,7 +110,7 @@ def demo_section(out_dir, *, full: bool = False) -> dict:
     data["seconds"] = time.perf_counter() - start
     plan = (f"6 architectures x widths {', '.join(map(str, widths))} with {', '.join(map(str, networks))} sampled "
             "networks per width, 4 digit inputs")
-    reproduce = ("netfield.experiments.architectures.architecture_study(netfield.experiments.architectures."
+    reproduce = ("netfield.experiments.architectures.architecture_study(cases=netfield.experiments.architectures."
                  f"default_cases(), widths={FULL_WIDTHS!r}, networks={FULL_NETWORKS!r}, seed={DEMO_SEED})")
     return {"figures": [ARCHITECTURES_PNG], "paragraphs": {ARCHITECTURES_PNG: _paragraph(data)}, "numbers": data,
             "plan": plan, "reproduce": reproduce}

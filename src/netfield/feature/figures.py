@@ -77,7 +77,7 @@ def plot_transition(data: dict, path=None):
     ax2.set_xlim(-0.5, len(rnn_top) - 0.5)
     ax2.set_ylabel(f"largest |eigenvalue| of W (n = {top})")
     ax2.set_title("spectrum of the recurrent matrix, below and above s*", fontsize=10)
-    ax2.legend(fontsize=8, loc="upper left")
+    ax2.legend(fontsize=8, loc="lower right")
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
