@@ -7,6 +7,7 @@ docs/design.md "Run time of the demo"); marked slow.
 """
 
 import ast
+import html
 import importlib
 import inspect
 import json
@@ -143,7 +144,7 @@ def test_report_is_complete_with_times_plans_and_valid_full_size_commands(demo):
     assert build_parser().parse_args(["demo", "--full", "--resume", "--out", "x"]).full
     text = (out / "index.html").read_text()
     for block in blocks:
-        assert block["plan"].replace("'", "&#x27;") in text and "How to reproduce this at full size" in text
+        assert html.escape(block["plan"]) in text and html.escape(block["reproduce"]) in text
     assert text.count("How to reproduce this at full size") == len(blocks)
     assert "<h2>Contents</h2>" in text and "id='references'" in text and "Segadlo" in text
     assert summary["timing"]["total_s"] >= sum(b["seconds"] for b in blocks) * 0.99
