@@ -84,7 +84,7 @@ CATEGORY_NAMES = {  # comparison name -> what the bar shows (input form; which o
     "rows-last": "rows,\nlast step",
     "rows-mean": "rows,\nmean of steps",
 }
-CATEGORY_NOTE = ("image: all 64 pixels enter at step 1; rows: row t of the image enters at step t; "
+CATEGORY_NOTE = ("image: all 64 pixels enter at step 1; rows: row t of the image enters at step t;\n"
                  "last step: read out once; mean of steps: outputs of all steps averaged")
 
 
