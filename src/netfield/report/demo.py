@@ -8,10 +8,10 @@ of the demo"):
   of depth 8, then the sections of netfield.criticality (phase diagram), netfield.gp (digits
   classification), netfield.nlo (1/n fluctuations, DNN vs RNN), netfield.experiments.architecture_figures
   (kernels of any architecture vs sampled networks) and netfield.feature.figures (feature learning), each
-  with a smaller but still resolving sample plan; about 2 minutes on 2 idle CPU cores, less with a warm
-  compilation cache;
+  with a smaller but still resolving sample plan; measured on 2 cores shared with other work (load ~5):
+  306 s wall / 295 s CPU with an empty compilation cache, 224 s / 207 s with a warm one;
 - full (``full=True``, ``netfield demo --full``): the larger plans (widths 16..512, more networks and
-  posterior samples); about 8 minutes on 2 cores.
+  posterior samples); 761 s wall / 516 s CPU under the same load.
 
 The report states every section's wall time and sample sizes, and the command or API call that reproduces
 it at full size. JAX's persistent compilation cache (:mod:`netfield._runtime.jaxcache`) is on unless
@@ -116,7 +116,8 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
         stream: where progress goes (default stderr); the headline table goes to stdout.
         cache: JAX's persistent compilation cache (:mod:`netfield._runtime.jaxcache`); results do not depend on it.
 
-    Cost: about 2 minutes on 2 idle cores (fast), about 8 (``full=True``); module docstring.
+    Cost: 5 minutes of CPU (fast) or about 9 (``full=True``), less with a warm compilation cache (module
+    docstring, docs/design.md "Run time of the demo"); ``full`` and the cache are the levers.
     """
     t0 = time.monotonic()
     cfg = resolve(replace(config or DemoConfig(), **overrides))
