@@ -23,8 +23,8 @@ def add_parser(sub):
                        formatter_class=FORMATTER,
                        description="Reproduce 'finite RNNs converge slower to the mean field than DNNs' on digit "
                                    "images bundled with scikit-learn (no download), with the phase diagram, GP "
-                                   "classification, 1/n, any-architecture and feature-learning sections: about 5 "
-                                   "minutes of CPU on a first run, 3.5 on a second (compiled programs are cached), "
+                                   "classification, 1/n, any-architecture and feature-learning sections: about 5.5 "
+                                   "minutes of CPU on a first run, 3 on a second (compiled programs are cached), "
                                    "--full about 9. The report states each section's time, sample sizes "
                                    "and full-size command.",
                        epilog=examples("""

@@ -89,7 +89,7 @@ def _api_call(networks) -> str:
 
 def demo_section(out_dir, *, full: bool = False) -> dict:
     """Run the study (measured on 2 cores shared with other work, load ~5: fast 34-37 s with an empty
-    compilation cache, 12 s with a warm one; ``full``: 53 s), write the figure, return
+    compilation cache, 10-12 s with a warm one; ``full``: 53 s), write the figure, return
     {figures, paragraphs, numbers, plan, reproduce}."""
     out_dir = os.fspath(out_dir)
     if not os.path.isdir(out_dir):

@@ -9,9 +9,9 @@ of the demo"):
   classification), netfield.nlo (1/n fluctuations, DNN vs RNN), netfield.experiments.architecture_figures
   (kernels of any architecture vs sampled networks) and netfield.feature.figures (feature learning), each
   with a smaller but still resolving sample plan; measured on 2 cores shared with other work (load ~5):
-  306 s wall / 295 s CPU with an empty compilation cache, 224 s / 207 s with a warm one;
+  321 s wall / 324 s CPU with an empty compilation cache, 178 s / 178 s with a warm one;
 - full (``full=True``, ``netfield demo --full``): the larger plans (widths 16..512, more networks and
-  posterior samples); 761 s wall / 516 s CPU under the same load.
+  posterior samples); 761 s wall / 516 s CPU with an empty cache under the same load.
 
 The report states every section's wall time and sample sizes, and the command or API call that reproduces
 it at full size. JAX's persistent compilation cache (:mod:`netfield._runtime.jaxcache`) is on unless
