@@ -34,16 +34,12 @@ def test_section_records_time_plan_command_and_resumes(tmp_path, monkeypatch):
     assert "error" in full  # the full-size section has no checkpoint of its own yet: it ran (and failed)
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"NETFIELD_CACHE_DIR": "/x/y"}, "/x/y/jax"),
-    ({"XDG_CACHE_HOME": "/c"}, "/c/netfield/jax"),
-])
-def test_cache_folder(monkeypatch, env, expected):
+@pytest.mark.parametrize("variable, below", [("NETFIELD_CACHE_DIR", ("jax",)), ("XDG_CACHE_HOME", ("netfield", "jax"))])
+def test_cache_folder(monkeypatch, tmp_path, variable, below):
     for key in ("NETFIELD_CACHE_DIR", "XDG_CACHE_HOME"):
         monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert str(jaxcache.cache_dir()) == expected
+    monkeypatch.setenv(variable, str(tmp_path))
+    assert jaxcache.cache_dir() == tmp_path.joinpath(*below)
 
 
 def test_cache_opt_out(monkeypatch, tmp_path):
