@@ -5,7 +5,9 @@ theory kernel falls like 1/width (fitted slope within error of -1), and the mean
 agrees with the theory within 4 standard errors at the largest width. Fixed seeds, different from
 the demo's (docs/design.md section 5) for the unit tests; the two slow requirements are checked on the
 numbers of the real ``netfield demo`` run (session fixture ``netfield_demo``, tests/conftest.py), whose
-section 9 is exactly this study (widths 32..1024) - computed once for the whole test session.
+section 9 is exactly this study (fast plan: widths 32..512, 48 networks per width to 256 and 32 at 512;
+the fitted slope's standard error is ~0.05-0.1, so |slope + 1| < 3 s.e. rejects a slope off by ~0.3, and
+slope_se < 0.2 is checked) - computed once for the whole test session.
 """
 
 import json
@@ -51,7 +53,10 @@ def test_distance_falls_like_one_over_width(study, name):
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_mean_empirical_kernel_matches_theory_at_largest_width(study, name):
     r = study[name]
-    assert r["largest_width"] == DEMO_WIDTHS[-1] == 1024
+    # the fast demo's largest width is 512 (netfield demo --full: 1024); the mean kernel's O(1/n) bias is
+    # then twice as large while its standard error (32 networks) grows by sqrt(2): the test can fail on a
+    # wrong theory sooner, not later
+    assert r["largest_width"] == DEMO_WIDTHS[-1] == 512
     z = np.asarray(r["z"], dtype=float)
     assert np.all(np.isfinite(z)) and r["max_abs_z"] < 4.0, (name, r["max_abs_z"], z)
 

@@ -67,7 +67,9 @@ def test_html_references_only_existing_files(tiny_summary, tmp_path):
         draw(summary["figures"][name]).savefig(tmp_path / summary["figures"][name]["file"])
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     text = write_index(summary, tmp_path).read_text()
-    refs = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", text)
+    refs = re.findall(r"(?:src|href)=['\"]([^'\"#][^'\"]*)['\"]", text)
+    anchors = re.findall(r"href=['\"]#([^'\"]+)['\"]", text)  # the table of contents
+    assert anchors and all(f"id='{a}'" in text for a in anchors), anchors
     assert {f"{n}.png" for n in FIGURES} <= set(refs)
     assert all((tmp_path / r).is_file() for r in refs)
     assert text.count("<figcaption>") == len(FIGURES)

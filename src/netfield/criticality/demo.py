@@ -13,11 +13,18 @@ from .phase_diagram import phase_diagram
 PHASES = ("ordered", "critical", "chaotic", "unbounded")
 
 
-def demo_section(out_dir) -> dict:
+REPRODUCE = ("netfield phase-diagram --activation tanh --weight-min 0.5 --weight-max 4 --bias-max 0.3 "
+             "--resolution 71x31 --out phase_diagram_tanh.png")
+
+
+def demo_section(out_dir, *, full: bool = False) -> dict:
     """Write the tanh phase diagram into ``out_dir`` and return its report entry (< 20 s).
 
+    ``full``: accepted for the demo's interface; the section is the same at both sizes (it is cheap).
+
     Returns:
-        {"figures": [file names], "paragraphs": {file name: text}, "numbers": {...}} (JSON-serialisable).
+        {"figures": [file names], "paragraphs": {file name: text}, "numbers": {...}, "plan": text,
+        "reproduce": command} (JSON-serialisable).
     """
     out_dir = os.fspath(out_dir)
     if not os.path.isdir(out_dir):
@@ -39,14 +46,15 @@ def demo_section(out_dir) -> dict:
     plot_phase_diagram(pd, os.path.join(out_dir, name),
                        marks=[(w05, 0.05, f"({w05:.4f}, 0.05)"), (1.2, 0.05, "ordered"), (3.0, 0.05, "chaotic")])
     text = (
-        "Order-to-chaos phase diagram of tanh networks (DNN and RNN share it at infinite width). "
+        f"The critical line chi_1 = 1 separates ordered from chaotic tanh networks; at bias_var = 0.05 it crosses "
+        f"weight_var = {w05:.4f} (Schoenholz et al. [3]: 1.7610). "
+        "Order-to-chaos phase diagram of tanh networks (DNN and RNN share it at infinite width [1, 2]). "
         "Left: the largest Lyapunov exponent lambda = (1/2) ln chi_1 per layer, blue where perturbations "
         "shrink (ordered), red where they grow (chaotic). Right: the depth scale xi_c = -1/ln chi_c over "
         "which the correlation of two inputs relaxes to its fixed point; it diverges on the critical line. "
         f"The black line chi_1 = 1 is traced by pseudo-arclength continuation ({len(pd.line)} points); the "
         "dashed white lambda = 0 contour of the grid lies on it. "
-        f"At bias_var = 0.05 the line crosses weight_var = {w05:.4f} (Schoenholz et al.: 1.7610); at "
-        f"bias_var = 0 it starts at weight_var = {w0:.4f}. The bias_var = 0 row of the xi_c map is bright "
+        f"At bias_var = 0 it starts at weight_var = {w0:.4f}. The bias_var = 0 row of the xi_c map is bright "
         "because there every input is contracted to zero in the ordered phase, where tanh is linear and "
         "correlations are frozen (xi_c = inf). Markers: an ordered point (lambda = "
         f"{ordered['lyapunov']:.4f}, xi_c = {ordered['xi_c']:.2f}) and a chaotic one (lambda = "
@@ -60,4 +68,6 @@ def demo_section(out_dir) -> dict:
         "critical_line_points": len(pd.line),
         "seconds": round(time.perf_counter() - start, 2),
     }
-    return {"figures": [name], "paragraphs": {name: text}, "numbers": numbers}
+    plan = ("71 x 31 grid of (weight_var, bias_var) in [0.5, 4] x [0, 0.3], critical line by continuation "
+            f"({len(pd.line)} points); deterministic (no sampling), the same in --full")
+    return {"figures": [name], "paragraphs": {name: text}, "numbers": numbers, "plan": plan, "reproduce": REPRODUCE}

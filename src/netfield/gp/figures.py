@@ -30,7 +30,8 @@ def _sweeps_figure(s: DigitsStudy, path: str):
     w = s.weight_vars
     ax_w.axvspan(w.min() * 0.9, s.critical_weight_var, color="tab:blue", alpha=0.07, lw=0)
     ax_w.axvspan(s.critical_weight_var, w.max() * 1.1, color="tab:red", alpha=0.07, lw=0)
-    ax_w.plot(w, s.accuracy_vs_weight_var, "o-", color="k", label="test accuracy (DNN = RNN)")
+    ax_w.errorbar(w, s.accuracy_vs_weight_var, yerr=[accuracy_se(a, s.n_test) for a in s.accuracy_vs_weight_var],
+                  fmt="o-", color="k", capsize=2, label="test accuracy (DNN = RNN), ± binomial s.e.")
     ax_w.axvline(s.critical_weight_var, color="tab:purple", ls="--", lw=1.2,
                  label=f"edge of chaos $\\chi_1 = 1$ ($\\sigma_w^2$ = {s.critical_weight_var:.3f})")
     ax_w.plot([s.evidence_optimal_weight_var], [s.evidence_optimal_weight_var_accuracy], "*", ms=16, color="gold",
@@ -57,7 +58,8 @@ def _sweeps_figure(s: DigitsStudy, path: str):
     styles = {"ordered": ("s--", "tab:blue", 7), "evidence-optimal": ("o-", "k", 6), "chaotic": ("^:", "tab:red", 6)}
     for label, (wv, acc, _) in s.depth_curves.items():
         fmt, color, ms = styles[label]
-        ax_d.plot(s.depths, acc, fmt, color=color, ms=ms, label=f"DNN, {label} ($\\sigma_w^2$ = {wv:.2f})")
+        ax_d.errorbar(s.depths, acc, yerr=[accuracy_se(a, s.n_test) for a in acc], fmt=fmt, color=color, ms=ms,
+                      capsize=2, label=f"DNN, {label} ($\\sigma_w^2$ = {wv:.2f})")
     ax_d.plot(s.depths, s.accuracy_vs_depth_rnn, "x", ms=10, mew=2, color="gold",
               label="RNN, evidence-optimal $\\sigma_w^2$ (same)")
     acc_best = s.depth_curves["evidence-optimal"][1][list(s.depths).index(s.evidence_optimal_depth)]
@@ -76,33 +78,54 @@ def _sweeps_figure(s: DigitsStudy, path: str):
     fig.savefig(path, dpi=110)
 
 
+CATEGORY_NAMES = {  # comparison name -> what the bar shows (input form; which outputs are read out)
+    "static-last": "image,\nlast step",
+    "static-mean": "image,\nmean of steps",
+    "rows-last": "rows,\nlast step",
+    "rows-mean": "rows,\nmean of steps",
+}
+CATEGORY_NOTE = ("image: all 64 pixels enter at step 1; rows: row t of the image enters at step t;\n"
+                 "last step: read out once; mean of steps: outputs of all steps averaged")
+
+
+def accuracy_se(accuracy: float, n_test: int) -> float:
+    """Binomial standard error of a test accuracy measured on ``n_test`` images."""
+    return float(np.sqrt(max(accuracy * (1 - accuracy), 0.0) / n_test))
+
+
 def _comparison_figure(s: DigitsStudy, path: str):
-    fig = Figure(figsize=(11, 4.4), layout="constrained")
-    ax_b, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1]})
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    ax_b, ax_s = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
 
     labels, dnn_acc, rnn_acc, notes = [], [], [], []
     for c in s.comparisons:
-        labels.append(c.name)
+        labels.append(CATEGORY_NAMES.get(c.name, c.name))
         dnn_acc.append(c.accuracy_dnn)
         rnn_acc.append(c.accuracy_rnn)
-        notes.append(f"{100 * c.disagreement:.1f}% differ")
-    labels.append("Laplace\nsoftmax")
+        notes.append("identical" if c.disagreement == 0 else f"{100 * c.disagreement:.1f}% differ")
+    labels.append("softmax Laplace,\nimage, last step")
     dnn_acc.append(s.laplace_accuracy_dnn)
     rnn_acc.append(s.laplace_accuracy_rnn)
-    notes.append("0.0% differ" if s.laplace_max_probability_difference == 0 else
+    notes.append("identical" if s.laplace_max_probability_difference == 0 else
                  f"max dp {s.laplace_max_probability_difference:.1e}")
     x = np.arange(len(labels))
-    ax_b.bar(x - 0.2, dnn_acc, 0.4, label="DNN", color="tab:blue")
-    ax_b.bar(x + 0.2, rnn_acc, 0.4, label="RNN", color="tab:orange")
-    ax_b.bar([len(labels)], [s.rbf_accuracy], 0.4, color="tab:gray", label="sklearn GP, RBF kernel")
-    for xi, note, top in zip(x, notes, np.maximum(dnn_acc, rnn_acc)):
-        ax_b.text(xi, top + 0.004, note, ha="center", fontsize=8)
-    ax_b.set_xticks(list(x) + [len(labels)], labels + ["RBF"], fontsize=8)
-    lo = min(min(dnn_acc), min(rnn_acc), s.rbf_accuracy)
-    ax_b.set_ylim(max(0.0, lo - 0.05), 1.005)
-    ax_b.set_ylabel("test accuracy")
+    se = lambda a: [accuracy_se(v, s.n_test) for v in a]
+    ax_b.bar(x - 0.2, dnn_acc, 0.4, yerr=se(dnn_acc), capsize=2, label="DNN kernel", color="tab:blue")
+    ax_b.bar(x + 0.2, rnn_acc, 0.4, yerr=se(rnn_acc), capsize=2, label="RNN kernel", color="tab:orange")
+    ax_b.bar([len(labels)], [s.rbf_accuracy], 0.4, yerr=se([s.rbf_accuracy]), capsize=2, color="tab:gray",
+             label="scikit-learn GP, RBF kernel")
+    for xi, note, dv, rv in zip(x, notes, dnn_acc, rnn_acc):
+        ax_b.text(xi, 0.04, f"{100 * dv:.1f} / {100 * rv:.1f}%\n{note}", ha="center", fontsize=7, color="w",
+                  fontweight="bold")
+    ax_b.text(len(labels), 0.04, f"{100 * s.rbf_accuracy:.1f}%", ha="center", fontsize=7, color="w",
+              fontweight="bold")
+    ax_b.axhline(0.1, color="k", ls=":", lw=1, label="chance (10 classes)")
+    ax_b.set_xticks(list(x) + [len(labels)], labels + ["RBF kernel\n(no network)"], fontsize=8)
+    ax_b.set_xlabel(CATEGORY_NOTE, fontsize=7)
+    ax_b.set_ylim(0, 1.12)
+    ax_b.set_ylabel(f"test accuracy ({s.n_test} images, ± binomial s.e.)")
     ax_b.set_title("DNN vs RNN: one readout time (identical) vs several (differ)")
-    ax_b.legend(loc="upper center", ncol=3, fontsize=8)
+    ax_b.legend(loc="upper center", ncol=4, fontsize=7)
 
     same = next(c for c in s.comparisons if c.name == "static-last")
     diff = next(c for c in s.comparisons if c.name == "rows-mean")
@@ -116,6 +139,7 @@ def _comparison_figure(s: DigitsStudy, path: str):
     ax_s.set_ylabel("RNN posterior mean of the true class")
     ax_s.set_title("per test image")
     ax_s.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"GP classification of digits ({s.n_train} train / {s.n_test} test images): DNN vs RNN kernels")
     fig.savefig(path, dpi=110)
 
 
@@ -155,23 +179,33 @@ def _paragraphs(s: DigitsStudy) -> dict:
     sl, sm, rl, rm = by["static-last"], by["static-mean"], by["rows-last"], by["rows-mean"]
     w_ord, acc_ord, _ = s.depth_curves["ordered"]
     w_cha, acc_cha, _ = s.depth_curves["chaotic"]
+    pm = lambda a: f"{a:.1%} ± {accuracy_se(a, s.n_test):.1%}"
     sweeps = (
+        f"The evidence finds the edge of chaos: at depth {s.sweep_depth} it is maximal at weight_var = "
+        f"{s.evidence_optimal_weight_var:.3f}, next to chi_1 = 1 at {s.critical_weight_var:.3f} [2, 3], where the "
+        f"test accuracy is {pm(s.evidence_optimal_weight_var_accuracy)} (± binomial standard error over "
+        f"{s.n_test} test images), and accuracy falls towards chance deep in either phase. "
         f"GP regression on centred one-hot labels with the NNGP kernel of an {s.activation} network "
         f"({s.n_train} training and {s.n_test} test digits, bias_var = {s.bias_var:g}). Left: at depth "
         f"{s.sweep_depth}, test accuracy against weight_var. The evidence (log marginal likelihood, green) "
         f"is maximal at weight_var = {s.evidence_optimal_weight_var:.3f}, next to the edge of chaos "
         f"chi_1 = 1 at weight_var = {s.critical_weight_var:.3f}; the accuracy there is "
-        f"{s.evidence_optimal_weight_var_accuracy:.1%} (best on the grid {np.max(s.accuracy_vs_weight_var):.1%}). "
+        f"{pm(s.evidence_optimal_weight_var_accuracy)} (best on the grid {pm(np.max(s.accuracy_vs_weight_var))}). "
         f"Deep in the ordered phase the kernel forgets its inputs (all correlations flow to 1) and deep in the "
         f"chaotic phase it decorrelates them; accuracy falls towards chance (10% for ten classes) on "
         f"both sides. Right: accuracy against depth at weight_var = {w_ord:.2g} (ordered: "
-        f"{acc_ord[-1]:.1%} at depth {s.depths[-1]}), at the evidence optimum, and at {w_cha:.2g} (chaotic: "
-        f"{acc_cha[-1]:.1%}); the evidence prefers depth {s.evidence_optimal_depth}. RNN (crosses) and DNN "
+        f"{pm(acc_ord[-1])} at depth {s.depths[-1]}), at the evidence optimum, and at {w_cha:.2g} (chaotic: "
+        f"{pm(acc_cha[-1])}); the evidence prefers depth {s.evidence_optimal_depth}. RNN (crosses) and DNN "
         f"give the same accuracy at every depth, as the theory says for a readout at a single time."
     )
     bound = (" at its lower bound: the evidence prefers interpolating the labels" if "noise" in s.evidence_at_bound
              else "")
     comparison = (
+        f"With a readout at a single time DNN and RNN kernels give identical predictions "
+        f"({pm(sl.accuracy_dnn)} both); averaging the outputs of all steps brings in the RNN's cross-time "
+        f"kernels and {rm.disagreement:.1%} of the test predictions change (row sequences) [1, 4]. "
+        f"Bar labels: how each image enters (at step 1, or its 8 rows one per step) and which outputs are read "
+        f"out; the white numbers are DNN / RNN accuracies; error bars: binomial standard errors. "
         f"Readout at a single layer / time: DNN and RNN kernels are identical (the RNN kernel recomputed by the "
         f"generic master-theorem interpreter differs from the DNN's by {s.generic_rnn_max_kernel_difference:.1e} "
         f"relative), so are the predictions (max difference {sl.max_prediction_difference:.1e}) and the test "
@@ -186,25 +220,39 @@ def _paragraphs(s: DigitsStudy) -> dict:
         f"the larger kernel's largest entry, test predictions differ for {sm.disagreement:.1%} and {rm.disagreement:.1%} of "
         f"the images (accuracy {sm.accuracy_dnn:.1%} vs {sm.accuracy_rnn:.1%} and {rm.accuracy_dnn:.1%} vs "
         f"{rm.accuracy_rnn:.1%}); right: the true-class scores per image leave the diagonal. scikit-learn's GP "
-        f"with an evidence-optimised RBF kernel on the same split and targets reaches {s.rbf_accuracy:.1%} "
+        f"with an evidence-optimised RBF kernel on the same split and targets reaches {pm(s.rbf_accuracy)} "
         f"(log evidence {s.rbf_log_evidence:.0f} vs {s.log_evidence:.0f} for the network kernel)."
     )
     return {SWEEPS_PNG: sweeps, COMPARISON_PNG: comparison}
 
 
-def demo_section(out_dir) -> dict:
+# The study's plans: fast (the demo's default) and full (``netfield demo --full``); keyword arguments of
+# netfield.gp.studies.digits_study.
+FAST_PLAN = {"n_train": 300, "n_test": 400}
+FULL_PLAN = {"n_train": 300, "n_test": 400}
+
+
+def demo_section(out_dir, *, full: bool = False) -> dict:
     """Run the digits study, write the figures into ``out_dir`` and return them with their text.
 
     Returns:
-        {"figures": [filenames], "paragraphs": {filename: text}, "numbers": {...}} (JSON-serialisable).
+        {"figures": [filenames], "paragraphs": {filename: text}, "numbers": {...}, "plan": text,
+        "reproduce": API call} (JSON-serialisable).
     """
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    study = digits_study()
+    plan = FULL_PLAN if full else FAST_PLAN
+    study = digits_study(**plan)
     _sweeps_figure(study, os.path.join(out_dir, SWEEPS_PNG))
     _comparison_figure(study, os.path.join(out_dir, COMPARISON_PNG))
     numbers = _numbers(study)
-    return {"figures": [SWEEPS_PNG, COMPARISON_PNG], "paragraphs": _paragraphs(study), "numbers": numbers}
+    text = (f"{study.n_train} training and {study.n_test} test digits (one random split, seed {study.seed}); "
+            f"weight_var sweep of {len(study.weight_vars)} values at depth {study.sweep_depth}, depths "
+            f"{', '.join(str(int(d)) for d in study.depths)}; no sampling (exact GP posteriors): accuracies carry the "
+            f"binomial standard error of {study.n_test} test images")
+    reproduce = "netfield.gp.studies.digits_study(" + ", ".join(f"{k}={v!r}" for k, v in FULL_PLAN.items()) + ")"
+    return {"figures": [SWEEPS_PNG, COMPARISON_PNG], "paragraphs": _paragraphs(study), "numbers": numbers,
+            "plan": text, "reproduce": reproduce}
 
 
 __all__ = ["COMPARISON_PNG", "SWEEPS_PNG", "demo_section"]

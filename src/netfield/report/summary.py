@@ -15,8 +15,8 @@ from ..experiments.convergence import (
     ConvergenceStudy,
     equal_time_blocks,
 )
-from ..experiments.sampling import sample_range
-from ..finite import mean_and_sem
+from ..finite import mean_and_sem, sample
+from ..finite.sampler import default_chunk_size
 from ..meanfield import kernel, mean_field
 
 
@@ -37,17 +37,36 @@ def _tolist(a) -> list:
     return np.asarray(a, float).tolist()
 
 
-def kernels_block(x, labels, study: ConvergenceStudy, weight_var: float, width: int, networks: int, seed: int) -> dict:
+def _sample_like_study(net, x, width: int, networks: int, seed: int, chunk_size: int):
+    """``networks`` networks sampled in chunks of the study's shape (:func:`netfield.experiments.convergence.measure`
+    samples ``chunk_size`` networks per call), so that the study's compiled program is reused; the networks do
+    not depend on the chunking (network i uses fold_in(PRNGKey(seed), i))."""
+    chunk = min(chunk_size, networks, default_chunk_size(width, len(x), net.steps))
+    return sample(net, x, width, networks, seed, readout="all", preactivations="all", chunk_size=chunk)
+
+
+def _mean_std_ratio_se(k_emp: dict) -> float:
+    """Standard error of the mean (over entries) RNN/DNN ratio of entrywise standard deviations: delete-one
+    jackknife over the sampled networks (network i of each architecture removed together; the two
+    architectures' networks are independent, so the pairs are independent units)."""
+    k_d, k_r = k_emp["dnn"], k_emp["rnn"]
+    m = len(k_d)
+    keep = lambda k, i: np.delete(k, i, axis=0).std(axis=0, ddof=1)
+    vals = np.array([np.mean(keep(k_r, i) / keep(k_d, i)) for i in range(m)])
+    return float(np.sqrt((m - 1) / m * np.sum((vals - vals.mean()) ** 2)))
+
+
+def kernels_block(x, labels, study: ConvergenceStudy, weight_var: float, width: int, networks: int, seed: int,
+                  chunk_size: int = 8) -> dict:
     """Mean-field readout kernels of DNN and RNN at step T and the std of sampled kernels at width n."""
     st = study.settings
-    mft, std = {}, {}
+    mft, std, emp = {}, {}, {}
     for arch in ARCHITECTURES:
         net = st.network(arch, weight_var)
         mft[arch] = np.asarray(kernel(net, x))
-        ens = sample_range(net, x, width, 0, networks, derive_seed(seed, "kernels", arch, width),
-                           readout="all", preactivations="all")
-        k_emp = equal_time_blocks(ens.readout, len(x), st.depth)[:, -1]
-        std[arch] = k_emp.std(axis=0, ddof=1)
+        ens = _sample_like_study(net, x, width, networks, derive_seed(seed, "kernels", arch, width), chunk_size)
+        emp[arch] = equal_time_blocks(ens.readout, len(x), st.depth)[:, -1]
+        std[arch] = emp[arch].std(axis=0, ddof=1)
     diff = mft["rnn"] - mft["dnn"]
     return {
         "file": "kernels.png", "labels": [int(v) for v in labels], "step": st.depth, "weight_var": weight_var,
@@ -57,11 +76,12 @@ def kernels_block(x, labels, study: ConvergenceStudy, weight_var: float, width: 
         "std_dnn": _tolist(std["dnn"]), "std_rnn": _tolist(std["rnn"]),
         "std_ratio": _tolist(std["rnn"] / std["dnn"]),
         "mean_std_ratio": float(np.mean(std["rnn"] / std["dnn"])),
+        "mean_std_ratio_se": _mean_std_ratio_se(emp),
     }
 
 
 def cross_time_block(x, labels, study: ConvergenceStudy, weight_var: float, width: int, networks: int, seed: int,
-                     pattern: int = 0) -> dict:
+                     pattern: int = 0, chunk_size: int = 8) -> dict:
     """C(t, s) of one pattern: RNN mean field, RNN and DNN sampled means, and the row C(T, s)."""
     st = study.settings
     T = st.depth
@@ -69,8 +89,8 @@ def cross_time_block(x, labels, study: ConvergenceStudy, weight_var: float, widt
     for arch in ARCHITECTURES:
         net = st.network(arch, weight_var)
         mft[arch] = np.asarray(mean_field(net, x).two_time(pattern))
-        ens = sample_range(net, x, width, 0, networks, derive_seed(seed, "cross_time", arch, width),
-                           readout="all", preactivations="all")  # same compiled function as the study
+        ens = _sample_like_study(net, x, width, networks, derive_seed(seed, "cross_time", arch, width),
+                                 chunk_size)  # same compiled function as the study
         c = np.array([[ens.preactivation(t, s)[:, pattern, pattern] for s in range(1, T + 1)]
                       for t in range(1, T + 1)])  # (T, T, networks)
         emp_mean[arch], emp_sem[arch] = mean_and_sem(np.moveaxis(c, -1, 0))
