@@ -266,7 +266,7 @@ class StudySettings:
     chunk_size: int
 
     def network(self, architecture: str, weight_var: float) -> Network:
-        build = dnn if architecture == "dnn" else rnn
+        build = {"dnn": dnn, "rnn": rnn}[architecture]   # the study's two builders, by their names
         return build(self.depth, self.activation, weight_var=weight_var, bias_var=self.bias_var,
                      input_var=self.input_var, readout_var=self.readout_var,
                      readout_bias_var=self.readout_bias_var)
