@@ -47,4 +47,4 @@ def test_unknown_attribute_of_gp_still_raises_attribute_error():
     import netfield.gp
 
     with pytest.raises(AttributeError, match="netfield.gp.*no_such_name"):
-        netfield.gp.no_such_name  # noqa: B018
+        netfield.gp.no_such_name  # noqa: B018 - the attribute access is what is tested
