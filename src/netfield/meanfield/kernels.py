@@ -16,9 +16,11 @@ from ..program import Network, Patterns
 from ..program.shape import recognise_chain
 from . import fused
 from .netsor import ProgramEngine
-from .result import MeanFieldResult, assemble_readouts, readout_rows
+from .ntk import PARAMETERIZATIONS, TangentEngine, check_parameterization
+from .result import MeanFieldResult, assemble, assemble_readouts, readout_rows
 
 READOUTS = ("last", "all")
+KINDS = ("nngp", "ntk")
 BATCHES = ("joint", "x1")
 
 
@@ -86,9 +88,11 @@ def _fused_kernel(program, n1, readout: str, method: str):
     return fused.readout_kernel(chain, x1, x2, steps=int(chain.last[0]))
 
 
-def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "auto", batch: str = "joint",
-           qmc_points: int = 2**12, qmc_replicates: int = 8, seed: int = 0):
-    """Readout (NNGP) kernel of any network: K_ab = Cov(f(a), f(b)) at infinite width.
+def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nngp", parameterization: str = "ntk",
+           width: int | None = None, method: str = "auto", batch: str = "joint", qmc_points: int = 2**12,
+           qmc_replicates: int = 8, seed: int = 0):
+    """Readout kernel of any network at infinite width: the NNGP kernel K_ab = Cov(f(a), f(b)), or
+    the neural tangent kernel Theta_ab = sum_p df(a)/dp df(b)/dp (``kind="ntk"``, docs/ntk.md).
 
     Args:
         net: any network (:func:`netfield.dnn`, :func:`netfield.rnn`, :func:`netfield.gru`, ...).
@@ -100,6 +104,12 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
             joint covariance of the outputs at every step of every sequence, ordered sequence by
             sequence and step by step inside it, shape (sum T_a, sum T_b) (networks with one
             output per pattern: the same as "last").
+        kind: ``"nngp"`` (default) or ``"ntk"``.
+        parameterization: of the NTK: ``"ntk"`` (default; every parameter N(0, 1), scaled by
+            sqrt(var / fan_in) in the forward pass, as neural-tangents) or ``"standard"`` (the
+            parameters sqrt(var / fan_in) omega trained directly: the NTK grows linearly with the
+            width, docs/ntk.md section 3). The NNGP kernel is the same in both.
+        width: hidden width n, required by (and only used with) ``parameterization="standard"``.
         method: Gaussian-expectation method of single-activation moments (``"auto"``, ``"closed"``,
             ``"panels"``, ``"hermite"``).
         batch: for batch-coupled networks (batch norm), whose kernel depends on the whole batch:
@@ -128,16 +138,28 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, method: str = "a
     """
     check_network(net)
     check_choice("readout", readout, READOUTS)
+    check_choice("kind", kind, KINDS)
+    if kind == "ntk":
+        width = check_parameterization(parameterization, width)
+    elif parameterization != "ntk" or width is not None:
+        check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+        raise ValueError(f"parameterization and width apply to kind='ntk' only (the NNGP kernel is the same in "
+                         f"both parameterizations), got parameterization={parameterization!r}, width={width!r}")
     check_choice("batch", batch, BATCHES)
     check_qmc(qmc_points, qmc_replicates)
     joined, n1 = joined_inputs(net, x1, x2)
     program = net.program(joined, batch_rows=n1 if batch == "x1" else None)
-    k = _fused_kernel(program, n1, readout, method)
-    if k is not None:
-        return fused.as_jax(k)
+    if kind == "nngp":
+        k = _fused_kernel(program, n1, readout, method)
+        if k is not None:
+            return fused.as_jax(k)
     engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)
     rows = readout_rows(program, readout)
-    full = assemble_readouts(engine, rows, rows).mean(axis=0)
+    if kind == "ntk":
+        tangents = TangentEngine(engine, parameterization, width)
+        full = assemble(tangents.readout_ntk, rows, rows, engine.replicates).mean(axis=0)
+    else:
+        full = assemble_readouts(engine, rows, rows).mean(axis=0)
     if n1 is None:
         return full
     split = sum(1 for _, a in rows if a < n1)

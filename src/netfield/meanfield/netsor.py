@@ -206,32 +206,41 @@ class ProgramEngine:
     def _entrywise_moment(self, h1, h2, leaves1, leaves2):
         """E[h1(a) h2(b)] entry by entry for elementwise H-variables: a Gaussian integral over the
         k1 + k2 leaves at rows a and b (Gauss-Hermite up to 4 dimensions, else quasi-Monte Carlo)."""
-        from ..gauss.multivariate import lowdim_expectation
-
         k1 = len(leaves1)
-        cov = self._entry_covariance(h1, h2, leaves1, leaves2)
-        D = cov.shape[-1]
 
-        def fn(z):  # z (..., P, D) -> (..., P)
+        def fn(z, _extra):  # z (..., P, D) -> (..., P)
             v1 = _evaluate_elementwise(self.program, h1, {g: z[..., i] for i, g in enumerate(leaves1)})
             v2 = _evaluate_elementwise(self.program, h2, {g: z[..., k1 + i] for i, g in enumerate(leaves2)})
             return v1 * v2
 
-        if D <= LOWDIM_MAX and _traced(cov):
+        cov = self._entry_covariance(h1, h2, leaves1, leaves2)
+        return self.entrywise_expectation(fn, cov, None, symmetric=h1 == h2)
+
+    def entrywise_expectation(self, fn, cov, extra, *, symmetric: bool):
+        """E[fn(Z_ab, extra_ab)] per entry (a, b), Z_ab ~ N(0, cov[:, a, b]) (cov (R, M1, M2, D, D)):
+        tensor Gauss-Hermite (B3) up to LOWDIM_MAX dimensions when it converges, else quasi-Monte
+        Carlo (B4). ``fn(z, extra)`` maps samples (R, m1, M2, P, D) and the matching rows of
+        ``extra`` (an (R, M1, M2, ...) array or None, sliced along the rows with z) to (R, m1, M2, P)."""
+        from ..gauss.multivariate import lowdim_expectation
+
+        D = cov.shape[-1]
+        if D <= LOWDIM_MAX and (_traced(cov) or _traced(extra)):
             # gradients: the highest order of the rule the concrete path converges with
             # (its accepted values agree with this one to <= LOWDIM_ACCEPT)
             self.backend_counts["lowdim"] += 1
-            return hermite_expectation(fn, cov, LOWDIM_ORDERS[D][-1])
+            return hermite_expectation(lambda z: fn(z, extra), cov, LOWDIM_ORDERS[D][-1])
         if D <= LOWDIM_MAX:
-            value, error = lowdim_expectation(fn, np.asarray(cov), tol=1e-10, orders=LOWDIM_ORDERS[D])
+            full = None if extra is None else np.asarray(extra)
+            value, error = lowdim_expectation(lambda z: fn(z, full), np.asarray(cov), tol=1e-10,
+                                              orders=LOWDIM_ORDERS[D])
             worst = float(np.max(error))
             if worst <= LOWDIM_ACCEPT * max(1.0, float(np.abs(value).max())):
                 self.backend_counts["lowdim"] += 1
                 self.lowdim_error = max(self.lowdim_error, worst)
                 return jnp.asarray(value)
         self.backend_counts["qmc"] += 1
-        value = self._entrywise_qmc(fn, cov)
-        if h1 == h2:  # entries (a, b) and (b, a) come from different point sets: keep the Gram symmetric
+        value = self._entrywise_qmc(fn, cov, extra)
+        if symmetric:  # entries (a, b) and (b, a) come from different point sets: keep the Gram symmetric
             value = 0.5 * (value + jnp.swapaxes(value, -1, -2))
         return value
 
@@ -266,7 +275,7 @@ class ProgramEngine:
         w = cov * s[:, None] * s[None, :] + 0.5 * np.eye(s.shape[0])  # (M4)
         return jnp.asarray(orthant_closed(w, xp))
 
-    def _entrywise_qmc(self, fn, cov):
+    def _entrywise_qmc(self, fn, cov, extra=None):
         from ..gauss.multivariate import sobol_normals
 
         R, M1, M2, D = cov.shape[:4]
@@ -283,7 +292,8 @@ class ProgramEngine:
         for a0 in range(0, M1, rows_per_chunk):
             f = xp.swapaxes(factor[:, a0:a0 + rows_per_chunk], -1, -2)  # (R, ma, M2, D, D)
             z = xp.matmul(xi[:, None, None], f)  # (R, ma, M2, S, D)
-            out.append(jnp.mean(fn(jnp.asarray(z)), axis=-1))
+            part = None if extra is None else extra[:, a0:a0 + rows_per_chunk]
+            out.append(jnp.mean(fn(jnp.asarray(z), part), axis=-1))
         return jnp.concatenate(out, axis=1)
 
     def _record_clipping(self, cov):

@@ -31,8 +31,13 @@ def readout_rows(program, readout: str) -> list:
 
 def assemble_readouts(engine: ProgramEngine, rows1, rows2):
     """(R, len(rows1), len(rows2)) readout covariances; one block per pair of readouts involved."""
-    R = engine.replicates
-    out = jnp.zeros((R, len(rows1), len(rows2)))
+    return assemble(engine.readout_cov, rows1, rows2, engine.replicates)
+
+
+def assemble(block, rows1, rows2, replicates: int):
+    """(R, len(rows1), len(rows2)) from ``block(r1, r2)`` -> (R, M1, M2) per pair of readouts involved
+    (readout covariances, NTK blocks)."""
+    out = jnp.zeros((replicates, len(rows1), len(rows2)))
     names1 = list(dict.fromkeys(r for r, _ in rows1))
     names2 = list(dict.fromkeys(r for r, _ in rows2))
     for r1 in names1:
@@ -41,8 +46,7 @@ def assemble_readouts(engine: ProgramEngine, rows1, rows2):
         for r2 in names2:
             j = np.array([k for k, (r, _) in enumerate(rows2) if r == r2])
             b = np.array([rows2[k][1] for k in j])
-            block = engine.readout_cov(r1, r2)
-            out = out.at[:, i[:, None], j[None, :]].set(block[:, a[:, None], b[None, :]])
+            out = out.at[:, i[:, None], j[None, :]].set(block(r1, r2)[:, a[:, None], b[None, :]])
     return out
 
 
