@@ -72,7 +72,7 @@ def test_reference_file_is_what_the_tests_assume():
         assert np.abs(np.array(case["ntk"]) - np.array(case["nngp"])).max() > 1e-2
         assert np.abs(np.array(case["standard"]["ntk"]) - np.array(case["ntk"])).max() > 1.0
     # the generator's own independent numpy checks (benchmarks/nt_ntk_reference.py) passed
-    for check in ("numpy_rnn_ntk_recursion_vs_nt", "numpy_standard_rule_vs_nt"):
+    for check in ("numpy_rnn_ntk_recursion_vs_nt", "numpy_standard_rule_vs_nt", "relu_extended_precision_vs_nt"):
         assert max(v for d in REFERENCE["checks"][check].values() for v in d.values()) < 1e-12
 
 
