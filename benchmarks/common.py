@@ -25,6 +25,7 @@ import platform
 import socket
 import threading
 import time
+from pathlib import Path
 
 FLOAT64 = 8
 
@@ -294,3 +295,53 @@ def format_table(rows: list[dict]) -> str:
         }
         lines.append("| " + " | ".join(str(cells[key]).replace("|", "/") for key, _ in TABLE_COLUMNS) + " |")
     return "\n".join(lines)
+
+
+# ---- README report ----------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_START = "<!-- benchmarks: written by benchmarks/run.py, do not edit by hand -->"
+README_END = "<!-- benchmarks: end -->"
+
+
+def update_readme(result, source: Path, readme: Path = README) -> None:
+    """Replace the text between README_START and README_END in ``readme`` by the markdown report of
+    ``result`` (a full run's results JSON) and the file it came from."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no benchmark markers ({README_START!r} ... {README_END!r})")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    try:
+        name = source.resolve().relative_to(readme.resolve().parent)
+    except ValueError:
+        name = source.name
+    body = f"Results file: `{name}`.\n\n" + markdown_report(result)
+    readme.write_text(head + README_START + "\n" + body + README_END + tail)
+
+
+def markdown_report(result) -> str:
+    m = result["machine"]
+    versions = result["netfield"]["versions"]
+    peer = (result["peer_env"] or {}).get("versions")
+    lines = [
+        f"Benchmarks {result['date'][:10]} on {m['cpu_model']}, {m['cpus_usable']} cores, "
+        f"{(m['memory_total_bytes'] or 0) / 2**30:.0f} GiB; float64"
+        + (" (--quick: small sizes, targets not meaningful)" if result["quick"] else ""),
+        f"netfield {versions.get('netfield')} (commit {str(result['netfield']['commit'])[:9]}"
+        + (", src modified" if result["netfield"]["src_dirty"] else "") + f"), jax {versions.get('jax')}; "
+        + (f"neural-tangents {peer['neural-tangents']} with jax {peer['jax']}" if peer else "no neural-tangents"),
+        "",
+        result["table"],
+        "",
+        ("Time = warm call; ratio = peer / netfield (sampling: achieved fraction of the matmul rate); "
+         "peak mem = RSS above the post-import baseline (N^2 = one N x N float64 matrix)."),
+    ]
+    if result.get("busy_workers"):
+        lines.append(f"Warning: the machine was busy (1-min load average > {m['cpu_count']} cores) during "
+                     + ", ".join(result["busy_workers"]) + ": those timings are not comparable.")
+    missed = [t for t in result["targets"] if t["met"] is False]
+    if missed:
+        lines.append("Targets missed: " + "; ".join(
+            f"{t['case']} {t['target']} {t['value']:.3g} (want {t['op']} {t['threshold']:g})" for t in missed))
+    return "\n".join(lines) + "\n"

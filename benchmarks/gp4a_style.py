@@ -18,6 +18,9 @@ Two algorithms for the same numbers:
   one step in time, to the full (N T) x (N T) matrix T times (each sweep makes one more step exact).
   About T/2 times more arithmetic; kept for comparison.
 
+:func:`ntk_kernel` is the neural tangent kernel of the same erf-RNN read out at the last step
+(with its equal-time NNGP recursion; independent of the two-time blocks above), see its docstring.
+
 Note: GP4A's function returns the *post-activation* kernel times the readout variance; here both
 return the pre-activation covariance C, which is what ``netfield.mean_field(...).preactivation``
 gives. Deliberately independent of netfield: numpy only.
@@ -46,6 +49,11 @@ def _as_sequences(x, steps: int | None):
 def erf_pair(var_a, var_b, cov):
     """E[erf(u) erf(v)] for (u, v) ~ N(0, [[var_a, cov], [cov, var_b]]) (docs/theory.md 2.1)."""
     return (2.0 / np.pi) * np.arcsin(2.0 * cov / np.sqrt((1.0 + 2.0 * var_a) * (1.0 + 2.0 * var_b)))
+
+
+def erf_dot_pair(var_a, var_b, cov):
+    """E[erf'(u) erf'(v)] = (4/pi) / sqrt((1 + 2 var_a)(1 + 2 var_b) - 4 cov^2) for (u, v) as in :func:`erf_pair`."""
+    return (4.0 / np.pi) / np.sqrt((1.0 + 2.0 * var_a) * (1.0 + 2.0 * var_b) - 4.0 * cov * cov)
 
 
 def two_time_kernel(x, weight_var: float, bias_var: float, input_var: float, steps: int | None = None):
@@ -96,6 +104,65 @@ def two_time_kernel_sweep(x, weight_var: float, bias_var: float, input_var: floa
         post[:, first] = 0.0
         C = drive + weight_var * post
     return C.reshape(n, T, n, T).transpose(1, 3, 0, 2).copy()
+
+
+def ntk_kernel(x, weight_var: float, bias_var: float, input_var: float, readout_var: float,
+               readout_bias_var: float, steps: int | None = None):
+    """NNGP and NTK (NTK parameterization) of an erf-RNN read out at the last step T, for all pattern pairs.
+
+    Equal-time recursion (one shared W, U, b; x_t = 0 after the sequence ends, so an (N, d) input
+    gives the DNN with T hidden layers)::
+
+        K_1 = bias_var + input_var x_1 . x_1' / d,                     Theta_1 = K_1
+        K_t = bias_var + input_var x_t . x_t' / d + weight_var E[phi(u) phi(v)]
+        Theta_t = K_t + weight_var E[phi'(u) phi'(v)] Theta_{t-1},     (u, v) ~ N(0, K_{t-1} on {a, b})
+        K_out = readout_bias_var + readout_var E[phi phi](K_T)
+        Theta_out = K_out + readout_var E[phi' phi'](K_T) Theta_T
+
+    (Weight sharing over time adds no cross-time terms to the infinite-width NTK of sequences of equal
+    length: the backward signals of different steps are asymptotically uncorrelated.)
+
+    Returns:
+        (K_out, Theta_out), two (N, N) arrays.
+    """
+    x, T = _as_sequences(x, steps)
+    d = x.shape[2]
+    k = bias_var + input_var * (x[:, 0] @ x[:, 0].T) / d
+    theta = k.copy()
+    for t in range(1, T + 1):
+        diag = np.diagonal(k)
+        va, vb = diag[:, None], diag[None, :]
+        if t < T:
+            new = bias_var + input_var * (x[:, t] @ x[:, t].T) / d + weight_var * erf_pair(va, vb, k)
+            theta = new + weight_var * erf_dot_pair(va, vb, k) * theta
+        else:  # the readout
+            new = readout_bias_var + readout_var * erf_pair(va, vb, k)
+            theta = new + readout_var * erf_dot_pair(va, vb, k) * theta
+        k = new
+    return k, theta
+
+
+def ntk_diagonal(x, activation: str, depth: int, weight_var: float, bias_var: float, input_var: float,
+                 readout_var: float, readout_bias_var: float):
+    """Diagonal Theta(a, a) of the NTK (NTK parameterization) of the erf or relu DNN with ``depth``
+    hidden layers, x of shape (N, d): the recursion of :func:`ntk_kernel` at a = b, where the
+    expectations are exact one-variable forms (erf: E[phi^2] = (2/pi) arcsin(2q / (1 + 2q)),
+    E[phi'^2] = (4/pi) / sqrt(1 + 4q); relu: q / 2 and 1 / 2), with no angle to round. The benchmark
+    checks the diagonal against this: neural-tangents' relu NTK diagonal can be off by ~1e-8 (its
+    angle arccos(K_ab / sqrt(K_aa K_bb)) is ~1e-8 instead of 0 where the ratio rounds below 1)."""
+    forms = {"erf": (lambda q: (2.0 / np.pi) * np.arcsin(2.0 * q / (1.0 + 2.0 * q)),
+                     lambda q: (4.0 / np.pi) / np.sqrt(1.0 + 4.0 * q)),
+             "relu": (lambda q: 0.5 * q, lambda q: 0.5 + 0.0 * q)}
+    if activation not in forms:
+        raise ValueError(f"activation must be erf or relu, got {activation!r}")
+    phi2, dphi2 = forms[activation]
+    x = np.asarray(x, dtype=np.float64)
+    q = bias_var + input_var * np.einsum("ad,ad->a", x, x) / x.shape[1]
+    theta = q.copy()
+    for layer in range(depth):
+        wv, bv = (weight_var, bias_var) if layer < depth - 1 else (readout_var, readout_bias_var)
+        q, theta = bv + wv * phi2(q), bv + wv * phi2(q) + wv * dphi2(q) * theta
+    return theta
 
 
 def expectation_count(n_patterns: int, steps: int) -> int:

@@ -5,12 +5,14 @@
 SPEC["kind"] selects what runs (all written by run.py):
 
 - "dnn":       netfield.kernel of netfield.dnn(depth, activation, ...) on x (N, d); the first call
-               (including compilation) and warm repeats are timed separately;
+               (including compilation) and warm repeats are timed separately; SPEC["kernel"] = "ntk"
+               calls netfield.kernel(net, x, kind="ntk") (default "nngp": netfield.kernel(net, x));
 - "rnn":       every pre-activation block C(t, s), t >= s, of netfield.rnn(steps, "erf", ...) via
                netfield.mean_field(net, x).preactivation(t, s), assembled into a (T, T, N, N) array;
-               each call builds a fresh mean_field object;
-- "rnn_numpy", "rnn_sweep": the same array from benchmarks/gp4a_style.py (causal recursion / GP4A's
-               full sweeps), numpy only, netfield not imported;
+               each call builds a fresh mean_field object; SPEC["kernel"] = "ntk": instead the (N, N)
+               NTK read out at the last step, netfield.kernel(net, x, kind="ntk"), timed as "dnn";
+- "rnn_numpy", "rnn_sweep": the same arrays from benchmarks/gp4a_style.py (causal recursion / GP4A's
+               full sweeps; "ntk": gp4a_style.ntk_kernel), numpy only, netfield not imported;
 - "sample":    netfield.sample(netfield.dnn(...), x, width, networks) and this machine's float64
                matrix-multiply rate (jnp.dot of (W, W) by (W, N) in a loop);
 - "floor":     cost of one closed-form 2-D Gaussian expectation (erf, relu) and of writing an
@@ -77,16 +79,30 @@ def _hyper(spec):
 def run_dnn(spec):
     import netfield
 
-    net = netfield.dnn(spec["depth"], spec["activation"], **_hyper(spec))
+    return _run_kernel(netfield.dnn(spec["depth"], spec["activation"], **_hyper(spec)), spec)
+
+
+def _run_kernel(net, spec):
+    """netfield.kernel(net, x) (NNGP) or netfield.kernel(net, x, kind="ntk"): first call and warm repeats."""
+    import inspect
+
+    import jax
+
+    import netfield
+
     x = np.load(spec["x"])
+    kernel = spec.get("kernel", "nngp")
+    kwargs = {} if kernel == "nngp" else {"kind": kernel}
+    if kwargs and "kind" not in inspect.signature(netfield.kernel).parameters:
+        raise RuntimeError(f"this netfield ({netfield.__file__}) has no netfield.kernel(..., kind={kernel!r})")
     _backend_ready()
     mem = PeakMemory().start()
-    k, first, warm = _time_calls(lambda: netfield.kernel(net, x).block_until_ready(), spec.get("budget", 30.0),
-                                 spec.get("warm", True))
+    k, first, warm = _time_calls(lambda: jax.block_until_ready(netfield.kernel(net, x, **kwargs)),
+                                 spec.get("budget", 30.0), spec.get("warm", True))
     memory = mem.stop()
     if spec.get("out"):
         np.save(spec["out"], np.asarray(k, dtype=np.float64))
-    return _result(first, warm, memory, dtype=str(k.dtype))
+    return _result(first, warm, memory, dtype=str(k.dtype), kernel=kernel)
 
 
 def run_rnn(spec):
@@ -95,6 +111,8 @@ def run_rnn(spec):
     x = np.load(spec["x"])
     n, steps = x.shape[0], spec["steps"]
     net = netfield.rnn(steps, "erf", **_hyper(spec))
+    if spec.get("kernel") == "ntk":
+        return _run_kernel(net, spec)
 
     api = "preactivations" if hasattr(netfield.MeanFieldResult, "preactivations") else "preactivation"
 
@@ -124,11 +142,17 @@ def run_rnn_numpy(spec, sweep: bool):
     import gp4a_style
 
     x = np.load(spec["x"])
-    fn = gp4a_style.two_time_kernel_sweep if sweep else gp4a_style.two_time_kernel
     h = spec["hyper"]
+    if spec.get("kernel") == "ntk":
+        def call():
+            return gp4a_style.ntk_kernel(x, steps=spec["steps"], **_hyper(spec))[1]
+    else:
+        fn = gp4a_style.two_time_kernel_sweep if sweep else gp4a_style.two_time_kernel
+
+        def call():
+            return fn(x, h["weight_var"], h["bias_var"], h["input_var"], spec["steps"])
     mem = PeakMemory().start()
-    c, first, warm = _time_calls(lambda: fn(x, h["weight_var"], h["bias_var"], h["input_var"], spec["steps"]),
-                                 spec.get("budget", 30.0))
+    c, first, warm = _time_calls(call, spec.get("budget", 30.0))
     memory = mem.stop()
     if spec.get("out"):
         np.save(spec["out"], c)

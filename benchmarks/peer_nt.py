@@ -4,12 +4,13 @@
 
 SPEC (written by run.py): {"activation": "erf" | "relu" | "tanh", "depth": L, "x": "inputs.npy",
 "out": "kernel.npy" or null, "hyper": {"weight_var", "bias_var"}, "deg": 25 (tanh only),
-"budget": seconds for warm repeats}.
+"budget": seconds for warm repeats, "kernel": "nngp" (default) or "ntk"}.
 
 The network is ``stax.serial(*[Dense(512, W_std, b_std), Act()] * L, Dense(1, W_std, b_std))`` with
 W_std = sqrt(weight_var), b_std = sqrt(bias_var) in every Dense (so netfield's input_var and
 readout_var equal weight_var and readout_bias_var equals bias_var); Act is Erf(), Relu() or
-ElementwiseNumerical(jnp.tanh, deg) for tanh. Its NNGP kernel_fn is jit-compiled ahead of time
+ElementwiseNumerical(jnp.tanh, deg) for tanh. Its kernel_fn(x, None, kernel) (NNGP, or the NTK in NT's
+default NTK parameterization, which computes the NNGP alongside) is jit-compiled ahead of time
 (``lower(...).compile()``: compile_s), then executed (first run, then warm repeats). Peak memory is
 measured as described in common.py, from just before compilation to the end.
 
@@ -53,7 +54,10 @@ def main(spec_path: str, result_path: str):
     layers = [stax.Dense(512, W_std=w_std, b_std=b_std), activation(spec["activation"], spec.get("deg", 25))]
     _, _, kernel_fn = stax.serial(*(layers * spec["depth"]), stax.Dense(1, W_std=w_std, b_std=b_std))
     x = jnp.asarray(np.load(spec["x"]), dtype=jnp.float64)
-    fn = jax.jit(lambda inputs: kernel_fn(inputs, None, "nngp"))
+    kernel = spec.get("kernel", "nngp")
+    if kernel not in ("nngp", "ntk"):
+        raise ValueError(f"kernel must be 'nngp' or 'ntk', got {kernel!r}")
+    fn = jax.jit(lambda inputs: kernel_fn(inputs, None, kernel))
 
     mem = PeakMemory().start()
     t0 = time.perf_counter()
@@ -76,6 +80,7 @@ def main(spec_path: str, result_path: str):
         np.save(spec["out"], np.asarray(k, dtype=np.float64))
     write_json(result_path, {
         "library": "neural-tangents",
+        "kernel": kernel,
         "compile_s": compile_s,
         "first_run_s": first_run_s,
         "first_call_s": compile_s + first_run_s,

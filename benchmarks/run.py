@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # the full run (several minutes)
     python benchmarks/run.py --quick         # small sizes, a smoke test of the whole harness
     python benchmarks/run.py --cases dnn-erf-L10 rnn-erf-T50
+    python benchmarks/run.py --cases ntk-erf-L10 ntk-relu-L10 rnn-ntk-T50   # the NTK cases
     python benchmarks/run.py --no-peer       # skip neural-tangents (no virtual environment needed)
     python benchmarks/run.py --list          # the cases
 
@@ -32,11 +33,15 @@ sys.path.insert(0, str(HERE))
 
 from common import (
     FLOAT64,
+    README_END,  # noqa: F401  (re-exported: tests/benchmarks reads run.README_END)
+    README_START,  # noqa: F401  (re-exported, likewise)
     dnn_expectation_count,
     format_table,
     machine_info,
+    markdown_report,
     package_versions,
     read_json,
+    update_readme,
     write_json,
 )
 
@@ -54,7 +59,8 @@ PIN_SETS = [
 # the issue's setting: every Dense of neural-tangents has W_std = 1.5, b_std = 0.1
 HYPER = {"weight_var": 2.25, "bias_var": 0.01, "input_var": 2.25, "readout_var": 2.25, "readout_bias_var": 0.01}
 
-# key -> (kind, full parameters, quick parameters)
+# key -> (kind, full parameters, quick parameters); "kind": "ntk" in the parameters = the neural
+# tangent kernel (netfield.kernel(..., kind="ntk"), NT's kernel_fn(x, None, "ntk")), else the NNGP
 CASES = {
     "dnn-erf-L10": ("dnn", {"activation": "erf", "depth": 10, "n": 5000}, {"n": 500}),
     "dnn-relu-L10": ("dnn", {"activation": "relu", "depth": 10, "n": 5000}, {"n": 500}),
@@ -65,6 +71,9 @@ CASES = {
     "latency-erf-L50": ("latency", {"activation": "erf", "depth": 50, "n": 100}, {}),
     "rnn-erf-T50": ("rnn", {"n": 200, "steps": 50}, {"n": 20, "steps": 10}),
     "rnn-erf-T50-sweep": ("rnn", {"n": 200, "steps": 50, "sweep": True}, {"n": 20, "steps": 10}),
+    "ntk-erf-L10": ("dnn", {"activation": "erf", "depth": 10, "n": 5000, "kind": "ntk"}, {"n": 500}),
+    "ntk-relu-L10": ("dnn", {"activation": "relu", "depth": 10, "n": 5000, "kind": "ntk"}, {"n": 500}),
+    "rnn-ntk-T50": ("rnn", {"n": 200, "steps": 50, "kind": "ntk"}, {"n": 20, "steps": 10}),
     "sample-erf-L10": ("sample", {"activation": "erf", "depth": 10, "width": 1024, "n": 256, "networks": 100},
                        {"width": 256, "n": 64, "networks": 10}),
 }
@@ -222,23 +231,26 @@ def inputs(tmp: Path, shape, seed=0) -> Path:
 
 
 def case_dnn(key, p, runner: Runner, tmp: Path, floors):
-    act, depth, n = p["activation"], p["depth"], p["n"]
+    act, depth, n, kernel = p["activation"], p["depth"], p["n"], p.get("kind", "nngp")
+    ntk = kernel == "ntk"
     x_path = inputs(tmp, (n, DIM))
-    label = f"DNN {act} L={depth} N={n}"
+    label = f"DNN {'NTK ' if ntk else ''}{act} L={depth} N={n}"
     peer_spec = {"activation": act, "depth": depth, "x": str(x_path), "out": str(tmp / f"{key}-nt.npy"),
-                 "hyper": HYPER, "deg": p.get("deg", 25)}
+                 "hyper": HYPER, "deg": p.get("deg", 25), "kernel": kernel}
     ours_spec = {"kind": "dnn", "activation": act, "depth": depth, "x": str(x_path),
-                 "out": str(tmp / f"{key}-nf.npy"), "hyper": HYPER}
+                 "out": str(tmp / f"{key}-nf.npy"), "hyper": HYPER, "kernel": kernel}
     peer = runner.peer(peer_spec, label)
     ours = runner.ours(ours_spec, label)
     rec = {"key": key, "label": label, "params": p, "peer": peer, "ours": ours}
     k_peer = np.load(peer_spec["out"]) if ok(peer) else None
     k_ours = np.load(ours_spec["out"]) if ok(ours) else None
-    if k_peer is not None and k_ours is not None:
+    if ntk and k_peer is not None:
+        rec.update(_ntk_agreement(np.load(x_path), act, depth, k_ours, k_peer))
+    elif k_peer is not None and k_ours is not None:
         rec["agreement"] = rel_diff(k_ours, k_peer)
     if act == "tanh":
         rec["accuracy"] = tanh_accuracy(np.load(x_path)[: p["n_ref"]], depth, k_peer, k_ours, runner.log)
-    if act in floors.get("expectation_s", {}):
+    if act in floors.get("expectation_s", {}) and not ntk:  # the floors count the NNGP's expectations
         write = floors["write_s"].get(str(n), 0.0)
         count = dnn_expectation_count(n, depth)
         rec["floor"] = {"expectations": count, "seconds": count * floors["expectation_s"][act] + write}
@@ -251,26 +263,47 @@ def case_dnn(key, p, runner: Runner, tmp: Path, floors):
     targets = {"speedup": _target(peer_s / ours_s if peer_s and ours_s else None, ">=", speedup)}
     checks = []
     if "agreement" in rec:
-        checks.append(f"diff {rec['agreement']:.1e}")
+        checks.append(f"diff {rec['agreement']:.1e}" + (" (off-diag vs NT, diag vs exact)" if ntk else ""))
         if act != "tanh":
             targets["agreement"] = _target(rec["agreement"], "<=", TARGETS["agreement"])
+    if "nt_diagonal_error" in rec:
+        checks.append(f"NT diag err {rec['nt_diagonal_error']:.1e}")
     if act == "tanh" and rec.get("accuracy"):
         acc = rec["accuracy"]
         checks.append(f"err NT {_e(acc.get('peer'))}, nf {_e(acc.get('ours'))} (vs ref, {p['n_ref']} inputs)")
         targets["accuracy"] = _target(acc.get("ours"), "<=", TARGETS["tanh_error"])
-    if n >= 5000:  # the memory target is stated at N = 5000
+    if n >= 5000 and not ntk:  # the memory target is stated for the NNGP at N = 5000
         targets["memory"] = _target(mem_n2(ours, n), "<=", TARGETS["memory_n2"])
     if "floor" in rec and ours_s:
         checks.append(f"{ours_s / rec['floor']['seconds']:.1f}x floor")
     rec["targets"] = targets
     rec["row"] = {
-        "case": f"{act} L={depth} N={n}",
+        "case": f"{'NTK ' if ntk else ''}{act} L={depth} N={n}",
         "peer": ("NT" + (f" numerical deg {p.get('deg', 25)}" if act == "tanh" else "")) if peer else "NT (not run)",
         "peer_s": peer_s, "ours_s": ours_s, "ours_first_s": ours["first_call_s"] if ok(ours) else None,
         "peer_mem_bytes": _mem(peer), "ours_mem_bytes": _mem(ours), "n": n, "check": "; ".join(checks),
         "target": _target_text(targets), "met": _all_met(targets),
     }
     return rec
+
+
+def _ntk_agreement(x, act, depth, k_ours, k_peer) -> dict:
+    """NTK agreement: off the diagonal against neural-tangents, on the diagonal against the exact
+    recursion gp4a_style.ntk_diagonal (NT's relu NTK diagonal can be off by ~1e-8: see there); all
+    relative to max |K_NT|. Also NT's own diagonal error and the plain diff to NT."""
+    from gp4a_style import ntk_diagonal
+
+    scale = float(np.abs(k_peer).max())
+    exact = ntk_diagonal(x, act, depth, **HYPER)
+    out = {"nt_diagonal_error": float(np.abs(np.diagonal(k_peer) - exact).max() / scale)}
+    if k_ours is not None:
+        diff = np.abs(k_ours - k_peer)
+        out["agreement_vs_nt"] = float(diff.max() / scale)
+        np.fill_diagonal(diff, 0.0)
+        out["agreement_off_diagonal"] = float(diff.max() / scale)
+        out["agreement_diagonal"] = float(np.abs(np.diagonal(k_ours) - exact).max() / scale)
+        out["agreement"] = max(out["agreement_off_diagonal"], out["agreement_diagonal"])
+    return out
 
 
 def tanh_accuracy(x_ref, depth, k_peer, k_ours, log) -> dict:
@@ -315,10 +348,11 @@ def case_latency(key, p, runner: Runner, tmp: Path, floors):
 def case_rnn(key, p, runner: Runner, tmp: Path, floors):
     from gp4a_style import expectation_count
 
-    n, steps, sweep = p["n"], p["steps"], p.get("sweep", False)
+    n, steps, sweep, kernel = p["n"], p["steps"], p.get("sweep", False), p.get("kind", "two_time")
+    ntk = kernel == "ntk"  # else every two-time block C(t, s)
     x_path = inputs(tmp, (n, steps, DIM))
-    label = f"RNN erf two-time T={steps} N={n}"
-    spec = {"steps": steps, "x": str(x_path), "hyper": HYPER}
+    label = f"RNN erf {'NTK (last step)' if ntk else 'two-time'} T={steps} N={n}"
+    spec = {"steps": steps, "x": str(x_path), "hyper": HYPER, "kernel": kernel}
     base_kind = "rnn_sweep" if sweep else "rnn_numpy"
     base = runner.ours({**spec, "kind": base_kind, "out": str(tmp / f"{key}-np.npy")}, label,
                        who="numpy " + ("GP4A sweep" if sweep else "recursion"))
@@ -329,7 +363,7 @@ def case_rnn(key, p, runner: Runner, tmp: Path, floors):
     for f in (f"{key}-np.npy", f"{key}-nf.npy"):
         (tmp / f).unlink(missing_ok=True)
     count = expectation_count(n, steps)
-    if "erf" in floors.get("expectation_s", {}):
+    if "erf" in floors.get("expectation_s", {}) and not ntk:
         write = floors["write_s"].get(str(n * steps), 0.0)
         # the drive needs every token inner product x_t(a) . x_s(b): half of the (N T)^2 Gram matrix
         gram = 0.5 * floors.get("gram_s", {}).get(str(n * steps), 0.0)
@@ -345,7 +379,7 @@ def case_rnn(key, p, runner: Runner, tmp: Path, floors):
     if "floor" in rec and ours_s:
         checks.append(f"{ours_s / rec['floor']['seconds']:.1f}x floor ({count:.2g} expectations)")
     rec["targets"] = targets
-    rec["row"] = {"case": f"RNN erf all C(t,s) T={steps} N={n}",
+    rec["row"] = {"case": f"RNN erf {'NTK last step' if ntk else 'all C(t,s)'} T={steps} N={n}",
                   "peer": "numpy " + ("GP4A sweep" if sweep else "recursion"), "peer_s": base_s,
                   "ours_s": ours_s, "ours_first_s": ours["first_call_s"] if ok(ours) else None,
                   "peer_mem_bytes": _mem(base), "ours_mem_bytes": _mem(ours), "check": "; ".join(checks),
@@ -468,12 +502,12 @@ def main(argv=None):
     try:
         runner = Runner(tmp, args.venv if env else None, log)
         params = {k: case_params(k, args.quick) for k in keys}
-        sizes = sorted({p["n"] for kind, p in params.values() if kind == "dnn"}
-                       | {p["n"] * p["steps"] for kind, p in params.values() if kind == "rnn"})
+        floored = [(kind, p) for kind, p in params.values() if kind in ("dnn", "rnn") and p.get("kind") != "ntk"]
+        sizes = sorted({p["n"] if kind == "dnn" else p["n"] * p["steps"] for kind, p in floored})
         floors = {}
-        if any(kind in ("dnn", "rnn") for kind, _ in params.values()):
+        if floored:  # the floors count the NNGP's expectations: not computed for the NTK cases
             log("floor: cost of one closed-form expectation ...")
-            grams = sorted({p["n"] * p["steps"] for kind, p in params.values() if kind == "rnn"})
+            grams = sorted({p["n"] * p["steps"] for kind, p in floored if kind == "rnn"})
             floors = runner.ours({"kind": "floor", "write_sizes": sizes, "gram_sizes": grams}, "floor")
             if not ok(floors):
                 floors = {}
@@ -551,54 +585,6 @@ def target_summary(records):
         for name, t in r.get("targets", {}).items():
             out.append({"case": r["key"], "target": name, **t})
     return out
-
-
-README = HERE.parent / "README.md"
-README_START = "<!-- benchmarks: written by benchmarks/run.py, do not edit by hand -->"
-README_END = "<!-- benchmarks: end -->"
-
-
-def update_readme(result, source: Path, readme: Path = README) -> None:
-    """Replace the text between README_START and README_END in ``readme`` by the markdown report of
-    ``result`` (a full run's results JSON) and the file it came from."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no benchmark markers ({README_START!r} ... {README_END!r})")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    try:
-        name = source.resolve().relative_to(readme.resolve().parent)
-    except ValueError:
-        name = source.name
-    body = f"Results file: `{name}`.\n\n" + markdown_report(result)
-    readme.write_text(head + README_START + "\n" + body + README_END + tail)
-
-
-def markdown_report(result) -> str:
-    m = result["machine"]
-    versions = result["netfield"]["versions"]
-    peer = (result["peer_env"] or {}).get("versions")
-    lines = [
-        f"Benchmarks {result['date'][:10]} on {m['cpu_model']}, {m['cpus_usable']} cores, "
-        f"{(m['memory_total_bytes'] or 0) / 2**30:.0f} GiB; float64"
-        + (" (--quick: small sizes, targets not meaningful)" if result["quick"] else ""),
-        f"netfield {versions.get('netfield')} (commit {str(result['netfield']['commit'])[:9]}"
-        + (", src modified" if result["netfield"]["src_dirty"] else "") + f"), jax {versions.get('jax')}; "
-        + (f"neural-tangents {peer['neural-tangents']} with jax {peer['jax']}" if peer else "no neural-tangents"),
-        "",
-        result["table"],
-        "",
-        ("Time = warm call; ratio = peer / netfield (sampling: achieved fraction of the matmul rate); "
-         "peak mem = RSS above the post-import baseline (N^2 = one N x N float64 matrix)."),
-    ]
-    if result.get("busy_workers"):
-        lines.append(f"Warning: the machine was busy (1-min load average > {m['cpu_count']} cores) during "
-                     + ", ".join(result["busy_workers"]) + ": those timings are not comparable.")
-    missed = [t for t in result["targets"] if t["met"] is False]
-    if missed:
-        lines.append("Targets missed: " + "; ".join(
-            f"{t['case']} {t['target']} {t['value']:.3g} (want {t['op']} {t['threshold']:g})" for t in missed))
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -65,6 +65,57 @@ def test_gp4a_style_rejects_bad_input():
         gp4a.two_time_kernel(np.zeros((2, 4, 3)), steps=3, **HYPER)
 
 
+NT_NTK = BENCH.parent / "tests" / "data" / "neural_tangents_ntk.json"
+NT_HYPER = {"weight_var": 2.25, "bias_var": 0.01, "input_var": 2.25, "readout_var": 2.25, "readout_bias_var": 0.01}
+
+
+@pytest.mark.parametrize("depth", [1, 3, 10])
+def test_numpy_ntk_recursion_equals_neural_tangents(depth):
+    """gp4a_style.ntk_kernel (the rnn-ntk-T50 baseline) with the input at step 1 only is the erf DNN:
+    NNGP and NTK equal neural-tangents' stored values (tests/data/neural_tangents_ntk.json)."""
+    import json
+
+    ref = json.loads(NT_NTK.read_text())["dnn"]
+    x, case = np.array(ref["inputs_x"]), ref["cases"][f"erf_L{depth}"]
+    k, theta = gp4a.ntk_kernel(x, steps=depth, **NT_HYPER)
+    for got, want in ((k, case["nngp"]), (theta, case["ntk"])):
+        want = np.array(want)
+        assert np.abs(got - want).max() <= 1e-13 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("act", ["erf", "relu"])
+def test_ntk_diagonal_equals_neural_tangents(act):
+    import json
+
+    ref = json.loads(NT_NTK.read_text())["dnn"]
+    x = np.array(ref["inputs_x"])
+    for depth in (1, 3, 10):
+        want = np.diagonal(np.array(ref["cases"][f"{act}_L{depth}"]["ntk"]))
+        got = gp4a.ntk_diagonal(x, act, depth, **NT_HYPER)
+        assert np.abs(got - want).max() <= 1e-13 * np.abs(want).max()
+
+
+def test_numpy_ntk_recursion_nngp_equals_netfield_for_sequences():
+    """Inputs at every step: the NNGP half of gp4a_style.ntk_kernel is netfield's RNN readout kernel."""
+    x = np.random.default_rng(6).normal(size=(5, 4, 3))
+    hyper = {**HYPER, "readout_var": 0.8, "readout_bias_var": 0.05}
+    k, theta = gp4a.ntk_kernel(x, **hyper)
+    expected = np.asarray(nf.kernel(nf.rnn(4, "erf", **hyper), x))
+    np.testing.assert_allclose(k, expected, rtol=0, atol=1e-13)
+    assert np.all(np.diagonal(theta) > np.diagonal(k))  # Theta = K + positive gradient terms
+
+
+def test_ntk_agreement_uses_the_exact_diagonal():
+    """NT's diagonal error does not count against netfield; netfield's does."""
+    x = np.random.default_rng(7).normal(size=(4, 3))
+    _, theta = gp4a.ntk_kernel(x, steps=2, **runner.HYPER)
+    peer = theta + 1e-8 * np.eye(4)  # an NT-like rounding error on the diagonal
+    out = runner._ntk_agreement(x, "erf", 2, theta, peer)
+    assert out["nt_diagonal_error"] > 1e-9 and out["agreement"] < 1e-14 and out["agreement_vs_nt"] > 1e-9
+    assert runner._ntk_agreement(x, "erf", 2, peer, theta)["agreement"] > 1e-9
+    assert "agreement" not in runner._ntk_agreement(x, "erf", 2, None, peer)
+
+
 def test_expectation_counts():
     # tokens (t, a) with t >= 2: 2 patterns x 2 steps = 4 tokens -> 4 * 5 / 2 unordered pairs
     assert gp4a.expectation_count(2, 3) == 10
@@ -145,6 +196,11 @@ def test_targets_and_case_parameters():
     kind, p = runner.case_params("dnn-erf-L10", quick=False)
     assert p["n"] == 5000
     assert set(runner.DEFAULT_CASES) <= set(runner.CASES)
+    for key, kind in (("ntk-erf-L10", "dnn"), ("ntk-relu-L10", "dnn"), ("rnn-ntk-T50", "rnn")):
+        got_kind, p = runner.case_params(key, quick=False)
+        assert got_kind == kind and p["kind"] == "ntk" and key in runner.DEFAULT_CASES
+    assert runner.case_params("ntk-erf-L10", quick=False)[1]["n"] == 5000
+    assert runner.case_params("rnn-ntk-T50", quick=False)[1] == {"n": 200, "steps": 50, "kind": "ntk"}
 
 
 def test_peak_memory_sees_an_allocation():
