@@ -35,25 +35,14 @@ from ..program.netsor import (
     RowMap,
 )
 from .ensemble import Ensemble
+from .parameters import hidden_matrices
 
 MEMORY_BUDGET = 768 * 2**20
 
 
 def _sample_matrices(program: Program, key, width: int, dtype):
-    shapes = {}
-    for ins in program.instructions:
-        if isinstance(ins, MatMul):
-            shapes.setdefault(ins.matrix, ((width, width), ins.var / width))
-        elif isinstance(ins, Input):
-            d = program.feeds[ins.feed].shape[1]
-            shapes.setdefault(ins.matrix, ((width, d), ins.var / d))
-        elif isinstance(ins, Bias):
-            shapes.setdefault(ins.vector, ((width,), ins.var))
-    params = {}
-    for k, name in enumerate(program.matrices):
-        shape, var = shapes[name]
-        params[name] = jnp.sqrt(jnp.asarray(var, dtype)) * jax.random.normal(jax.random.fold_in(key, k), shape, dtype)
-    return params
+    """{name: s * omega} of the hidden layers (:func:`netfield.finite.parameters.hidden_matrices`)."""
+    return hidden_matrices(program, key, width, dtype)
 
 
 def run_program(program: Program, params: dict, width: int, dtype=jnp.float64, perturb=None):
