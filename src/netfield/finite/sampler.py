@@ -8,6 +8,8 @@ of width n: W ~ N(0, var / n), U ~ N(0, var / d), b ~ N(0, var). Per sampled net
 - the empirical readout kernel, with the readout weights integrated out given the hidden layer:
   K^_ab = readout_var (1/n) sum_j phi(h_{T_a, j}(a)) phi(h_{T_b, j}(b)) + readout_bias_var
   (its average over networks is the output covariance; docs/theory.md 4.1 calls it the conditional kernel).
+- with ``ntk=True``, the empirical neural tangent kernel on the readout rows (:mod:`netfield.finite.ntk`;
+  the readout is then sampled as parameters, docs/ntk.md).
 
 A program recognised as a chain (:func:`netfield.program.shape.recognise_chain`: DNN, RNN) runs a
 compiled chain evaluation (this module); any other program the generic interpreter
