@@ -41,6 +41,7 @@ _RESULT_TYPES = {
     "SimulatedNLO": "netfield.nlo.simulate",
     "FeatureResult": "netfield.feature.theory",
     "PosteriorSamples": "netfield.feature.sampler",
+    "TrainingResult": "netfield.finite.training",
 }
 
 

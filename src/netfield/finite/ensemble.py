@@ -29,6 +29,9 @@ class Ensemble(Storable):
         readout: (networks, M, M) conditional readout kernels (see :func:`netfield.sample`).
         preactivations: {(t, s): (networks, N, N)} empirical pre-activation kernels, t <= s.
         width, seed, readout_mode, first_network, steps: how it was sampled.
+        ntk: (networks, M, M) empirical neural tangent kernels on the readout rows
+            (``netfield.sample(..., ntk=True)``; docs/ntk.md), or None when not computed.
+        parameterization: ``"ntk"`` or ``"standard"``, the parameterization of ``ntk`` (None without it).
     """
 
     readout: np.ndarray
@@ -38,6 +41,8 @@ class Ensemble(Storable):
     readout_mode: str = "last"
     first_network: int = 0
     steps: int = 0
+    ntk: np.ndarray | None = None
+    parameterization: str | None = None
 
     @property
     def networks(self) -> int:
@@ -60,6 +65,12 @@ class Ensemble(Storable):
         """(mean, standard error) of the readout kernel over networks."""
         return mean_and_sem(self.readout)
 
+    def ntk_stats(self):
+        """(mean, standard error) of the empirical NTK over networks (ValueError if it was not computed)."""
+        if self.ntk is None:
+            raise ValueError("this ensemble has no NTK; sample with netfield.sample(..., ntk=True)")
+        return mean_and_sem(self.ntk)
+
     def preactivation_stats(self, t: int, s: int | None = None):
         return mean_and_sem(self.preactivation(t, s))
 
@@ -70,13 +81,16 @@ class Ensemble(Storable):
             raise ValueError("parts must be a non-empty list of Ensemble")
         first = parts[0]
         for p in parts[1:]:
-            if (p.width, p.seed, p.readout_mode, set(p.preactivations)) != (
-                first.width, first.seed, first.readout_mode, set(first.preactivations)
+            if (p.width, p.seed, p.readout_mode, set(p.preactivations), p.ntk is None, p.parameterization) != (
+                first.width, first.seed, first.readout_mode, set(first.preactivations), first.ntk is None,
+                first.parameterization,
             ):
-                raise ValueError("parts must come from the same run (width, seed, readout, preactivations)")
+                raise ValueError("parts must come from the same run (width, seed, readout, preactivations, ntk)")
         return Ensemble(
             readout=np.concatenate([p.readout for p in parts]),
             preactivations={k: np.concatenate([p.preactivations[k] for p in parts]) for k in first.preactivations},
             width=first.width, seed=first.seed, readout_mode=first.readout_mode,
             first_network=first.first_network, steps=first.steps,
+            ntk=None if first.ntk is None else np.concatenate([p.ntk for p in parts]),
+            parameterization=first.parameterization,
         )

@@ -35,25 +35,14 @@ from ..program.netsor import (
     RowMap,
 )
 from .ensemble import Ensemble
+from .parameters import check_parameterization, hidden_matrices
 
 MEMORY_BUDGET = 768 * 2**20
 
 
 def _sample_matrices(program: Program, key, width: int, dtype):
-    shapes = {}
-    for ins in program.instructions:
-        if isinstance(ins, MatMul):
-            shapes.setdefault(ins.matrix, ((width, width), ins.var / width))
-        elif isinstance(ins, Input):
-            d = program.feeds[ins.feed].shape[1]
-            shapes.setdefault(ins.matrix, ((width, d), ins.var / d))
-        elif isinstance(ins, Bias):
-            shapes.setdefault(ins.vector, ((width,), ins.var))
-    params = {}
-    for k, name in enumerate(program.matrices):
-        shape, var = shapes[name]
-        params[name] = jnp.sqrt(jnp.asarray(var, dtype)) * jax.random.normal(jax.random.fold_in(key, k), shape, dtype)
-    return params
+    """{name: s * omega} of the hidden layers (:func:`netfield.finite.parameters.hidden_matrices`)."""
+    return hidden_matrices(program, key, width, dtype)
 
 
 def run_program(program: Program, params: dict, width: int, dtype=jnp.float64, perturb=None):
@@ -144,10 +133,12 @@ def _chunk_size(program: Program, width: int, itemsize: int) -> int:
 
 def sample_program(program: Program, width: int, networks: int = 1, seed: int = 0, *,
                    chunk_size: int | None = None, dtype="float64", first_network: int = 0,
-                   readout: str = "last", pairs=()) -> Ensemble:
+                   readout: str = "last", pairs=(), ntk: str | None = None) -> Ensemble:
     """Sample finite-width networks of a program; returns an :class:`Ensemble` of readout kernels
     (``readout`` "last" or "all", rows as :func:`netfield.meanfield.result.readout_rows`) and of the
-    ``"h"`` tap kernels (1/n) h_t^T h_s for the (t, s) in ``pairs``.
+    ``"h"`` tap kernels (1/n) h_t^T h_s for the (t, s) in ``pairs``; ``ntk`` a parameterization
+    (``"ntk"``, ``"standard"``) also records each network's empirical NTK on the readout rows
+    (:mod:`netfield.finite.ntk`, strategy "auto"), None (default) does not.
 
     The compiled evaluation is kept with the program object (one compilation per width, dtype, chunk
     size and recorded kernels, for every seed and first network): calling this repeatedly on one
@@ -158,41 +149,59 @@ def sample_program(program: Program, width: int, networks: int = 1, seed: int = 
     if str(dtype) not in ("float32", "float64") and dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be one of 'float32', 'float64', got {dtype!r}")
     dt = jnp.dtype(dtype)
+    groups = None
+    if ntk is not None:
+        from ..meanfield.result import readout_rows
+        from .ntk import ntk_chunk_size, plan
+
+        check_parameterization(ntk)
+        M = len(readout_rows(program, readout))
+        groups = plan(program, width, M)
     if chunk_size is None:
         chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))
+        if groups is not None:
+            chunk_size = min(chunk_size, ntk_chunk_size(program, width, M, groups, dt.itemsize))
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    batched = _compiled(program, width, dt, readout, tuple(pairs))
-    parts, pres = [], []
+    batched = _compiled(program, width, dt, readout, tuple(pairs), ntk, groups)
+    parts, pres, ntks = [], [], []
     for start in range(first_network, first_network + networks, chunk_size):
         count = min(chunk_size, first_network + networks - start)
-        out, pre = batched(jnp.asarray(seed, jnp.int64), jnp.arange(start, start + chunk_size))
+        out, pre, theta = batched(jnp.asarray(seed, jnp.int64), jnp.arange(start, start + chunk_size))
         parts.append(np.asarray(out[:count], np.float64))
         pres.append([np.asarray(p[:count], np.float64) for p in pre])
+        ntks.append(None if theta is None else np.asarray(theta[:count], np.float64))
     taps = program.taps.get("h", {})
     pre = {p: np.concatenate([c[i] for c in pres]) for i, p in enumerate(pairs)}
     return Ensemble(readout=np.concatenate(parts), preactivations=pre, width=width, seed=int(seed),
-                    readout_mode=readout, first_network=first_network, steps=max(taps) if taps else 0)
+                    readout_mode=readout, first_network=first_network, steps=max(taps) if taps else 0,
+                    ntk=None if ntk is None else np.concatenate(ntks), parameterization=ntk)
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled(program: Program, width: int, dt, readout: str, pairs: tuple):
-    """The jitted, vmapped evaluation of networks (seed, indices) of ``program``, cached with it."""
+def _compiled(program: Program, width: int, dt, readout: str, pairs: tuple, ntk: str | None = None,
+              groups: tuple | None = None):
+    """The jitted, vmapped evaluation of networks (seed, indices) of ``program``, cached with it
+    (``ntk``: the parameterization of the NTK to record as well, ``groups`` its strategy plan)."""
     from ..meanfield.result import readout_rows
+    from .ntk import network_ntk
 
     per_program = _COMPILED.setdefault(program, {})
-    key = (width, dt.name, readout, pairs)
+    key = (width, dt.name, readout, pairs, ntk, groups)
     if key not in per_program:
         rows = None if readout == "last" and program.last is None else readout_rows(program, readout)
         taps = program.taps.get("h", {})
 
         def one(seed, index):
             key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-            params = _sample_matrices(program, key, width, dt)
-            values = run_program(program, params, width, dt)
+            theta = None
+            if ntk is None:
+                values = run_program(program, _sample_matrices(program, key, width, dt), width, dt)
+            else:  # the same hidden matrices (parameters.py), with the readout drawn after them
+                theta, values = network_ntk(program, key, width, dt, readout_rows(program, readout), ntk, groups)
             pre = [values[taps[t]].T @ values[taps[s]] / width for t, s in pairs]
-            return readout_kernel(program, values, width, rows), pre
+            return readout_kernel(program, values, width, rows), pre, theta
 
         per_program[key] = jax.jit(jax.vmap(one, in_axes=(None, 0)))
     return per_program[key]

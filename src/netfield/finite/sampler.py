@@ -8,6 +8,8 @@ of width n: W ~ N(0, var / n), U ~ N(0, var / d), b ~ N(0, var). Per sampled net
 - the empirical readout kernel, with the readout weights integrated out given the hidden layer:
   K^_ab = readout_var (1/n) sum_j phi(h_{T_a, j}(a)) phi(h_{T_b, j}(b)) + readout_bias_var
   (its average over networks is the output covariance; docs/theory.md 4.1 calls it the conditional kernel).
+- with ``ntk=True``, the empirical neural tangent kernel on the readout rows (:mod:`netfield.finite.ntk`;
+  the readout is then sampled as parameters, docs/ntk.md).
 
 A program recognised as a chain (:func:`netfield.program.shape.recognise_chain`: DNN, RNN) runs a
 compiled chain evaluation (this module); any other program the generic interpreter
@@ -36,6 +38,7 @@ from ..program import Network
 from ..program.shape import CHAIN_HYPER, recognise_chain
 from .ensemble import Ensemble
 from .netsor import sample_program
+from .parameters import check_parameterization
 
 PREACTIVATIONS = ("none", "last", "equal", "all")
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations per chunk of networks
@@ -153,7 +156,7 @@ def _preactivation_pairs(mode, steps: int):
 
 def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, readout: str = "last",
            preactivations="equal", chunk_size: int | None = None, dtype="float64",
-           first_network: int = 0) -> Ensemble:
+           first_network: int = 0, ntk: bool = False, parameterization: str = "ntk") -> Ensemble:
     """Sample finite-width networks of any architecture and record their empirical kernels.
 
     Args:
@@ -170,12 +173,21 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
             results do not depend on it.
         dtype: ``"float64"`` (default) or ``"float32"`` for the sampled networks.
         first_network: index of the first network (to continue an interrupted run).
+        ntk: also record each network's empirical neural tangent kernel on the readout rows,
+            ``Ensemble.ntk`` (networks, M, M) (:func:`netfield.finite.ntk.empirical_ntk`, docs/ntk.md);
+            the readout V and b_o are then sampled as parameters, after the hidden matrices, which are
+            the same as without it.
+        parameterization: of the NTK: ``"ntk"`` (default; gradients w.r.t. the standard-normal
+            entries) or ``"standard"`` (w.r.t. the weights themselves).
 
     Returns:
         :class:`Ensemble` with arrays of shape (networks, ...).
 
     Cost: O(networks x steps x n^2 N) for the hidden layers (a DNN / RNN at n = 1024, N = 256,
-    10 layers: ~0.25 s per network on 2 cores); ``width`` and ``networks`` are the levers.
+    10 layers: ~0.25 s per network on 2 cores); ``width`` and ``networks`` are the levers. With
+    ``ntk=True`` the generic program path runs (no chain fast path) and adds M reverse passes per network
+    (M readout rows: ~M times the forward cost) plus the kernel contraction (module docstring of
+    :mod:`netfield.finite.ntk`); the number of rows M is the lever.
 
     Example:
         >>> import numpy as np, netfield
@@ -193,14 +205,18 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     first_network = check_positive_int("first_network", first_network, minimum=0)
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
+    if not isinstance(ntk, (bool, np.bool_)):
+        raise TypeError(f"ntk must be True or False, got {ntk!r}")
+    check_parameterization(parameterization)
     dtype = np.dtype(dtype)
     program = net.program(x)
     chain, _ = recognise_chain(program)
     steps = tap_steps(program)
     pairs = _preactivation_pairs(preactivations, steps)
-    if chain is None or not _chain_taps(program, chain):
+    if ntk or chain is None or not _chain_taps(program, chain):
         return sample_program(program, width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
-                              first_network=first_network, readout=readout, pairs=pairs)
+                              first_network=first_network, readout=readout, pairs=pairs,
+                              ntk=parameterization if ntk else None)
     rows = readout_rows(program, readout)
     rows_a = np.array([a for _, a in rows])
     step_of = {name: t for t, name in chain.readouts.items()}
