@@ -41,7 +41,25 @@ _RESULT_TYPES = {
     "SimulatedNLO": "netfield.nlo.simulate",
     "FeatureResult": "netfield.feature.theory",
     "PosteriorSamples": "netfield.feature.sampler",
+    "TrainingPrediction": "netfield.training.result",
 }
+
+# Public names whose module loads on first access (netfield.train: infinite-width training dynamics).
+_LAZY = {"train": "netfield.training.network", "TrainingPrediction": "netfield.training.result"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def save(result, path, *, network=None):
@@ -78,6 +96,7 @@ __all__ = [
     "Network",
     "ProgramBuilder",
     "ProgramError",
+    "TrainingPrediction",
     "UnsupportedProgram",
     "architecture",
     "attention",
@@ -101,5 +120,6 @@ __all__ = [
     "rnn",
     "sample",
     "save",
+    "train",
     "transformer",
 ]
