@@ -7,6 +7,8 @@ Computes the NNGP and NTK blocks of the joint program on x_train + x_test with
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .._checks import check_choice
@@ -59,7 +61,12 @@ def kernel_blocks(net, x_train, x_test, *, parameterization: str = "ntk", width:
     if x_test is None:
         raise TypeError("x_test must be test inputs like x_train (give x_test=x_train[:1] if only the training "
                         "outputs are wanted), got None")
-    joined, n = joined_inputs(net, x_train, x_test)
+    net.check_inputs(x_train, "x_train")
+    net.check_inputs(x_test, "x_test")
+    try:
+        joined, n = joined_inputs(net, x_train, x_test)
+    except (TypeError, ValueError) as err:  # the pair's checks name x1 / x2: here they are x_train / x_test
+        raise type(err)(re.sub(r"\bx2\b", "x_test", re.sub(r"\bx1\b", "x_train", str(err)))) from None
     k, k_err = _kernel(net, joined, "nngp", **kernel_options)
     th, th_err = _kernel(net, joined, "ntk", parameterization=parameterization, width=width, **kernel_options)
     if k.shape[0] != k.shape[1] or th.shape != k.shape or not 0 < n < k.shape[0]:
