@@ -101,9 +101,9 @@ def test_kernel_calls_and_block_split_with_a_stand_in_kernel(monkeypatch):
     calls = []
 
     def stand_in(net, x1, x2=None, readout="last", *, kind="nngp", parameterization="ntk", width=None, **options):
-        calls.append({"kind": kind, "parameterization": parameterization, "width": width, "rows": len(x1),
-                      "x2": x2, **options})
         k = np.asarray(real(net, x1, x2, readout, **options))
+        calls.append({"kind": kind, "parameterization": parameterization, "width": width, "rows": k.shape[0],
+                      "x2": x2, **options})
         return k if kind == "nngp" else 2 * k + 1.0
 
     monkeypatch.setattr(module, "kernel", stand_in)
