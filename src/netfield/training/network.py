@@ -14,7 +14,7 @@ import numpy as np
 from .._checks import check_choice
 from ..meanfield.kernels import check_network, joined_inputs, kernel
 from .result import TrainingPrediction
-from .theory import DYNAMICS, predict_from_kernels
+from .theory import check_learning_rate, check_times, predict_from_kernels
 
 PARAMETERIZATIONS = ("ntk", "standard")
 KERNEL_OPTIONS = ("method", "batch", "qmc_points", "qmc_replicates", "seed", "readout")
@@ -120,7 +120,8 @@ def train(net, x_train, y_train, x_test, *, times, learning_rate: float | None =
         >>> p.mean.shape, p.cov.shape                                       # doctest: +SKIP
         ((3, 2, 1), (3, 2, 2))
     """
-    check_choice("dynamics", dynamics, DYNAMICS)
+    check_times(times, dynamics)                                  # before the kernels: fail fast
+    check_learning_rate(learning_rate, float("inf"), dynamics)   # type and sign; eta_max needs the NTK
     blocks = kernel_blocks(net, x_train, x_test, parameterization=parameterization, width=width, **kernel_options)
     errors = blocks.pop("kernel_error")
     return predict_from_kernels(**blocks, y_train=y_train, times=times, learning_rate=learning_rate,
