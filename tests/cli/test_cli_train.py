@@ -106,3 +106,9 @@ def test_bad_data_files(stand_in, tmp_path, capsys):
         assert main(["train", "--data", str(tmp_path / name), "--out", str(tmp_path / "p.npz")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("netfield: error: ") and err.count("\n") == 1 and message in err, (name, err)
+
+
+def test_help_has_examples(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: netfield train" in out and "examples:" in out and "--learning-rate" in out
