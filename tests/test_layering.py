@@ -28,7 +28,7 @@ LAYERS = {
     "gauss": 0,
     "program": 1, "storage": 1,  # storage: result files (it describes and rebuilds networks)
     "meanfield": 2, "finite": 2,
-    "criticality": 3, "feature": 3, "gp": 3, "nlo": 3, "ntk": 3, "distributed": 3,  # capabilities
+    "criticality": 3, "feature": 3, "gp": 3, "nlo": 3, "ntk": 3, "training": 3, "distributed": 3,  # capabilities
     "experiments": 4, "report": 4,
     "cli": 5,
 }

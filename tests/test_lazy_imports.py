@@ -48,3 +48,13 @@ def test_unknown_attribute_of_gp_still_raises_attribute_error():
 
     with pytest.raises(AttributeError, match="netfield.gp.*no_such_name"):
         netfield.gp.no_such_name  # noqa: B018 - the attribute access is what is tested
+
+
+def test_train_loads_the_training_package_on_first_use():
+    modules = _modules_after("import netfield")
+    assert not _loaded(modules, "netfield.training")
+    modules = _modules_after("import netfield\n"
+                             "assert netfield.train.__module__ == 'netfield.training.network'\n"
+                             "assert netfield.TrainingPrediction.__module__ == 'netfield.training.result'\n"
+                             "assert {'train', 'TrainingPrediction'} <= set(dir(netfield)) & set(netfield.__all__)")
+    assert _loaded(modules, "netfield.training")

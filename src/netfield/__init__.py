@@ -42,7 +42,25 @@ _RESULT_TYPES = {
     "FeatureResult": "netfield.feature.theory",
     "PosteriorSamples": "netfield.feature.sampler",
     "TrainingResult": "netfield.finite.training",
+    "TrainingPrediction": "netfield.training.result",
 }
+
+# Public names whose module loads on first access (netfield.train: infinite-width training dynamics).
+_LAZY = {"train": "netfield.training.network", "TrainingPrediction": "netfield.training.result"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def save(result, path, *, network=None):
@@ -79,6 +97,7 @@ __all__ = [
     "Network",
     "ProgramBuilder",
     "ProgramError",
+    "TrainingPrediction",
     "UnsupportedProgram",
     "architecture",
     "attention",
@@ -102,5 +121,6 @@ __all__ = [
     "rnn",
     "sample",
     "save",
+    "train",
     "transformer",
 ]

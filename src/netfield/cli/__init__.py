@@ -3,8 +3,8 @@
 Subcommands, one module each: ``kernel`` (mean-field kernel to .npy), ``sample`` (empirical kernels of
 sampled finite networks to .npz, resumable), ``converge`` (DNN vs RNN convergence study, resumable),
 ``phase-diagram`` (:mod:`.criticality`), ``gp``, ``nlo``, ``feature`` (feature-learning theory of muP
-networks vs posterior sampling, resumable) and ``demo`` (the full report). Each module has
-``add_parser(subparsers)`` and ``run(args)`` and imports only :mod:`.common` and the library. Bad input
+networks vs posterior sampling, resumable), ``train`` (infinite-width training dynamics) and ``demo``
+(the full report). Each module has ``add_parser(subparsers)`` and ``run(args)`` and imports only :mod:`.common` and the library. Bad input
 prints ``netfield: error: <one line>`` to stderr and exits with status 2.
 """
 
@@ -16,7 +16,7 @@ import sys
 import warnings
 
 from .._version import __version__
-from . import converge, criticality, demo, feature, gp, kernel, nlo, sample
+from . import converge, criticality, demo, feature, gp, kernel, nlo, sample, train
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -28,7 +28,7 @@ from .common import (
     one_line,
 )
 
-SUBCOMMANDS = (kernel, sample, converge, criticality, gp, nlo, feature, demo)  # in the order of --help
+SUBCOMMANDS = (kernel, sample, converge, criticality, gp, nlo, feature, train, demo)  # in the order of --help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                          netfield gp --data digits --arch rnn --readout last   # NNGP accuracy, log evidence
                          netfield nlo --arch rnn --depth 6 --activation tanh   # 1/n mean shift and fluctuations
                          netfield feature --signal 0.2 1.0 --width 64   # feature learning: theory vs sampling
+                         netfield train --data task.npz --times 0,10,inf  # wide network trained by gradient descent
                          netfield <command> --help              # options of one command"""))
     parser.add_argument("--version", action="version", version=f"netfield {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -82,7 +83,8 @@ API_OPTIONS = {"x": "--inputs", "x1": "--inputs", "x2": "--inputs2", "count": "-
                "weight_var": ("--weight-var", "--weight-vars"), "bias_var": "--bias-var", "input_var": "--input-var",
                "readout_var": "--readout-var", "readout_bias_var": "--readout-bias-var", "dtype": "--dtype",
                "readout": "--readout", "preactivations": "--preactivations", "noise": "--noise",
-               "method": "--method", "task": "--task"}
+               "method": "--method", "task": "--task", "times": "--times", "learning_rate": "--learning-rate",
+               "dynamics": "--dynamics", "parameterization": "--parameterization"}
 
 
 def _options(parser, command) -> set:
