@@ -1,8 +1,6 @@
 """``netfield.train`` end to end: kernel blocks of a network -> trained outputs (docs/training.md).
 
-The tests marked ``needs_ntk`` run once ``netfield.kernel`` accepts ``kind="ntk"`` (the analytic NTK,
-being added on a parallel branch); until then they are skipped with that reason - only when calling
-the kernel with ``kind`` raises TypeError. The argument checks that come before any kernel call run now.
+The argument checks come before any kernel call.
 """
 
 from __future__ import annotations
@@ -19,20 +17,6 @@ X_TEST = np.random.default_rng(1).normal(size=(3, 3))
 NET = netfield.dnn(2, "relu", weight_var=2.0, bias_var=0.1)
 
 
-def _ntk_available() -> bool:
-    try:
-        netfield.kernel(netfield.dnn(1), np.eye(2), kind="ntk")
-    except TypeError:
-        return False
-    return True
-
-
-NTK = _ntk_available()
-needs_ntk = pytest.mark.skipif(not NTK, reason="needs kernel(kind='ntk'), being added on branch of the analytic NTK "
-                                               "(not merged into training-theory yet)")
-
-
-@needs_ntk
 def test_train_is_the_theory_on_the_networks_kernel_blocks():
     p = netfield.train(NET, X, Y, X_TEST, times=[0, 10, np.inf])
     k = {kind: (np.asarray(netfield.kernel(NET, X, kind=kind)), np.asarray(netfield.kernel(NET, X_TEST, X, kind=kind)),
@@ -46,7 +30,6 @@ def test_train_is_the_theory_on_the_networks_kernel_blocks():
     assert p.parameterization == "ntk" and p.learning_rate == pytest.approx(p.max_learning_rate / 2)
 
 
-@needs_ntk
 @pytest.mark.parametrize("arch", [netfield.rnn(3, "erf", weight_var=1.5, bias_var=0.2),
                                   netfield.dnn(3, "tanh", weight_var=1.5, bias_var=0.2)])
 def test_train_on_chains_discrete_and_flow(arch):
@@ -55,7 +38,6 @@ def test_train_on_chains_discrete_and_flow(arch):
     assert np.abs(flow.mean - disc.mean).max() < 0.05 * np.abs(flow.mean).max() + 1e-12
 
 
-@needs_ntk
 def test_train_errors_after_the_kernels():
     with pytest.raises(ValueError, match=r"learning_rate must be < eta_max = "):
         netfield.train(NET, X, Y, X_TEST, times=[1], learning_rate=1e9, dynamics="discrete")
@@ -63,12 +45,6 @@ def test_train_errors_after_the_kernels():
         netfield.train(NET, X, Y[:5], X_TEST, times=[1])
     with pytest.raises(ValueError, match=r"times must be >= 0"):
         netfield.train(NET, X, Y, X_TEST, times=[-2.0])
-
-
-@pytest.mark.skipif(NTK, reason="netfield.kernel accepts kind='ntk': the message for its absence is not reached")
-def test_train_without_the_ntk_says_what_it_needs():
-    with pytest.raises(TypeError, match=r"netfield.train needs netfield.kernel\(net, x, kind='ntk'"):
-        netfield.train(NET, X, Y, X_TEST, times=[1])
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -93,8 +69,8 @@ def test_inputs_are_checked_with_their_names():
 
 
 def test_kernel_calls_and_block_split_with_a_stand_in_kernel(monkeypatch):
-    """Runs now: netfield.kernel replaced by a stand-in that takes ``kind`` (NTK := 2 K + 1, a valid kernel).
-    Checks the calls train makes (the specified keywords) and how the joint kernel is split."""
+    """netfield.kernel replaced by a stand-in (NTK := 2 K + 1, a valid kernel): the calls train makes
+    (the specified keywords passed on) and how the joint kernel is split."""
     import netfield.training.network as module
 
     real = netfield.kernel

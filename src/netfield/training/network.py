@@ -22,13 +22,7 @@ KERNEL_OPTIONS = ("method", "batch", "qmc_points", "qmc_replicates", "seed", "re
 
 def _kernel(net, x, kind: str, **options):
     """(values as numpy, largest numerical error or None) of one kernel call."""
-    try:
-        k = kernel(net, x, kind=kind, **options)
-    except TypeError as err:
-        if "kind" in str(err) or "parameterization" in str(err) or "width" in str(err):
-            raise TypeError(f"netfield.train needs netfield.kernel(net, x, kind='ntk', parameterization=..., "
-                            f"width=...), the analytic NTK, which this netfield does not have yet ({err})") from None
-        raise
+    k = kernel(net, x, kind=kind, **options)
     error = getattr(k, "error", None)
     values = getattr(k, "values", k) if error is not None else k
     return np.asarray(values, dtype=np.float64), (None if error is None else float(np.max(np.abs(error))))
@@ -113,11 +107,11 @@ def train(net, x_train, y_train, x_test, *, times, learning_rate: float | None =
     Cost: two kernels on the N + M joint points, one eigendecomposition of Theta(X, X) (O(N^3)), and per
     time O(M N^2 + M^2 N + N^3).
 
-    Example (skipped until ``netfield.kernel`` accepts ``kind="ntk"``):
-        >>> import numpy as np, netfield                                     # doctest: +SKIP
-        >>> x = np.random.default_rng(0).normal(size=(6, 3)); y = np.sin(x[:, 0])  # doctest: +SKIP
-        >>> p = netfield.train(netfield.dnn(2, "relu", weight_var=2.0), x, y, x[:2], times=[0, 10, np.inf])  # doctest: +SKIP
-        >>> p.mean.shape, p.cov.shape                                       # doctest: +SKIP
+    Example:
+        >>> import numpy as np, netfield
+        >>> x = np.random.default_rng(0).normal(size=(6, 3)); y = np.sin(x[:, 0])
+        >>> p = netfield.train(netfield.dnn(2, "relu", weight_var=2.0), x, y, x[:2], times=[0, 10, np.inf])
+        >>> p.mean.shape, p.cov.shape
         ((3, 2, 1), (3, 2, 2))
     """
     check_times(times, dynamics)                                  # before the kernels: fail fast
