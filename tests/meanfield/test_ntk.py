@@ -128,3 +128,43 @@ def test_hyperparameter_gradient_matches_finite_differences():
 def test_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         netfield.kernel(netfield.dnn(2), np.eye(2), **kwargs)
+
+
+def test_batch_norm_ntk_radial_estimate_is_converged():
+    """(N12): with the radial integration the quasi-Monte-Carlo estimate of batch norm's NTK is stable
+    in the number of points (plain sampling of 1/|g - mean g|^2 moves by ~5 % between 2^12 and 2^15)."""
+    x = np.random.default_rng(7).normal(size=(6, 8))
+    net = netfield.batchnorm_mlp(2, "erf", bias_var=0.1)
+    coarse = netfield.mean_field(net, x, qmc_points=2**11)
+    fine = netfield.mean_field(net, x, qmc_points=2**14, seed=1)
+    bound = 4 * np.hypot(coarse.ntk_error(), fine.ntk_error())
+    assert np.all(np.abs(np.asarray(coarse.ntk()) - np.asarray(fine.ntk())) <= bound)
+    assert fine.ntk_error().max() < 2e-3 * np.abs(np.asarray(fine.ntk())).max()  # the estimate is converged
+
+
+def test_batch_norm_ntk_of_a_too_small_batch_is_unsupported():
+    """Three patterns: the centred batch spans 2 dimensions and E[1/|g - mean g|^2] diverges."""
+    from netfield.program.shape import UnsupportedProgram
+
+    with pytest.raises(UnsupportedProgram, match="NTK of batch norm is infinite"):
+        netfield.kernel(netfield.batchnorm_mlp(1, "erf"), np.random.default_rng(8).normal(size=(3, 4)), kind="ntk")
+
+
+def test_discontinuous_activation_has_no_ntk():
+    from netfield.program.shape import UnsupportedProgram
+
+    with pytest.raises(UnsupportedProgram, match="NTK is not defined for the discontinuous activation 'sign'"):
+        netfield.kernel(netfield.dnn(2, "sign"), np.eye(2), kind="ntk")
+
+
+def test_mean_field_ntk_is_the_kernel_with_an_error_estimate(tmp_path):
+    x = np.random.default_rng(9).normal(size=(3, 2, 2))
+    net = netfield.gru(2)
+    mf = netfield.mean_field(net, x)
+    np.testing.assert_allclose(mf.ntk(), netfield.kernel(net, x, kind="ntk"), rtol=0, atol=1e-12)
+    assert mf.ntk_error().shape == (3, 3) and 0 < mf.ntk_error().max() < 1e-2 * np.abs(np.asarray(mf.ntk())).max()
+    standard = mf.ntk(parameterization="standard", width=64)
+    assert np.all(np.diag(np.asarray(standard)) > np.diag(np.asarray(mf.ntk())))
+    mf.save(tmp_path / "mf.npz")
+    with pytest.raises(ValueError, match="keeps the NNGP kernels only"):
+        netfield.MeanFieldResult.load(tmp_path / "mf.npz").ntk()

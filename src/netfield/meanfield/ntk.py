@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from ..gauss import dpair
 from ..gauss.quadrature import expect_product
 from ..program.netsor import Bias, Input, MatMul, Nonlin, RowMap
+from ..program.shape import UnsupportedProgram
 from .netsor import ProgramEngine, _elementwise, _evaluate, _evaluate_elementwise, _leaves, _pairable
 
 PARAMETERIZATIONS = ("ntk", "standard")
@@ -65,6 +67,7 @@ class TangentEngine:
     def __init__(self, engine: ProgramEngine, parameterization: str = "ntk", width: int | None = None):
         self.engine = engine
         self.program = engine.program
+        check_differentiable(self.program)
         self.width = check_parameterization(parameterization, width)
         self.standard = parameterization == "standard"
         self._g: dict = {}
@@ -141,6 +144,8 @@ class TangentEngine:
         if _elementwise(p, h1) and _elementwise(p, h2):  # (N6), entry by entry
             return self._entrywise(h1, h2)
         e.backend_counts["qmc"] += 1
+        if h1 == h2 and isinstance(a, Nonlin) and a.scale_free and p.kind(a.args[0]) == "G":
+            return self._radial(h1)
         return self._sampled(h1, h2)
 
     def _pair_derivative(self, a: Nonlin, b: Nonlin):
@@ -196,6 +201,38 @@ class TangentEngine:
             values.append(total)
         return jnp.stack(values)
 
+    def _radial(self, h):
+        """(N6) for a scale-free coupled function (batch norm, eps = 0; docs/ntk.md eq. N12): h depends
+        on its argument g only through the direction of the centred rows P g, so its Jacobian J is
+        homogeneous of degree -1 and the integrand J Theta J^T of degree -2 in the whitened
+        coordinates eta of P g (dimension k): E[I] = E[I(eta) |eta|^2] / (k - 2), a quasi-Monte-Carlo
+        mean of a bounded function (plain sampling has infinite variance for small batches)."""
+        from ..gauss.multivariate import sobol_normals
+
+        p, e = self.program, self.engine
+        g = p[h].args[0]
+        M = e.size(g)
+        centre = np.eye(M) - 1.0 / M
+        cov, tangent = e.cov_or_zeros(g, g), self.theta_or_zeros(g, g)
+        e._draws += 1
+        seed = int(np.random.SeedSequence([e.seed, e._draws]).generate_state(1)[0])
+        values = []
+        for r in range(e.replicates):
+            w, v = jnp.linalg.eigh(centre @ cov[r] @ centre)
+            keep = np.asarray(w) > 1e-12 * max(float(w[-1]), 1e-300)
+            k = int(keep.sum())
+            if k < 3:
+                raise UnsupportedProgram(
+                    f"the NTK of batch norm is infinite for a batch whose centred pre-activations span {k} < 3 "
+                    f"dimensions (instruction {h!r}; at most {M} patterns): E[1/|g - mean g|^2] diverges "
+                    f"(docs/ntk.md 4); use a batch of at least 4 distinct patterns or eps > 0")
+            factor = v[:, keep] * jnp.sqrt(w[keep])  # (M, k)
+            eta = jnp.asarray(sobol_normals(e.points, k, 1, seed=seed + r)[0])  # (S, k)
+            jac = _row_jacobians(p, e, r, h, [g], {g: eta @ factor.T})[g]  # (S, M, M)
+            weight = jnp.sum(eta**2, axis=1) / (k - 2)
+            values.append(jnp.einsum("s,sac,cd,sbd->ab", weight, jac, tangent[r], jac) / eta.shape[0])
+        return jnp.stack(values)
+
     # -- outputs ------------------------------------------------------------------------------------
     def readout_ntk(self, r1: str, r2: str):
         """Theta(f_r1, f_r2) of two Readout instructions, per replicate (R, M1, M2) (N7)."""
@@ -214,6 +251,19 @@ class TangentEngine:
         if isinstance(total, float):
             return jnp.zeros((e.replicates, e._outputs(a), e._outputs(b))) + total
         return total
+
+
+def check_differentiable(program) -> None:
+    """UnsupportedProgram for activations that jump (sign, step): their NTK is not defined (docs/ntk.md 2.4):
+    the parameter gradient of a finite network vanishes almost everywhere, while the limit of the
+    rules (N5) would need E[phi' phi'] of a delta function, infinite on the diagonal."""
+    for ins in program.instructions:
+        if isinstance(ins, Nonlin) and ins.activation is not None and ins.activation.jumps:
+            raise UnsupportedProgram(
+                f"the NTK is not defined for the discontinuous activation {ins.activation.name!r} (jumps at "
+                f"{list(ins.activation.jumps)}) of instruction {ins.name!r}: gradient descent sees a zero "
+                f"derivative almost everywhere while the infinite-width rule needs E[phi' phi'] of a delta "
+                f"function (docs/ntk.md 2.4); use a continuous activation (e.g. erf for sign)")
 
 
 def _flatten_mean(m, idx1, idx2):
@@ -235,4 +285,4 @@ def _row_jacobians(program, engine, r, h, leaves, samples):
     return dict(zip(leaves, jac, strict=True))
 
 
-__all__ = ["PARAMETERIZATIONS", "TangentEngine", "check_parameterization"]
+__all__ = ["PARAMETERIZATIONS", "TangentEngine", "check_differentiable", "check_parameterization"]

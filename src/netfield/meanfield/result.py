@@ -17,6 +17,7 @@ from ..program.shape import recognise_chain
 from ..storage import Storable, read, write
 from . import fused
 from .netsor import ProgramEngine
+from .ntk import TangentEngine
 
 
 def readout_rows(program, readout: str) -> list:
@@ -77,6 +78,8 @@ class MeanFieldResult(Storable):
         self.program = program
         self.engine = engine
         self._readouts: dict = {}
+        self._tangents: dict = {}
+        self._ntks: dict = {}
 
     # -- readout -----------------------------------------------------------------------------------
     def _readout_reps(self, readout: str):
@@ -97,6 +100,28 @@ class MeanFieldResult(Storable):
     @property
     def error(self) -> np.ndarray:
         return _sem(np.asarray(self._readout_reps("last"))) + self.engine.lowdim_error
+
+    # -- neural tangent kernel ----------------------------------------------------------------------
+    def _ntk_reps(self, readout: str, parameterization: str, width):
+        check_choice("readout", readout, ("last", "all"))
+        key = (readout, parameterization, width)
+        if key not in self._ntks:
+            if (parameterization, width) not in self._tangents:
+                self._tangents[(parameterization, width)] = TangentEngine(self.engine, parameterization, width)
+            rows = readout_rows(self.program, readout)
+            self._ntks[key] = assemble(self._tangents[(parameterization, width)].readout_ntk, rows, rows,
+                                       self.engine.replicates)
+        return self._ntks[key]
+
+    def ntk(self, readout: str = "last", *, parameterization: str = "ntk", width: int | None = None):
+        """The neural tangent kernel, as ``netfield.kernel(..., kind="ntk")`` (docs/ntk.md), from this
+        result's interpreter (the NNGP blocks it needs are shared); its error: :meth:`ntk_error`."""
+        return self._ntk_reps(readout, parameterization, width).mean(axis=0)
+
+    def ntk_error(self, readout: str = "last", *, parameterization: str = "ntk", width: int | None = None):
+        """Numerical error estimate of :meth:`ntk` (standard error over the quasi-Monte-Carlo
+        replicates plus the Gauss-Hermite error estimate; ~0 for closed forms)."""
+        return _sem(np.asarray(self._ntk_reps(readout, parameterization, width))) + self.engine.lowdim_error
 
     @property
     def max_error(self) -> float:
@@ -227,6 +252,11 @@ class StoredMeanField(MeanFieldResult):
 
     def _readout_reps(self, readout: str):
         return self._readouts[readout]
+
+    def _ntk_reps(self, readout: str, parameterization: str, width):
+        where = f" ({self._path})" if self._path else ""
+        raise ValueError(f"a stored mean-field result{where} keeps the NNGP kernels only; compute the NTK with "
+                         f"netfield.mean_field(net, x).ntk() or netfield.kernel(net, x, kind='ntk')")
 
     @property
     def error(self) -> np.ndarray:

@@ -484,11 +484,13 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
 
     def program(p, arr, hp):
         bn_act = normaliser(p.batch_rows)
+        free = p.batch_rows is None and eps == 0  # depends on the direction of the centred rows only
         g = p.tap("h", 1, p.input("U", arr, hp.input_var) + p.bias("b1", hp.bias_var))
         for layer in range(2, depth + 1):
-            g = p.matmul(f"W{layer}", p.nonlin(bn_act, g, coupled=True), hp.weight_var) + p.bias(f"b{layer}", hp.bias_var)
+            h = p.nonlin(bn_act, g, coupled=True, scale_free=free)
+            g = p.matmul(f"W{layer}", h, hp.weight_var) + p.bias(f"b{layer}", hp.bias_var)
             p.tap("h", layer, g)
-        return p.readout(p.nonlin(bn_act, g, coupled=True), hp.readout_var, hp.readout_bias_var)
+        return p.readout(p.nonlin(bn_act, g, coupled=True, scale_free=free), hp.readout_var, hp.readout_bias_var)
 
     opts = _options(depth=depth, activation=act, eps=eps)
     hyper = _hyper(weight_var, bias_var, input_var, readout_var, readout_bias_var)

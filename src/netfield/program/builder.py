@@ -155,10 +155,14 @@ class ProgramBuilder:
             )
         return self._emit(MatMul(self._fresh("g"), matrix, h.name, self._variance(var), h.space, transpose), G)
 
-    def nonlin(self, fn, *args: Var, coupled: bool = False, params=()) -> Var:
-        """H: ``fn(*args, *params)`` coordinatewise; ``fn`` an activation name or a JAX callable."""
+    def nonlin(self, fn, *args: Var, coupled: bool = False, params=(), scale_free: bool = False) -> Var:
+        """H: ``fn(*args, *params)`` coordinatewise; ``fn`` an activation name or a JAX callable.
+        ``scale_free``: a coupled function of one argument that depends on it only through the
+        direction of its row-centred vector (batch norm, eps = 0; :class:`~netfield.program.netsor.Nonlin`)."""
         if not args:
             raise ProgramError("nonlin needs at least one argument")
+        if scale_free and not (coupled and len(args) == 1 and not params):
+            raise ProgramError("nonlin: scale_free applies to a coupled function of one argument without params")
         names = tuple(self._materialise(a) if a.kind == G else _as_var(a).name for a in args)
         activation = None
         if isinstance(fn, (str, Activation)):
@@ -171,7 +175,8 @@ class ProgramBuilder:
         else:
             raise ProgramError(f"nonlin: fn must be an activation name or a callable, got {fn!r}")
         pnames = tuple(_as_var(p).name for p in params)
-        return self._emit(Nonlin(self._fresh("h"), call, names, args[0].space, activation, coupled, pnames), H)
+        return self._emit(Nonlin(self._fresh("h"), call, names, args[0].space, activation, coupled, pnames,
+                                 bool(scale_free)), H)
 
     def erf_gates(self, *gates: Var, signs=None) -> Var:
         """H: ``prod_i sig(s_i g_i)`` of G-variables with sig(u) = (1 + erf u) / 2 (default signs +1);

@@ -130,7 +130,10 @@ class Nonlin:
     """H: ``fn(*args, *params)`` coordinatewise; ``coupled`` functions mix the rows (batch norm).
 
     ``activation`` is set for single-argument elementwise activations known to
-    :mod:`netfield.gauss` (closed-form / panel-quadrature expectations apply).
+    :mod:`netfield.gauss` (closed-form / panel-quadrature expectations apply). ``scale_free``
+    declares that a coupled function of one argument depends on it only through the direction of
+    its row-centred vector, (g - mean g) / |g - mean g| (batch norm over the whole batch, eps = 0):
+    the NTK then integrates its Jacobian's 1/|g - mean g| singularity radially (docs/ntk.md 4).
     """
 
     name: str
@@ -140,6 +143,7 @@ class Nonlin:
     activation: Activation | None = None
     coupled: bool = False
     params: tuple = ()
+    scale_free: bool = False
 
 
 class ErfGates:
