@@ -58,6 +58,21 @@ def test_kernel_command_equals_library(files, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_kernel_command_ntk_equals_library(files, capsys):
+    out = files / "ntk.npy"
+    x = np.load(files / "seq.npy")
+    rc = main(["kernel", "--kind", "ntk", "--arch", "rnn", "--depth", "5", "--activation", "tanh", "--inputs",
+               str(files / "seq.npy"), "--parameterization", "standard", "--width", "64", "--out", str(out)])
+    assert rc == 0 and "NTK (standard parameterization)" in capsys.readouterr().out
+    ref = netfield.kernel(netfield.rnn(5, "tanh"), x, kind="ntk", parameterization="standard", width=64)
+    np.testing.assert_array_equal(np.load(out), np.asarray(ref))
+    for bad, option in ((["--width", "64"], "--width"), (["--kind", "ntk", "--parameterization", "standard"], "--width"),
+                        (["--parameterization", "standard"], "--parameterization")):
+        rc = main(["kernel", "--inputs", str(files / "x.npy"), "--out", str(out), *bad])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith(f"netfield: error: {option}") and err.count("\n") == 1
+
+
 def test_sample_command_equals_library(files):
     out = files / "s.npz"
     rc = main(["sample", "--arch", "rnn", "--depth", "3", "--width", "16", "--networks", "5", "--seed", "7",

@@ -122,7 +122,8 @@ def test_hyperparameter_gradient_matches_finite_differences():
     ({"kind": "ntk", "parameterization": "mup"}, "parameterization must be one of"),
     ({"kind": "ntk", "parameterization": "standard"}, "width must be given"),
     ({"kind": "ntk", "width": 100}, "width is used only with parameterization='standard'"),
-    ({"parameterization": "standard", "width": 10}, "apply to kind='ntk' only"),
+    ({"parameterization": "standard", "width": 10}, "width applies to kind='ntk'"),
+    ({"parameterization": "standard"}, "parameterization applies to kind='ntk' only"),
     ({"kind": "ntk", "parameterization": "standard", "width": 0}, "width"),
 ])
 def test_bad_input_names_the_argument(kwargs, match):

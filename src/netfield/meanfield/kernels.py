@@ -141,10 +141,13 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
     check_choice("kind", kind, KINDS)
     if kind == "ntk":
         width = check_parameterization(parameterization, width)
-    elif parameterization != "ntk" or width is not None:
+    elif width is not None:
+        raise ValueError(f"width applies to kind='ntk' with parameterization='standard' only (the NNGP kernel does "
+                         f"not depend on the width), got width={width!r} with kind='nngp'")
+    elif parameterization != "ntk":
         check_choice("parameterization", parameterization, PARAMETERIZATIONS)
-        raise ValueError(f"parameterization and width apply to kind='ntk' only (the NNGP kernel is the same in "
-                         f"both parameterizations), got parameterization={parameterization!r}, width={width!r}")
+        raise ValueError(f"parameterization applies to kind='ntk' only (the NNGP kernel is the same in both "
+                         f"parameterizations), got parameterization={parameterization!r} with kind='nngp'")
     check_choice("batch", batch, BATCHES)
     check_qmc(qmc_points, qmc_replicates)
     joined, n1 = joined_inputs(net, x1, x2)

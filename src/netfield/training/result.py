@@ -24,10 +24,11 @@ class OutputsAt:
     cov: np.ndarray
     train_mean: np.ndarray
     train_cov: np.ndarray
+    scale: float = 0.0  # the largest variance at any computed time: the round-off scale of std()
 
     def std(self, train: bool = False) -> np.ndarray:
         """(M,) standard deviation of each test output (``train``: (N,) at the training points)."""
-        return _std(self.train_cov if train else self.cov)
+        return _std(self.train_cov if train else self.cov, self.scale)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,12 +86,17 @@ class TrainingPrediction(Storable):
             raise ValueError(f"t must be one of the computed times {self.times.tolist()}, got {t!r} (pass it in "
                              f"times to netfield.train)")
         i = int(hits[0])
-        return OutputsAt(float(self.times[i]), self.mean[i], self.cov[i], self.train_mean[i], self.train_cov[i])
+        return OutputsAt(float(self.times[i]), self.mean[i], self.cov[i], self.train_mean[i], self.train_cov[i],
+                         self._scale())
+
+    def _scale(self) -> float:
+        return max((float(np.abs(np.diagonal(c, axis1=-2, axis2=-1)).max(initial=0.0))
+                    for c in (self.cov, self.train_cov)), default=0.0)
 
     def std(self, train: bool = False) -> np.ndarray:
         """(T, M) standard deviation of each test output at each time (``train``: (T, N) at the training
         points)."""
-        return _std(self.train_cov if train else self.cov)
+        return _std(self.train_cov if train else self.cov, self._scale())
 
     def __repr__(self) -> str:
         t, m, k = self.mean.shape
@@ -98,12 +104,12 @@ class TrainingPrediction(Storable):
                 f"learning_rate={self.learning_rate:.4g}, max_learning_rate={self.max_learning_rate:.4g})")
 
 
-def _std(cov: np.ndarray) -> np.ndarray:
-    """sqrt of the diagonal. Round-off below zero (within 1e-9 of the largest variance) reads as 0; a
-    clearly negative variance means a covariance that is not positive semi-definite (an ill-conditioned
-    Theta(X, X) at late times): ValueError naming rcond, the lever."""
+def _std(cov: np.ndarray, scale: float = 0.0) -> np.ndarray:
+    """sqrt of the diagonal. Round-off below zero (within 1e-9 of the largest variance at any computed
+    time, ``scale``) reads as 0; a clearly negative variance means a covariance that is not positive
+    semi-definite (an ill-conditioned Theta(X, X) at late times): ValueError naming rcond, the lever."""
     var = np.diagonal(cov, axis1=-2, axis2=-1)
-    scale = np.abs(var).max() if var.size else 0.0
+    scale = max(scale, np.abs(var).max() if var.size else 0.0)
     if (var < -1e-9 * scale).any():
         raise ValueError(f"the covariance has a negative variance {var.min():.3g} (largest {scale:.3g}): Theta(X, X) "
                          f"is too ill-conditioned for these times; raise rcond")
