@@ -169,3 +169,17 @@ def test_mean_field_ntk_is_the_kernel_with_an_error_estimate(tmp_path):
     mf.save(tmp_path / "mf.npz")
     with pytest.raises(ValueError, match="keeps the NNGP kernels only"):
         netfield.MeanFieldResult.load(tmp_path / "mf.npz").ntk()
+
+
+def test_variable_length_sequences_read_out_at_their_own_last_step():
+    rng = np.random.default_rng(10)
+    seqs = [rng.normal(size=(2, 2)), rng.normal(size=(4, 2))]
+    net = netfield.rnn(4, "erf", **HYPER)
+    last = np.asarray(netfield.kernel(net, seqs, kind="ntk"))
+    full = np.asarray(netfield.kernel(net, seqs, readout="all", kind="ntk"))
+    assert last.shape == (2, 2) and full.shape == (6, 6)
+    np.testing.assert_allclose(full[np.ix_([1, 5], [1, 5])], last, rtol=0, atol=1e-12)
+    # each sequence alone: its own last-step NTK (the batch does not couple an RNN's patterns)
+    for i, s in enumerate(seqs):
+        alone = np.asarray(netfield.kernel(net, s[None], kind="ntk"))
+        np.testing.assert_allclose(alone[0, 0], last[i, i], rtol=1e-12)
