@@ -1,4 +1,4 @@
-"""Every public capability on every architecture (issue 17): a result, or the documented error.
+"""Every public capability on every architecture (issues 17, 21): a result, or the documented error.
 
 Architectures: dnn, rnn, gru, lstm, transformer, conv, batchnorm_mlp and a program written by hand.
 Theories are checked against the finite-width interpreter (sampled networks of the same program):
@@ -62,7 +62,8 @@ def sampled():
     out = {}
     for name, (net, x) in ARCHS.items():
         mf = nf.mean_field(net, x, qmc_points=2**11)
-        ens = nf.sample(net, x, width=WIDTH, networks=NETWORKS, seed=1, readout="all", preactivations="all")
+        ens = nf.sample(net, x, width=WIDTH, networks=NETWORKS, seed=1, readout="all", preactivations="all",
+                        ntk=True)
         out[name] = (mf, ens)
     return out
 
@@ -94,6 +95,37 @@ def test_kernel_readout_all_and_taps_match_sampled_networks(name, sampled):
         ok, excess = _agrees(np.asarray(mf.preactivation(t, s)), 2 * mf.max_error, emp)
         assert ok, f"tap h({t}, {s}) off by {excess:.3g} beyond the error bars"
     assert mf.two_time(0).shape == (steps, steps)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_ntk_matches_sampled_networks(name, sampled):
+    """The analytic NTK (docs/ntk.md) against the empirical NTK of the same sampled networks; batch norm
+    over this 3-pattern batch has an infinite NTK: the documented UnsupportedProgram (docs/ntk.md 4)."""
+    mf, ens = sampled[name]
+    if name == "batchnorm_mlp":
+        with pytest.raises(nf.UnsupportedProgram, match=r"NTK of batch norm is infinite"):
+            mf.ntk("all")
+        return
+    theory = np.asarray(mf.ntk("all"))
+    assert theory.shape == ens.ntk.shape[1:]
+    ok, excess = _agrees(theory, 2 * float(mf.ntk_error("all").max()), ens.ntk)
+    assert ok, f"NTK 'all' off by {excess:.3g} beyond the error bars"
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_training_prediction_for_every_network(name):
+    """netfield.train (docs/training.md) on every architecture: finite predictions that start at the prior
+    (t = 0: mean 0, covariance the NNGP kernel) and fit the training targets at t = infinity."""
+    net, x = ARCHS[name]
+    if name == "batchnorm_mlp":
+        x = RNG.normal(size=(6, 8))  # a batch whose centred patterns span >= 3 dimensions
+    y = np.sin(np.arange(len(x), dtype=float))
+    pred = nf.train(net, x, y, x[:2], times=[0, 10, np.inf])
+    assert np.all(np.isfinite(pred.mean)) and np.all(np.isfinite(pred.cov))
+    np.testing.assert_allclose(pred.mean[0], 0.0, atol=1e-12)
+    prior = np.asarray(nf.kernel(net, np.concatenate([x, x[:2]])))[-2:, -2:]  # the joint batch (batch norm)
+    np.testing.assert_allclose(pred.cov[0], prior, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(pred.train_mean[-1][:, 0], y, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))
