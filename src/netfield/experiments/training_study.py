@@ -245,7 +245,7 @@ def variable_lengths(x: np.ndarray, steps: int, first: int = 0) -> list:
 
 
 def dnn_vs_rnn(task: DigitsTask, *, steps: int = 4, activation: str = "erf", weight_var: float = 1.5,
-               bias_var: float = 0.1, train_steps: int = 100) -> list:
+               bias_var: float = 0.1, train_steps: int = 100, keep_kernels: bool = False) -> list:
     """The seeds' DNN-vs-RNN comparison extended to training: one dict per input / readout case.
 
     Cases (``steps`` layers / time steps): ``"input at step 1"`` (x as (N, 64)); ``"inputs at every step"`` (the
@@ -257,6 +257,7 @@ def dnn_vs_rnn(task: DigitsTask, *, steps: int = 4, activation: str = "erf", wei
     ||K_DNN - K_RNN||_F / ||K_DNN||_F; with one readout per pattern also the trained predictions after
     ``train_steps`` discrete steps at a common learning rate (the smaller eta_max / 2): the relative
     difference of the test means and standard deviations, and the expected test loss and test error of each.
+    ``keep_kernels``: also the two NTK matrices (``ntk_dnn``, ``ntk_rnn``, nested lists).
     """
     nets = {"DNN": dnn(steps, activation, weight_var=weight_var, bias_var=bias_var),
             "RNN": rnn(steps, activation, weight_var=weight_var, bias_var=bias_var)}
@@ -273,6 +274,8 @@ def dnn_vs_rnn(task: DigitsTask, *, steps: int = 4, activation: str = "erf", wei
         nngp = {k: np.asarray(kernel(net, x_all, readout=readout)) for k, net in nets.items()}
         row = {"case": label, "ntk_rel_diff": _relative(ntk["DNN"], ntk["RNN"]),
                "nngp_rel_diff": _relative(nngp["DNN"], nngp["RNN"])}
+        if keep_kernels:
+            row.update({"ntk_dnn": ntk["DNN"].tolist(), "ntk_rnn": ntk["RNN"].tolist()})
         if readout == "last":
             eta = min(n / np.linalg.eigvalsh(ntk[k][:n, :n])[-1] for k in nets)
             preds = {k: train(net, xtr, task.y_train, xte, times=[train_steps], learning_rate=eta,
