@@ -22,8 +22,8 @@ expectations (mean of ((mu - y)^2 + s^2) / 2, mean of Phi(-y mu / s)).
 readout time the two NTKs (and NNGP kernels) are identical, hence so are the trained predictions at every
 time; with inputs at every step, or readouts at several times, they differ.
 
-Run as ``python -m netfield.experiments.training_study`` for the tables of docs/training.md (about 15 min of
-CPU on 2 cores; ``--quick`` for a one-minute version).
+Run as ``python -m netfield.experiments.training_study`` for the tables of docs/training.md (672 s on
+2 shared cores; ``--quick`` for a one-minute version).
 """
 
 from __future__ import annotations
