@@ -40,7 +40,7 @@ def test_every_promised_file_exists(demo):
     for block in summary["figures"].values():
         assert (out / block["file"]).stat().st_size > 20_000  # a real figure, not an empty canvas
     sections = summary["sections"]
-    assert set(sections) == {"criticality", "gp", "nlo", "architectures", "feature"}
+    assert set(sections) == {"criticality", "gp", "nlo", "architectures", "feature", "training"}
     for name, section in sections.items():  # the phase diagram and the digits GP study
         assert "error" not in section, (name, section)
         assert all((out / f).is_file() for f in section["figures"])
@@ -52,8 +52,12 @@ def test_every_promised_file_exists(demo):
     sim = ordered["simulation"]
     assert sim["rnn"]["limit"][-1] - sim["dnn"]["limit"][-1] > 2 * np.hypot(sim["rnn"]["limit_se"][-1],
                                                                             sim["dnn"]["limit_se"][-1])
+    training = sections["training"]["numbers"]  # identical NTKs for one readout time, different for two lengths
+    assert training["ntk"]["inputs at every step"]["rel_diff"] < 1e-12 < training["ntk"]["inputs at every step, two lengths"]["rel_diff"]
+    for arch in training["architectures"]:  # trained finite networks vs netfield.train
+        assert max(max(p["max_z_mean"], p["max_z_var"]) for w in arch["widths"] for p in w["per_step"]) < 4, arch["name"]
     # progress on stderr, the headline table on stdout
-    assert "[2/9] sampling" in proc.stderr and "100%" in proc.stderr
+    assert "[2/10] sampling" in proc.stderr and "100%" in proc.stderr
     assert "A_RNN/A_DNN" in proc.stdout and "report:" in proc.stdout
     # the demo's time is a performance target, measured and reported (docs/design.md "Run time of the
     # demo", the report's per-section times), not asserted in a unit test (machine-dependent)

@@ -7,7 +7,8 @@ of the demo"):
 - fast (default, ``full=False``): 2 architectures x 4 weight variances x 5 widths (16..256) x 32 networks
   of depth 8, then the sections of netfield.criticality (phase diagram), netfield.gp (digits
   classification), netfield.nlo (1/n fluctuations, DNN vs RNN), netfield.experiments.architecture_figures
-  (kernels of any architecture vs sampled networks) and netfield.feature.figures (feature learning), each
+  (kernels of any architecture vs sampled networks), netfield.feature.figures (feature learning) and
+  netfield.experiments.training_figures (trained networks vs the NTK dynamics; ~12 s of CPU), each
   with a smaller but still resolving sample plan; measured on 2 cores shared with other work (load ~5):
   321 s wall / 324 s CPU with an empty compilation cache, 178 s / 178 s with a warm one;
 - full (``full=True``, ``netfield demo --full``): the larger plans (widths 16..512, more networks and
@@ -94,6 +95,8 @@ SECTIONS = (
     ("feature", "feature.figures", "10. Feature learning: muP Bayesian networks",
      ("feature learning: the RNN-only transition and the sequential task, theory vs sampled posteriors "
      "(netfield.feature)")),
+    ("training", "experiments.training_figures", "11. Training wide networks: the neural tangent kernel",
+     "training: DNN vs RNN NTKs, trained finite networks vs the infinite-width dynamics (netfield.train)"),
 )
 
 
