@@ -155,3 +155,19 @@ def test_all_two_time_blocks_equal_generic(activation, builder):
                 assert np.abs(allblocks[t - 1, s - 1] - expected).max() < tol
                 if builder is nf.dnn and t != s:
                     assert not allblocks[t - 1, s - 1].any()
+
+
+def test_zero_variance_rows_in_the_series_path_are_exact_and_quiet():
+    """A zero input without bias has zero variance at every layer: the Mehler-series tables give it
+    c = 0 (E[phi(0) phi(v)] = phi(0) E phi(v)), with no division by zero."""
+    import warnings
+
+    x = np.zeros((3, 4))
+    x[1], x[2, 0] = 1.0, 2.0
+    net = nf.dnn(3, "tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fast = np.asarray(nf.kernel(net, x))
+    generic = np.asarray(nf.mean_field(net, x).readout)
+    np.testing.assert_allclose(fast, generic, rtol=0, atol=1e-10)
+    assert np.all(fast[0] == 0)

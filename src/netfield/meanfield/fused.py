@@ -222,8 +222,8 @@ def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
     """Per-row factors of the Mehler series at ``order`` for variances ``diag`` (steps, M):
     (1 / sqrt(D), a_k(D)), the largest relative Parseval tail (S2) T_K(D) / E[phi^2] of any row,
     and the parity of phi read off the coefficients ("odd", "even" or "all"). Padding rows
-    (index >= ``valid``) get 1 / sqrt(D) = 0, so they are evaluated at c = 0 and never count in
-    the largest |c| the tile program reports."""
+    (index >= ``valid``) and zero-variance rows get 1 / sqrt(D) = 0, so they are evaluated at c = 0
+    and never count in the largest |c| the tile program reports."""
     coef, second = series.coefficients(act, jnp.asarray(diag.reshape(-1)), order)
     coef, second = np.asarray(coef), np.asarray(second)
     tail = series.relative_tail(coef, second)
@@ -233,7 +233,8 @@ def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
         parity = "odd"
     elif np.abs(coef[:, 1::2]).max() <= 1e-14 * scale:
         parity = "even"
-    inv = 1.0 / np.sqrt(diag)
+    positive = diag > 0  # a zero variance (a zero input without bias): c = 0 gives a_0(0) a_0(D') = phi(0) E phi
+    inv = np.where(positive, 1.0 / np.sqrt(np.where(positive, diag, 1.0)), 0.0)
     inv[:, valid:] = 0.0
     return (inv, coef.reshape(*diag.shape, order + 1)), tail.max(), parity
 
