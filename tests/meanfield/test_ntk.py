@@ -188,3 +188,20 @@ def test_variable_length_sequences_read_out_at_their_own_last_step():
     for i, s in enumerate(seqs):
         alone = np.asarray(netfield.kernel(net, s[None], kind="ntk"))
         np.testing.assert_allclose(alone[0, 0], last[i, i], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["gru", "batchnorm_mlp"])
+def test_hyperparameter_gradient_of_sampled_back_ends(name):
+    """Quasi-Monte-Carlo back-ends (gated states; batch norm's radial rule) with fixed points are smooth
+    in the hyper-parameters: jax.grad agrees with central differences."""
+    rng = np.random.default_rng(11)
+    build, x = {"gru": (netfield.gru, rng.normal(size=(2, 2, 2))),
+                "batchnorm_mlp": (netfield.batchnorm_mlp, rng.normal(size=(5, 6)))}[name]
+
+    def total(w):
+        net = build(2, weight_var=w) if name == "gru" else build(2, "erf", weight_var=w, bias_var=0.1)
+        return netfield.kernel(net, x, kind="ntk", qmc_points=2**9, qmc_replicates=2).sum()
+
+    g = jax.grad(total)(1.3)
+    fd = (total(1.3 + 1e-4) - total(1.3 - 1e-4)) / 2e-4
+    assert np.isfinite(g) and abs(g - fd) < 1e-4 * max(1.0, abs(fd))

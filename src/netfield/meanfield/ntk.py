@@ -219,14 +219,17 @@ class TangentEngine:
         values = []
         for r in range(e.replicates):
             w, v = jnp.linalg.eigh(centre @ cov[r] @ centre)
-            keep = np.asarray(w) > 1e-12 * max(float(w[-1]), 1e-300)
+            if isinstance(w, jax.core.Tracer):  # gradients: every direction but the centring null vector
+                keep = np.arange(M) > 0
+            else:
+                keep = np.asarray(w) > 1e-12 * max(float(w[-1]), 1e-300)
             k = int(keep.sum())
             if k < 3:
                 raise UnsupportedProgram(
                     f"the NTK of batch norm is infinite for a batch whose centred pre-activations span {k} < 3 "
                     f"dimensions (instruction {h!r}; at most {M} patterns): E[1/|g - mean g|^2] diverges "
                     f"(docs/ntk.md 4); use a batch of at least 4 distinct patterns or eps > 0")
-            factor = v[:, keep] * jnp.sqrt(w[keep])  # (M, k)
+            factor = v[:, keep] * jnp.sqrt(jnp.maximum(w[keep], 0.0))  # (M, k)
             eta = jnp.asarray(sobol_normals(e.points, k, 1, seed=seed + r)[0])  # (S, k)
             jac = _row_jacobians(p, e, r, h, [g], {g: eta @ factor.T})[g]  # (S, M, M)
             weight = jnp.sum(eta**2, axis=1) / (k - 2)
