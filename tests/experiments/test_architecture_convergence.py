@@ -120,3 +120,19 @@ def test_plot_shows_the_numbers(tmp_path):
         x, y = bar.lines[0].get_data()
         np.testing.assert_array_equal(x, arch["widths"])
         np.testing.assert_array_equal(y, arch["d2_mean"])
+
+
+def test_ntk_study_samples_netfield_sample_ntk_on_ragged_sequences():
+    """kind="ntk", readout="all": the study's networks are netfield.sample(ntk=True)'s, its theory is
+    netfield.kernel(kind="ntk"); ragged inputs (a list of (T_i, d) arrays) are accepted."""
+    net = netfield.rnn(2, "erf", bias_var=0.3)
+    rng = np.random.default_rng(3)
+    x = [rng.normal(size=(1, 2)), rng.normal(size=(2, 2))]
+    r = architecture_convergence(net, x, (8, 16), 3, seed=1, kind="ntk", readout="all", progress=False)
+    assert r.kind == "ntk" and r.readout == "all" and r.theory.shape == (3, 3)
+    np.testing.assert_allclose(r.theory, netfield.kernel(net, x, readout="all", kind="ntk"), rtol=0, atol=1e-12)
+    ens = netfield.sample(net, x, 16, 3, seed=r.seeds[1], readout="all", ntk=True, preactivations="none")
+    np.testing.assert_allclose(r.d2[1], relative_squared_distance(ens.ntk, r.theory), rtol=1e-12)
+    np.testing.assert_allclose(r.mean_kernel, ens.ntk.mean(axis=0), rtol=1e-12)
+    nngp = architecture_convergence(net, x, (8, 16), 3, seed=1, readout="all", progress=False)
+    assert nngp.seeds != r.seeds  # the NTK study's networks are drawn apart from the NNGP study's

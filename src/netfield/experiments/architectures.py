@@ -15,6 +15,14 @@ E[d2] against n for each architecture, fits E[d2] = B n^beta (expected beta = -1
 largest width against the theory entry by entry (z-scores with the sampling standard error and the
 theory's own numerical error estimate combined).
 
+The neural tangent kernel (``kind="ntk"``, docs/ntk.md) is studied the same way: the empirical NTK
+Theta^ = sum_p df/dp df/dp of each sampled network (:func:`netfield.sample` with ``ntk=True``, NTK
+parameterization) against the analytic Theta of :func:`netfield.kernel` (``kind="ntk"``), whose
+numerical error is estimated as for the NNGP kernel (spread of the quasi-Monte-Carlo replicates plus
+the low-dimensional quadrature's estimate). Theta^ also fluctuates by O(n^{-1/2}) per entry around a
+mean O(1/n) away from Theta, so again E[d2] = c / n + O(n^-2). ``readout="all"`` compares the kernels
+of the outputs at every step (recurrent networks).
+
 Sampling. Networks are those of :func:`netfield.sample` (the finite-width program interpreter,
 :func:`netfield.finite.netsor.sample_program`): network i of a run uses the JAX key
 fold_in(PRNGKey(run_seed), i) and draws the program's matrices in first-use order, so the result is
@@ -39,12 +47,16 @@ from ..finite import mean_and_sem
 from ..finite.netsor import sample_program
 from ..meanfield import mean_field
 from ..meanfield.kernels import check_network
+from ..meanfield.netsor import ProgramEngine
+from ..meanfield.ntk import TangentEngine
+from ..meanfield.result import assemble, readout_rows
 from ..program import Network, batchnorm_mlp, conv, gru, lstm, rnn, transformer
 from .fitting import PowerLawFit, fit_power_law
 
 CASE_NAMES = ("rnn", "gru", "lstm", "transformer", "batchnorm", "conv")
 X_SOURCES = ("digits", "random")
 EXPECTED_EXPONENT = -1.0
+KERNEL_KINDS = ("nngp", "ntk")
 
 
 # -- inputs and cases ------------------------------------------------------------------------------
@@ -139,12 +151,28 @@ def default_cases(x_source: str = "digits", patterns: int = 4, *, include_conv: 
 
 
 # -- networks as programs --------------------------------------------------------------------------
-def theory_kernel(net, x):
-    """(K, error, backends, seconds): mean-field readout kernel, its numerical error estimate (N, N)."""
+def theory_kernel(net, x, *, kind: str = "nngp", readout: str = "last", qmc_points: int = 2**12):
+    """(K, error, backends, seconds): mean-field readout kernel (``kind="nngp"``) or analytic NTK in the
+    NTK parameterization (``kind="ntk"``) on the rows of ``readout``, and its numerical error estimate:
+    the standard error over the quasi-Monte-Carlo replicates plus the low-dimensional quadrature's
+    estimate (as :attr:`netfield.meanfield.result.MeanFieldResult.error`; ~0 for closed forms)."""
+    check_choice("kind", kind, KERNEL_KINDS)
+    check_choice("readout", readout, ("last", "all"))
     start = time.perf_counter()
-    mf = mean_field(check_network(net), x)
-    k, err, backends = np.asarray(mf.readout, np.float64), np.asarray(mf.error, np.float64), dict(mf.backends)
-    return k, err, backends, time.perf_counter() - start
+    net = check_network(net)
+    if kind == "nngp" and readout == "last" and qmc_points == 2**12:
+        mf = mean_field(net, x)
+        k, err, backends = np.asarray(mf.readout, np.float64), np.asarray(mf.error, np.float64), dict(mf.backends)
+        return k, err, backends, time.perf_counter() - start
+    net.check_inputs(x)
+    program = net.program(x)
+    engine = ProgramEngine(program, points=qmc_points)
+    rows = readout_rows(program, readout)
+    block = TangentEngine(engine).readout_ntk if kind == "ntk" else engine.readout_cov
+    reps = np.asarray(assemble(block, rows, rows, engine.replicates), np.float64)
+    sem = reps.std(axis=0, ddof=1) / np.sqrt(reps.shape[0]) if reps.shape[0] > 1 else np.zeros(reps.shape[1:])
+    err = sem + engine.lowdim_error
+    return reps.mean(axis=0), err, dict(engine.backend_counts), time.perf_counter() - start
 
 
 SAMPLING_BATCH = 16  # networks per compiled evaluation (the default chunk_size: no padding)
@@ -159,10 +187,11 @@ def relative_squared_distance(empirical, reference) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class ArchitectureConvergence:
-    """Empirical vs theory readout kernels of one architecture at several widths.
+    """Empirical vs theory readout kernels (or NTKs) of one architecture at several widths.
 
     Attributes:
         name, description: the architecture.
+        kind, readout: ``"nngp"`` (conditional readout kernel) or ``"ntk"``; rows ``"last"`` or ``"all"``.
         widths, networks, seeds: widths n, networks sampled at each, run seed of each width.
         theory, theory_error: (N, N) mean-field kernel and its numerical error estimate.
         backends: moments per mean-field back-end.
@@ -196,6 +225,8 @@ class ArchitectureConvergence:
     max_abs_z: float
     theory_floor: float
     timing: dict
+    kind: str = "nngp"
+    readout: str = "last"
 
     @property
     def slope(self) -> float:
@@ -208,7 +239,8 @@ class ArchitectureConvergence:
     def to_dict(self) -> dict:
         """JSON-ready numbers (per-network distances included)."""
         return {
-            "name": self.name, "description": self.description, "widths": list(self.widths),
+            "name": self.name, "description": self.description, "kind": self.kind, "readout": self.readout,
+            "widths": list(self.widths),
             "networks": list(self.networks), "seeds": list(self.seeds),
             "theory": self.theory.tolist(), "theory_error": self.theory_error.tolist(), "backends": dict(self.backends),
             "d2": [d.tolist() for d in self.d2], "d2_mean": list(self.d2_mean), "d2_sem": list(self.d2_sem),
@@ -234,8 +266,9 @@ def _check_widths_networks(widths, networks):
 
 def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: str | None = None,
                              description: str = "", chunk_size: int = 16, store: ChunkStore | None = None,
-                             resume: bool = False, progress=True) -> ArchitectureConvergence:
-    """Distance of sampled networks' readout kernels to the mean field, against width (module docstring).
+                             resume: bool = False, progress=True, kind: str = "nngp",
+                             readout: str = "last") -> ArchitectureConvergence:
+    """Distance of sampled networks' readout kernels (or NTKs) to the theory, against width (module docstring).
 
     Cost: the mean-field theory kernel (quasi-Monte Carlo for non-chain programs: seconds), then one
     compilation per width and sampling roughly linear in networks x width^2; ``networks`` and the
@@ -254,11 +287,16 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
             whether to reuse its finished chunks, so an interrupted long run loses at most a chunk.
         progress: True (default): a bar on stderr over the sampled networks; False / None: quiet; or a
             callable ``progress(k)`` told about finished networks (:mod:`netfield._runtime.progress`).
+        kind: ``"nngp"`` (default: the conditional readout kernel against the mean field) or ``"ntk"``
+            (each network's empirical NTK, NTK parameterization, against the analytic NTK).
+        readout: rows ``"last"`` (default: each pattern's output) or ``"all"`` (every step's output).
 
     Returns:
         :class:`ArchitectureConvergence`.
     """
     start = time.perf_counter()
+    check_choice("kind", kind, KERNEL_KINDS)
+    check_choice("readout", readout, ("last", "all"))
     widths, networks = _check_widths_networks(widths, networks)
     seed = check_seed(seed)
     chunk_size = check_positive_int("chunk_size", chunk_size)
@@ -266,33 +304,39 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
     name = name or check_network(arch).name
     with progress_bar(progress, sum(networks), f"{name}: networks") as bar:
         return _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, bar,
-                            start)
+                            start, kind, readout)
 
 
 def _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, progress,
-                 start) -> ArchitectureConvergence:
-    k_th, k_err, backends, theory_s = theory_kernel(arch, x)
+                 start, kind="nngp", readout="last") -> ArchitectureConvergence:
+    k_th, k_err, backends, theory_s = theory_kernel(arch, x, kind=kind, readout=readout)
     program = check_network(arch).program(x)
-    digest = array_digest(np.asarray(x, np.float64))
+    try:
+        digest = array_digest(np.asarray(x, np.float64))
+    except ValueError:  # ragged sequences (a list of (T_i, d) arrays): one digest per sequence
+        digest = [array_digest(np.asarray(seq, np.float64)) for seq in x]
     structure = [(type(ins).__name__, getattr(ins, "matrix", None) or getattr(ins, "vector", None),
                   getattr(ins, "var", None), getattr(ins, "args", None) or getattr(ins, "arg", None))
                  for ins in program.instructions]  # user programs of one name differ here
     d2, seeds, sampling_s, kernels = [], [], [], None
     for width, count in zip(widths, networks):
         t0 = time.perf_counter()
-        run_seed = derive_seed(seed, "architectures", name, width)
+        run_seed = derive_seed(seed, "architectures", name, width) if kind == "nngp" else \
+            derive_seed(seed, "architectures", kind, name, width)
 
         def compute(first, n_nets, tick, width=width, run_seed=run_seed):
             # a fixed batch shape: a network's numbers do not depend on the checkpoint chunking (a vmapped
             # batch of another size rounds its products differently, ~1e-16)
-            ens = sample_program(program, width, n_nets, run_seed, chunk_size=SAMPLING_BATCH, first_network=first)
+            ens = sample_program(program, width, n_nets, run_seed, chunk_size=SAMPLING_BATCH, first_network=first,
+                                 readout=readout, ntk="ntk" if kind == "ntk" else None)
             for _ in range(n_nets):
                 if tick is not None:
                     tick()
-            return {"readout": ens.readout}
+            return {"readout": ens.ntk if kind == "ntk" else ens.readout}
 
+        extra = {} if (kind, readout) == ("nngp", "last") else {"kernel": kind, "readout": readout}
         key = run_key(kind="architecture-kernels-v2", net=repr(arch), program=structure, x=digest, width=width,
-                      seed=run_seed)
+                      seed=run_seed, **extra)
         out = run_chunks(count, chunk_size, compute, store=store, key=key, resume=resume, progress=progress)
         kernels = out["readout"]
         d2.append(relative_squared_distance(kernels, k_th))
@@ -311,6 +355,7 @@ def _convergence(arch, x, widths, networks, seed, name, description, chunk_size,
         max_abs_z=float(np.max(np.abs(z[upper]))),
         theory_floor=float(np.sum(k_err**2) / np.sum(k_th**2)),
         timing={"theory_s": theory_s, "sampling_s": sampling_s, "total_s": time.perf_counter() - start},
+        kind=kind, readout=readout,
     )
 
 
@@ -375,6 +420,7 @@ def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), network
 
 __all__ = [
     "CASE_NAMES",
+    "KERNEL_KINDS",
     "ArchitectureCase",
     "ArchitectureConvergence",
     "ArchitectureStudy",
