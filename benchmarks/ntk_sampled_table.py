@@ -44,7 +44,7 @@ def cases():
         "lstm (T=2)": (nf.lstm(2), rng.normal(size=(3, 2, 3)), "last"),
         "transformer (1 block, 3 tokens)": (nf.transformer(1, "relu", tie_query_key=True),
                                             rng.normal(size=(3, 3, 3)), "last"),
-        "batchnorm mlp (batch 8)": (nf.batchnorm_mlp(2, "relu"), rng.normal(size=(8, 4)), "last"),
+        "batchnorm mlp (batch 8)": (nf.batchnorm_mlp(2, "relu"), rng.normal(size=(8, 8)), "last"),
         "conv 1-D, global avg (control)": (nf.conv(2, "relu", filter_shape=(3,)), rng.normal(size=(3, 4, 3)),
                                            "last"),
         "dnn depth 3 (control)": (dnn, rng.normal(size=(3, 3)), "last"),

@@ -3,7 +3,7 @@ finite networks (netfield.sample(ntk=True), finite/ntk.py), per architecture.
 
 Architectures: a simple RNN with inputs at every step on a batch of sequences of two lengths (a list of
 (T_i, d) arrays), read out at every step (readout="all", 7 rows); GRU and LSTM (2 steps); a transformer
-(1 block, tied query/key: non-uniform attention); an MLP with batch norm (a batch of 8 patterns); and as
+(1 block, tied query/key: non-uniform attention); an MLP with batch norm (a batch of 8 patterns, d = 8); and as
 controls a 1-D conv net with global average pooling and a DNN. Per architecture,
 netfield.experiments.architectures.architecture_convergence(kind="ntk") samples NETWORKS networks (NTK
 parameterization) at each of WIDTHS and checks:
@@ -57,7 +57,9 @@ CASES = {  # name: (network, inputs, readout)
     "gru": (nf.gru(2), RNG.normal(size=(3, 2, 3)), "last"),
     "lstm": (nf.lstm(2), RNG.normal(size=(3, 2, 3)), "last"),
     "transformer": (nf.transformer(1, "relu", tie_query_key=True), RNG.normal(size=(3, 3, 3)), "last"),
-    "batchnorm": (nf.batchnorm_mlp(2, "relu"), RNG.normal(size=(8, 4)), "last"),
+    # d >= batch: the centred batch spans 7 dimensions (docs/ntk.md 4: with <= 4 the per-coordinate
+    # terms of a finite network have infinite variance and sampled NTKs converge very slowly)
+    "batchnorm": (nf.batchnorm_mlp(2, "relu"), RNG.normal(size=(8, 8)), "last"),
     "conv": (nf.conv(2, "relu", filter_shape=(3,)), RNG.normal(size=(3, 4, 3)), "last"),
     "dnn": (DNN, RNG.normal(size=(3, 3)), "last"),
 }
