@@ -13,7 +13,14 @@ is a scalar recursion per entry once the diagonals D_t are known. So: (1) comput
 (O(N L)); (2) run each tile of entries through all layers while it stays in cache; (3) for a
 symmetric kernel, only tiles on or above the diagonal; (4) tiles are spread over CPU cores with
 threads (JAX releases the GIL while a compiled function runs). Per-row factors of the closed forms
-(e.g. 1/sqrt(1 + 2 D) for erf) are computed once per row and layer, not once per entry.
+(e.g. 1/sqrt(1 + 2 D) for erf) are computed once per row and layer, not once per entry
+(factorisations.py).
+
+The NTK (``kind="ntk"``, docs/meanfield.md D2) runs the same tiles with Theta carried along with K
+per entry: Theta_1 = c_b + c_U x_1 . x_1', Theta_t = c_b + c_U x_t . x_t' + c_W E[phi phi](K_{t-1})
++ weight_var E[phi' phi'](K_{t-1}) Theta_{t-1}, Theta_out = c_bo + c_V E[phi phi](K_T) + readout_var
+E[phi' phi'](K_T) Theta_T, the direct terms c_* those of the parameterization (meanfield/ntk.py).
+For the RNN read out at one step only equal-time terms enter, so the recursion is the DNN's.
 """
 
 from __future__ import annotations
@@ -141,24 +148,37 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
             k = jnp.where(pin, da[0][:, None], k)
             theta = cb + ci * gram if ntk else None
 
+            # the NTK's loop carries K and Theta packed as one complex array: then one fused loop
+            # writes both, and entry(K) (used by both) is evaluated once per entry and layer; as
+            # two arrays XLA fuses entry into each consumer and evaluates it twice (its arcsin
+            # polynomial is "cheap" to duplicate), ~2x slower
+            def pack(k, theta):
+                return jax.lax.complex(k, theta) if ntk else k
+
+            def unpack(state):
+                return (jnp.real(state), jnp.imag(state)) if ntk else (state, None)
+
             def layer(t, carry):
-                k, theta, cmax = carry
+                state, cmax = carry
+                k, theta = unpack(state)
                 at = tuple(p[t - 1][:, None] for p in pa)
                 bt = tuple(p[t - 1][None, :] for p in pb)
                 cmax = largest(cmax, k, at, bt)
                 e = entry(k, at, bt)
-                new = bv + wv * e
                 if ntk:
                     theta = cb + cw * e + wv * through(k, at, bt, t) * theta
+                new = bv + wv * e
                 if t_in > 1:
                     gram = jnp.einsum("ad,bd->ab", jax.lax.dynamic_index_in_dim(xa, t, 1, False),
                                       jax.lax.dynamic_index_in_dim(xb, t, 1, False))
                     new = new + jnp.where(t < t_in, iv * gram / dim, 0.0)
                     if ntk:
                         theta = theta + jnp.where(t < t_in, ci * gram, 0.0)
-                return jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new), theta, cmax
+                new = jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new)
+                return pack(new, theta), cmax
 
-            k, theta, cmax = jax.lax.fori_loop(1, steps, layer, (k, theta, jnp.zeros((), k.dtype)))
+            state, cmax = jax.lax.fori_loop(1, steps, layer, (pack(k, theta), jnp.zeros((), k.dtype)))
+            k, theta = unpack(state)
             last_a = tuple(p[steps - 1][:, None] for p in pa)
             last_b = tuple(p[steps - 1][None, :] for p in pb)
             e = entry(k, last_a, last_b)
