@@ -158,12 +158,11 @@ def series_tables(act: Activation, diag: np.ndarray, order: int, valid: int, der
     (q E[phi'^2]), which bounds the truncation of E[phi' phi'] by tail c_max^K. Padding rows
     (index >= ``valid``) get 1 / sqrt(D) = 0, so they are evaluated at c = 0 and never count in
     the largest |c| the tile program reports."""
-    flat = jnp.asarray(diag.reshape(-1))
-    coef, second = series.coefficients(act, flat, order)
-    coef, second = np.asarray(coef), np.asarray(second)
+    flat = np.asarray(diag, dtype=np.float64).reshape(-1)
+    coef, second = _chunked(lambda q: series.coefficients(act, q, order), flat)
     tail = series.relative_tail(coef, second)
     if derivative:
-        dsecond = np.asarray(diag.reshape(-1)) * np.asarray(derivative_square_mean(act, flat))
+        dsecond = flat * derivative_square_mean(act, flat)
         k = np.arange(order + 1)
         dtail = np.maximum(dsecond - np.sum(k * coef * coef, axis=1), 0.0) / np.maximum(dsecond, 1e-300)
         tail = np.maximum(tail, dtail)
@@ -192,9 +191,25 @@ def _derivative_square_program(act: Activation):
     return run
 
 
+_CHUNK = 2048
+
+
+def _chunked(fn, q):
+    """fn over a vector of variances in chunks of _CHUNK (padded with 1: one compilation): the
+    quadrature nodes of a chunk take ~10 MB instead of steps x N x nodes (~250 MB at N = 5000, ten
+    layers). Returns numpy arrays (a tuple if fn returns one)."""
+    size = max(1, -(-q.size // _CHUNK)) * _CHUNK
+    padded = np.ones(size)
+    padded[:q.size] = q
+    parts = [fn(jnp.asarray(padded[i:i + _CHUNK])) for i in range(0, size, _CHUNK)]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate([np.asarray(p[j]) for p in parts])[:q.size] for j in range(len(parts[0])))
+    return np.concatenate([np.asarray(p) for p in parts])[:q.size]
+
+
 def derivative_square_mean(act: Activation, q):
-    """E[phi'(u)^2], u ~ N(0, q), by the series' Gauss-Hermite rule (smooth phi), for a vector q."""
-    return _derivative_square_program(act)(jnp.asarray(q, jnp.float64))
+    """E[phi'(u)^2], u ~ N(0, q), by the series' Gauss-Hermite rule (smooth phi), for variances q."""
+    return _chunked(_derivative_square_program(act), np.asarray(q, dtype=np.float64).reshape(-1))
 
 
 def diagonal_dpair(act: Activation, var):
@@ -202,7 +217,7 @@ def diagonal_dpair(act: Activation, var):
     the generic interpreter also evaluates at exactly 1: sqrt(fl(D^2)) = D), or the Hermite rule."""
     if act.has_closed_form:
         return dpair(act, var, var, var)
-    return derivative_square_mean(act, jnp.reshape(var, -1)).reshape(jnp.shape(var))
+    return derivative_square_mean(act, var).reshape(np.shape(var))
 
 
 __all__ = ["diagonal_dpair", "factorisation", "series_derivative", "series_factorisation", "series_tables"]
