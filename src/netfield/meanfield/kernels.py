@@ -128,7 +128,8 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
 
     Cost: a chain program (DNN, RNN) read out at one step runs the fused tiled recursion (the NTK
     carried along with the NNGP kernel per entry), O(N1 N2 steps) closed-form evaluations (about
-    0.35 s at N = 5000, 10 layers on 2 cores) and memory O(N1 N2) for the result only; any
+    0.35 s at N = 5000, 10 layers on 2 cores; the NTK ~1.5x that) and memory O(N1 N2) for the
+    result only; any
     other program costs O(blocks x N^2) per covariance block it needs, and quasi-Monte-Carlo moments
     O(qmc_points x qmc_replicates) per entry: lower ``qmc_points`` to trade accuracy for time.
 
