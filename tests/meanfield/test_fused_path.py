@@ -7,7 +7,8 @@ import netfield as nf
 from netfield.meanfield import fused
 from netfield.meanfield.kernels import _fused_kernel, joined_inputs
 from netfield.meanfield.netsor import ProgramEngine
-from netfield.meanfield.result import assemble_readouts, readout_rows
+from netfield.meanfield.ntk import TangentEngine
+from netfield.meanfield.result import assemble, assemble_readouts, readout_rows
 from netfield.program.shape import chain_of
 
 
@@ -171,3 +172,96 @@ def test_zero_variance_rows_in_the_series_path_are_exact_and_quiet():
     generic = np.asarray(nf.mean_field(net, x).readout)
     np.testing.assert_allclose(fast, generic, rtol=0, atol=1e-10)
     assert np.all(fast[0] == 0)
+
+
+# ---- the NTK on the fused path ---------------------------------------------------------------------
+
+def generic_ntk(net, x1, x2=None, parameterization="ntk", width=None):
+    """The generic tangent interpreter (meanfield/ntk.py) on the joint program (no fast path)."""
+    joined, n1 = joined_inputs(net, x1, x2)
+    program = net.program(joined)
+    engine = ProgramEngine(program)
+    rows = readout_rows(program, "last")
+    tangents = TangentEngine(engine, parameterization, width)
+    full = np.asarray(assemble(tangents.readout_ntk, rows, rows, engine.replicates).mean(axis=0))
+    return full if n1 is None else full[:n1, n1:]
+
+
+NTK_INPUTS = {  # small inputs; a tile of 16 rows puts tile boundaries inside them
+    "static-symmetric": (RNG.normal(size=(37, 5)), None),
+    "sequence-shorter-than-steps": (RNG.normal(size=(20, 4, 3)), None),
+    "sequence-cross": (RNG.normal(size=(13, 5, 3)), RNG.normal(size=(21, 5, 3))),
+}
+
+
+def _check_fused_ntk(net, inputs, tol):
+    for case, (x1, x2) in inputs.items():
+        joined, n1 = joined_inputs(net, x1, x2)
+        assert _fused_kernel(net.program(joined), n1, "last", "auto", "ntk") is not None, case
+        for parameterization, width in (("ntk", None), ("standard", 64)):
+            fast = np.asarray(nf.kernel(net, x1, x2, kind="ntk", parameterization=parameterization, width=width))
+            slow = generic_ntk(net, x1, x2, parameterization, width)
+            assert fast.shape == slow.shape
+            err = np.abs(fast - slow).max() / np.abs(slow).max()
+            assert err <= tol, (case, parameterization, err)
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu", "leaky_relu", "linear", "sin"])
+@pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
+def test_fused_ntk_equals_tangent_engine(activation, builder, monkeypatch):
+    """kernel(kind="ntk") of a chain (the fused tiles carrying Theta along with K) == the generic
+    TangentEngine to 1e-12, DNN and RNN (inputs at every step, one readout), symmetric and cross,
+    both parameterizations, several tiles."""
+    monkeypatch.setattr(fused, "TILE", 16)
+    net = builder(5, activation, weight_var=1.7, bias_var=0.3, input_var=1.2, readout_var=0.9,
+                  readout_bias_var=0.1)
+    inputs = {k: v for k, v in NTK_INPUTS.items() if builder is nf.rnn or v[0].ndim == 2}
+    _check_fused_ntk(net, inputs, 1e-12)
+
+
+@pytest.mark.parametrize("builder", [nf.dnn, nf.rnn])
+def test_fused_ntk_series_equals_tangent_engine(builder, monkeypatch):
+    """tanh: Mehler series of phi and phi' against the generic rules to 1e-9 (the generic
+    E[phi'^2], a 2-D panel rule at c = 1, is itself off by ~1e-10; the series' Gauss-Hermite value
+    agrees with adaptive quadrature to ~1e-15). Small inputs: the generic rules are slow."""
+    monkeypatch.setattr(fused, "TILE", 8)
+    net = builder(3, "tanh", weight_var=1.7, bias_var=0.3, input_var=1.2, readout_var=0.9,
+                  readout_bias_var=0.1)
+    x = RNG.normal(size=(11, 3, 2))
+    inputs = {"symmetric": (x[:, 0], None)} if builder is nf.dnn else {"cross": (x[:7], x[7:])}
+    _check_fused_ntk(net, inputs, 1e-9)
+
+
+def test_fused_ntk_not_used_where_it_does_not_apply():
+    """sign / step (phi' a delta: E[phi' phi'] infinite at c = 1) and kinked activations without a
+    closed form take the generic interpreter."""
+    x = RNG.normal(size=(5, 3))
+    for act in ("sign", "step", "elu"):
+        program = nf.dnn(3, act).program(x)
+        assert _fused_kernel(program, None, "last", "auto", "ntk") is None
+        assert not fused.supports_ntk(nf.gauss.get_activation(act))
+    assert _fused_kernel(nf.dnn(3, "sign").program(x), None, "last", "auto") is not None  # NNGP: fused
+
+
+def test_fused_ntk_relu_diagonal_is_exact():
+    """On the diagonal E[relu' relu'] is evaluated at c = 1 exactly (arcsin has infinite slope
+    there: c = 1 - 1e-16 would move it by ~1e-8): the diagonal equals the recursion of the
+    one-variable closed forms (E[relu'^2] = 1/2, E[relu^2] = D / 2)."""
+    x = RNG.normal(size=(40, 6))
+    hyper = {"weight_var": 2.25, "bias_var": 0.01, "input_var": 2.25, "readout_var": 2.25, "readout_bias_var": 0.01}
+    theta = np.diag(np.asarray(nf.kernel(nf.dnn(10, "relu", **hyper), x, kind="ntk")))
+    d = hyper["bias_var"] + hyper["input_var"] * np.sum(x * x, axis=1) / x.shape[1]
+    t = d.copy()
+    for _ in range(9):
+        d = hyper["bias_var"] + hyper["weight_var"] * d / 2
+        t = d + hyper["weight_var"] * t / 2
+    k_out = hyper["readout_bias_var"] + hyper["readout_var"] * d / 2
+    expected = k_out + hyper["readout_var"] * t / 2
+    assert np.abs(theta - expected).max() <= 1e-14 * expected.max()
+
+
+def test_fused_ntk_thread_count_does_not_change_result():
+    net = nf.rnn(4, "erf", weight_var=2.25, bias_var=0.01)
+    x = RNG.normal(size=(300, 3, 8))
+    runs = [fused.readout_kernel(chain_of(net), x, None, threads=t, kind="ntk") for t in (1, 2)]
+    np.testing.assert_array_equal(*runs)

@@ -13,14 +13,20 @@ is a scalar recursion per entry once the diagonals D_t are known. So: (1) comput
 (O(N L)); (2) run each tile of entries through all layers while it stays in cache; (3) for a
 symmetric kernel, only tiles on or above the diagonal; (4) tiles are spread over CPU cores with
 threads (JAX releases the GIL while a compiled function runs). Per-row factors of the closed forms
-(e.g. 1/sqrt(1 + 2 D) for erf) are computed once per row and layer, not once per entry.
+(e.g. 1/sqrt(1 + 2 D) for erf) are computed once per row and layer, not once per entry
+(factorisations.py).
+
+The NTK (``kind="ntk"``, docs/meanfield.md D2) runs the same tiles with Theta carried along with K
+per entry: Theta_1 = c_b + c_U x_1 . x_1', Theta_t = c_b + c_U x_t . x_t' + c_W E[phi phi](K_{t-1})
++ weight_var E[phi' phi'](K_{t-1}) Theta_{t-1}, Theta_out = c_bo + c_V E[phi phi](K_T) + readout_var
+E[phi' phi'](K_T) Theta_T, the direct terms c_* those of the parameterization (meanfield/ntk.py).
+For the RNN read out at one step only equal-time terms enter, so the recursion is the DNN's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -29,81 +35,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..gauss import fastmath, pair, series
+from ..gauss import pair, series
 from ..gauss.activations import Activation
 from ..gauss.quadrature import square_mean
+from .factorisations import (
+    diagonal_dpair,
+    factorisation,
+    series_derivative,
+    series_factorisation,
+    series_tables,
+)
 
 TILE = 256
 TILES_PER_CALL = 1
-_PI = math.pi
-
-
-# ---- per-activation factorisation: pair(d1, d2, K) = entry(K, prep(d1), prep(d2)) --------------
-
-def _erf_prep(d):
-    return (jnp.sqrt(2.0 / (1.0 + 2.0 * d)),)
-
-
-def _erf_entry(k, p1, p2):
-    return (2.0 / _PI) * fastmath.arcsin(k * p1[0] * p2[0])
-
-
-def _relu_prep(d):
-    r = jnp.sqrt(d)
-    return r, jnp.where(r > 0, 1.0 / jnp.where(r > 0, r, 1.0), 0.0)
-
-
-def _leaky_entry(slope):
-    k2 = (1.0 - slope) ** 2
-
-    def entry(k, p1, p2):
-        c = jnp.clip(k * p1[1] * p2[1], -1.0, 1.0)
-        s = jnp.sqrt(jnp.maximum(1.0 - c * c, 0.0))
-        arc = p1[0] * p2[0] * (s + c * (0.5 * _PI + fastmath.arcsin(c))) / (2.0 * _PI)
-        return k2 * arc + slope * k
-
-    return entry
-
-
-def _linear_prep(d):
-    return ()
-
-
-def _linear_entry(k, p1, p2):
-    return k
-
-
-@lru_cache(maxsize=64)
-def _factorisation(act: Activation):
-    """(prep, entry) with pair(d1, d2, K) = entry(K, prep(d1), prep(d2)); cached per activation so
-    the compiled tile programs (keyed by ``entry``) are reused."""
-    if act.name == "erf" and act.params == ():
-        return _erf_prep, _erf_entry
-    if act.name in ("relu", "leaky_relu") and act.pair is not None:
-        slope = act.params[0] if act.params else 0.0
-        return _relu_prep, _leaky_entry(slope)
-    if act.name == "linear":
-        return _linear_prep, _linear_entry
-    return (lambda d: (d,)), (lambda k, p1, p2: pair(act, p1[0], p2[0], k))
-
-
-@lru_cache(maxsize=64)
-def _series_factorisation(order: int, parity: str):
-    """Mehler series (gauss/series.py, S1) as a factorisation: prep(d) = (1 / sqrt(d), a_k(d)), the
-    coefficient table of each row computed once per layer, and per entry the Horner sum
-    sum_k a_k(D_a) a_k(D_b) c^k with c = K_ab / sqrt(D_a D_b). For odd (even) phi only odd (even)
-    k contribute: c sum_j A_j (c^2)^j with half the terms."""
-
-    def entry(k, p1, p2):
-        c = k * p1[0] * p2[0]
-        ks = [j for j in range(order + 1) if parity == "all" or (j % 2 == 1) == (parity == "odd")]
-        var = c if parity == "all" else c * c
-        acc = p1[1][..., ks[-1]] * p2[1][..., ks[-1]]
-        for j in ks[-2::-1]:
-            acc = acc * var + p1[1][..., j] * p2[1][..., j]
-        return acc * c if parity == "odd" else acc
-
-    return entry
 
 
 def supports(act: Activation) -> bool:
@@ -162,22 +106,31 @@ def _diagonal_chain(act: Activation):
 # ---- tiles ----------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=64)
-def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool = False):
+def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool = False, dentry=None):
     """Jitted map over a batch of tiles. Its arguments are the tiles themselves, gathered on the host
     (xa, xb: (B, tile, t_in, d); da: (B, steps, tile), the row diagonals; pa, pb: tuples of per-row factors
     (B, steps, tile, ...) from the activation's ``prep``; pins: (B,) True on diagonal tiles of a
     symmetric kernel), so the compiled program depends on (entry, steps, t_in, tile, d) only and is
     reused for every number of inputs. Returns the (B, tile, tile) blocks, and with ``track`` also
     the largest |c| = |K_ab| / sqrt(D_a D_b) that ``entry`` was evaluated at off the pinned diagonal,
-    per tile (B,); then pa[0], pb[0] must be 1 / sqrt(D)."""
+    per tile (B,); then pa[0], pb[0] must be 1 / sqrt(D).
+
+    With ``dentry`` (E[phi' phi'], the NTK) each entry carries Theta_t along with K_t (module
+    docstring) and the blocks are Theta_out. ``hyper`` then holds five more numbers, the direct terms
+    of the parameter groups (cw, cb, ci, cr, crb): Theta_t = cb + ci x_t.x_t' [+ cw E[phi phi] +
+    weight_var E[phi' phi'] Theta_{t-1}], Theta_out = crb + cr E[phi phi] + readout_var
+    E[phi' phi'] Theta_T; and dd (B, steps, tile) holds the rows' E[phi'(h_t)^2], which replaces
+    dentry on the pinned diagonal (c = 1 exactly: relu's E[phi' phi'] has infinite slope there)."""
     eye = jnp.eye(tile, dtype=bool)
+    ntk = dentry is not None
 
     @jax.jit
-    def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins):
-        wv, bv, iv, rv, rbv = hyper
+    def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins, dd_all=None):
+        wv, bv, iv, rv, rbv = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+        cw, cb, ci, cr, crb = (hyper[5], hyper[6], hyper[7], hyper[8], hyper[9]) if ntk else (None,) * 5
 
         def one(args):
-            xa, xb, da, pa, pb, on_diagonal = args
+            xa, xb, da, pa, pb, on_diagonal, dd = args
             # on tiles of the diagonal, pin K_t(a, a) to D_t(a): roundoff must not move c off 1,
             # where maps like sign's have infinite slope
             pin = eye & on_diagonal
@@ -187,27 +140,55 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
                     return cmax
                 return jnp.maximum(cmax, jnp.max(jnp.where(pin, 0.0, jnp.abs(k * at[0] * bt[0]))))
 
-            k = bv + iv * (xa[:, 0] @ xb[:, 0].T) / dim
+            def through(k, at, bt, t):  # E[phi' phi'] at the pre-activations of step t
+                return jnp.where(pin, jax.lax.dynamic_index_in_dim(dd, t - 1, 0, False)[:, None], dentry(k, at, bt))
+
+            gram = xa[:, 0] @ xb[:, 0].T
+            k = bv + iv * gram / dim
             k = jnp.where(pin, da[0][:, None], k)
+            theta = cb + ci * gram if ntk else None
+
+            # the NTK's loop carries K and Theta packed as one complex array: then one fused loop
+            # writes both, and entry(K) (used by both) is evaluated once per entry and layer; as
+            # two arrays XLA fuses entry into each consumer and evaluates it twice (its arcsin
+            # polynomial is "cheap" to duplicate), ~2x slower
+            def pack(k, theta):
+                return jax.lax.complex(k, theta) if ntk else k
+
+            def unpack(state):
+                return (jnp.real(state), jnp.imag(state)) if ntk else (state, None)
 
             def layer(t, carry):
-                k, cmax = carry
+                state, cmax = carry
+                k, theta = unpack(state)
                 at = tuple(p[t - 1][:, None] for p in pa)
                 bt = tuple(p[t - 1][None, :] for p in pb)
                 cmax = largest(cmax, k, at, bt)
-                new = bv + wv * entry(k, at, bt)
+                e = entry(k, at, bt)
+                if ntk:
+                    theta = cb + cw * e + wv * through(k, at, bt, t) * theta
+                new = bv + wv * e
                 if t_in > 1:
                     gram = jnp.einsum("ad,bd->ab", jax.lax.dynamic_index_in_dim(xa, t, 1, False),
                                       jax.lax.dynamic_index_in_dim(xb, t, 1, False))
                     new = new + jnp.where(t < t_in, iv * gram / dim, 0.0)
-                return jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new), cmax
+                    if ntk:
+                        theta = theta + jnp.where(t < t_in, ci * gram, 0.0)
+                new = jnp.where(pin, jax.lax.dynamic_index_in_dim(da, t, 0, False)[:, None], new)
+                return pack(new, theta), cmax
 
-            k, cmax = jax.lax.fori_loop(1, steps, layer, (k, jnp.zeros((), k.dtype)))
+            state, cmax = jax.lax.fori_loop(1, steps, layer, (pack(k, theta), jnp.zeros((), k.dtype)))
+            k, theta = unpack(state)
             last_a = tuple(p[steps - 1][:, None] for p in pa)
             last_b = tuple(p[steps - 1][None, :] for p in pb)
-            return rv * entry(k, last_a, last_b) + rbv, largest(cmax, k, last_a, last_b)
+            e = entry(k, last_a, last_b)
+            if ntk:
+                out = crb + cr * e + rv * through(k, last_a, last_b, steps) * theta
+            else:
+                out = rv * e + rbv
+            return out, largest(cmax, k, last_a, last_b)
 
-        blocks, cmax = jax.lax.map(one, (xa_all, xb_all, da_all, pa_all, pb_all, pins))
+        blocks, cmax = jax.lax.map(one, (xa_all, xb_all, da_all, pa_all, pb_all, pins, dd_all))
         return (blocks, cmax) if track else blocks
 
     return run
@@ -216,27 +197,6 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
 @lru_cache(maxsize=64)
 def _prep_program(prep):
     return jax.jit(lambda d: tuple(jnp.asarray(p, jnp.float64) for p in prep(d)))
-
-
-def _series_tables(act: Activation, diag: np.ndarray, order: int, valid: int):
-    """Per-row factors of the Mehler series at ``order`` for variances ``diag`` (steps, M):
-    (1 / sqrt(D), a_k(D)), the largest relative Parseval tail (S2) T_K(D) / E[phi^2] of any row,
-    and the parity of phi read off the coefficients ("odd", "even" or "all"). Padding rows
-    (index >= ``valid``) and zero-variance rows get 1 / sqrt(D) = 0, so they are evaluated at c = 0
-    and never count in the largest |c| the tile program reports."""
-    coef, second = series.coefficients(act, jnp.asarray(diag.reshape(-1)), order)
-    coef, second = np.asarray(coef), np.asarray(second)
-    tail = series.relative_tail(coef, second)
-    scale = np.abs(coef).max()
-    parity = "all"
-    if np.abs(coef[:, 0::2]).max() <= 1e-14 * scale:
-        parity = "odd"
-    elif np.abs(coef[:, 1::2]).max() <= 1e-14 * scale:
-        parity = "even"
-    positive = diag > 0  # a zero variance (a zero input without bias): c = 0 gives a_0(0) a_0(D') = phi(0) E phi
-    inv = np.where(positive, 1.0 / np.sqrt(np.where(positive, diag, 1.0)), 0.0)
-    inv[:, valid:] = 0.0
-    return (inv, coef.reshape(*diag.shape, order + 1)), tail.max(), parity
 
 
 def _libc_trim():
@@ -297,16 +257,19 @@ class _Tiles:
         a = a.reshape(*a.shape[:axis], count, self.tile, *a.shape[axis + 1:])
         return np.moveaxis(a, axis, 0)
 
-    def run(self, entry, hyper, side1, side2, out, track: bool = False) -> float:
+    def run(self, entry, hyper, side1, side2, out, track: bool = False, dentry=None, ddiag=None) -> float:
         """side = (x padded (M, T_in, d), diagonals (steps, M), per-row tables (steps, M, ...)).
-        Returns the largest |c| the entries were evaluated at (with ``track``), else 0."""
+        With ``dentry`` the NTK (:func:`_tile_program`): ``hyper`` has the ten numbers and ``ddiag``
+        (steps, M1) is E[phi'(h_t)^2] of the rows. Returns the largest |c| the entries were
+        evaluated at (with ``track``), else 0."""
         tile, symmetric = self.tile, self.symmetric
         (xp1, dp1, pt1), (xp2, _, pt2) = side1, side2
         n1, n2 = out.shape
         m1, m2 = xp1.shape[0], xp2.shape[0]
-        run = _tile_program(entry, self.steps, self.x_shape[0], tile, self.x_shape[1], track)
+        run = _tile_program(entry, self.steps, self.x_shape[0], tile, self.x_shape[1], track, dentry)
         xt1, xt2 = self._split(xp1, 0), self._split(xp2, 0)
         dt1 = self._split(dp1, 1)  # only the rows' diagonals are read (pinning on diagonal tiles)
+        ddt = None if dentry is None else self._split(np.asarray(ddiag), 1)
         pt1 = tuple(self._split(p, 1) for p in pt1)
         pt2 = pt1 if symmetric else tuple(self._split(p, 1) for p in pt2)
         hyper_j = jnp.asarray(hyper)
@@ -319,7 +282,8 @@ class _Tiles:
             cols = np.array([p[1] // tile for p in padded])
             pins = np.array([symmetric and p[0] == p[1] for p in padded])
             res = run(hyper_j, xt1[rows], xt2[cols], dt1[rows],
-                      tuple(p[rows] for p in pt1), tuple(p[cols] for p in pt2), pins)
+                      tuple(p[rows] for p in pt1), tuple(p[cols] for p in pt2), pins,
+                      None if ddt is None else ddt[rows])
             if track:
                 res, cmax = res
                 largest.append(float(np.max(cmax)))
@@ -343,38 +307,64 @@ class _Tiles:
         return max(largest, default=0.0)
 
 
-def _series_kernel(act: Activation, hyper, tiles: _Tiles, side1, side2, out) -> bool:
+def _series_kernel(act: Activation, hyper, tiles: _Tiles, side1, side2, out, ntk: bool = False) -> bool:
     """Fill ``out`` by the Mehler series with the smallest order of series.ORDERS that meets
     series.TOLERANCE at the correlations actually met: the remainder after K terms is at most
     sqrt(T_K(D_a) T_K(D_b)) |c|^(K+1) (S2), so with t_K the largest relative Parseval tail of any row
     and c_max the largest |c| off the diagonal (measured by the tile program) the relative error per
     layer is at most t_K c_max^(K+1). An order whose bound fails is replaced by the next one (c_max
     from the attempt is kept to skip orders that cannot pass); False if even the largest fails
-    (e.g. very large variances). At c_max = 1 (duplicate inputs) this is the generic path's rule."""
+    (e.g. very large variances). At c_max = 1 (duplicate inputs) this is the generic path's rule.
+    The NTK (``ntk``) also needs E[phi' phi'], whose remainder is bounded by the tail of phi' times
+    c_max^K (factorisations.series_tables)."""
     (xp1, dp1), (xp2, dp2) = side1, side2
+    power = 0 if ntk else 1
+    ddiag = np.asarray(diagonal_dpair(act, jnp.asarray(dp1))) if ntk else None
     cmax = 0.0
     for order in series.ORDERS:
-        tab1, tail1, parity = _series_tables(act, dp1, order, out.shape[0])
-        tab2, tail2, _ = (tab1, tail1, parity) if tiles.symmetric else _series_tables(act, dp2, order, out.shape[1])
+        tab1, tail1, parity = series_tables(act, dp1, order, out.shape[0], ntk)
+        tab2, tail2, _ = (tab1, tail1, parity) if tiles.symmetric else series_tables(act, dp2, order, out.shape[1], ntk)
         tail = max(tail1, tail2)
-        if tail * cmax ** (order + 1) > series.TOLERANCE:
+        if tail * cmax ** (order + power) > series.TOLERANCE:
             continue
-        cmax = tiles.run(_series_factorisation(order, parity), hyper, (xp1, dp1, tab1), (xp2, dp2, tab2), out, track=True)
-        if tail * cmax ** (order + 1) <= series.TOLERANCE:
+        dentry = series_derivative(order, parity) if ntk else None
+        cmax = tiles.run(series_factorisation(order, parity), hyper, (xp1, dp1, tab1), (xp2, dp2, tab2), out,
+                         track=True, dentry=dentry, ddiag=ddiag)
+        if tail * cmax ** (order + power) <= series.TOLERANCE:
             return True
     return False
 
 
+def supports_ntk(act: Activation) -> bool:
+    """Activations the fused NTK handles: closed forms with a finite E[phi' phi'] (not sign / step,
+    whose derivative is a delta), and smooth ones by the Mehler series of phi and phi'."""
+    if act.has_closed_form:
+        return factorisation(act)[2] is not None
+    return series.applies(act)
+
+
 def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | None = None,
-                   threads: int | None = None):
+                   threads: int | None = None, *, kind: str = "nngp", parameterization: str = "ntk",
+                   width: int | None = None):
     """Readout kernel at step ``steps`` (default: the chain's last) of a chain program
     (:class:`~netfield.program.shape.Chain`) for inputs x1, x2 of shape (N, T_in, d); returns numpy
     float64 (N1, N2), or None for an activation without a closed form whose Mehler series cannot
-    meet its tolerance at these variances (the caller then uses the generic interpreter)."""
+    meet its tolerance at these variances (the caller then uses the generic interpreter).
+
+    ``kind="ntk"``: the neural tangent kernel instead (for :func:`supports_ntk` activations), in
+    ``parameterization`` "ntk" or "standard" (hidden ``width``): each parameter group's direct
+    term divided by var / fan_in (meanfield/ntk.py), so input x.x' instead of input_var x.x' / d,
+    bias and readout bias 1, hidden and readout matrices width E[phi phi]."""
     act = chain.activation
     steps = chain.steps if steps is None else steps
     hyper = tuple(float(chain.hyper(k)) for k in
                   ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var"))
+    ntk = kind == "ntk"
+    if ntk:
+        wv, bv, iv, rv, rbv = hyper
+        n = float(width) if parameterization == "standard" else None
+        direct = (wv, bv, iv / x1.shape[2], rv, rbv) if n is None else (n, 1.0, 1.0, n, 1.0)
+        hyper = hyper + direct
     symmetric = x2 is None
     x2 = x1 if symmetric else x2
     n1, n2 = x1.shape[0], x2.shape[0]
@@ -391,13 +381,15 @@ def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | No
     out = aligned_empty((n1, n2))
     tiles = _Tiles(x1.shape[1:], steps, tile, symmetric, threads)
     if act.has_closed_form:
-        prep, entry = _factorisation(act)
+        prep, entry, dentry = factorisation(act)
         tables = tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp1)))
         tables2 = tables if symmetric else tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp2)))
-        tiles.run(entry, hyper, (xp1, dp1, tables), (xp2, dp2, tables2), out)
-    elif not _series_kernel(act, hyper, tiles, (xp1, dp1), (xp2, dp2), out):
+        ddiag = np.asarray(diagonal_dpair(act, jnp.asarray(dp1))) if ntk else None
+        tiles.run(entry, hyper, (xp1, dp1, tables), (xp2, dp2, tables2), out,
+                  dentry=dentry if ntk else None, ddiag=ddiag)
+    elif not _series_kernel(act, hyper, tiles, (xp1, dp1), (xp2, dp2), out, ntk):
         return None
-    if symmetric:  # the readout variances
+    if symmetric and not ntk:  # the readout variances
         np.fill_diagonal(out, np.asarray(_readout_variances(act, d1[steps - 1], hyper[3], hyper[4])))
     release_freed_memory()
     return out
@@ -416,7 +408,7 @@ def _readout_variance_program(act: Activation):
     return jax.jit(lambda last, rv, rbv: rv * _diagonal_pair(act, last) + rbv)
 
 
-__all__ = ["diagonals", "readout_kernel", "supports", "two_time_kernels"]
+__all__ = ["diagonals", "readout_kernel", "supports", "supports_ntk", "two_time_kernels"]
 
 
 # ---- all two-time blocks of an RNN (or DNN) -------------------------------------------------------
@@ -434,7 +426,7 @@ def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
     is computed, T^2 instead of T (T + 1) / 2 evaluations: the price of contiguous, vectorised rows.
     For a DNN (``shared`` False) only the blocks s = t exist (the rest is 0).
     """
-    prep, entry = _factorisation(act)
+    prep, entry, _ = factorisation(act)
 
     @jax.jit
     def run(hyper, x, diag):

@@ -72,20 +72,23 @@ def check_qmc(qmc_points: int, qmc_replicates: int):
     check_positive_int("qmc_replicates", qmc_replicates, minimum=2)
 
 
-def _fused_kernel(program, n1, readout: str, method: str):
+def _fused_kernel(program, n1, readout: str, method: str, kind: str = "nngp", parameterization: str = "ntk",
+                  width: int | None = None):
     """The fused chain path (fused.py) when it gives the generic interpreter's numbers: a chain
     program, every row read out at the same step, concrete variances, phi with a closed form or a
-    Mehler series. Returns numpy (N1, N2) or None."""
+    Mehler series (the NTK: a finite E[phi' phi'] too). Returns numpy (N1, N2) or None."""
     if readout != "last" or method not in ("auto", "closed"):
         return None
     chain, _ = recognise_chain(program)
-    if chain is None or not chain.concrete or not fused.supports_readout(chain.activation):
+    supported = fused.supports_ntk if kind == "ntk" else fused.supports_readout
+    if chain is None or not chain.concrete or not supported(chain.activation):
         return None
     if not (chain.last == chain.last[0]).all():
         return None
     x = chain.x
     x1, x2 = (x, None) if n1 is None else (x[:n1], x[n1:])
-    return fused.readout_kernel(chain, x1, x2, steps=int(chain.last[0]))
+    return fused.readout_kernel(chain, x1, x2, steps=int(chain.last[0]), kind=kind,
+                                parameterization=parameterization, width=width)
 
 
 def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nngp", parameterization: str = "ntk",
@@ -123,8 +126,10 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
     Returns:
         A float64 JAX array (differentiable with respect to the network's hyper-parameters).
 
-    Cost: a chain program (DNN, RNN) read out at one step runs the fused tiled recursion,
-    O(N1 N2 steps) closed-form evaluations (about 0.35 s at N = 5000, 10 layers on 2 cores); any
+    Cost: a chain program (DNN, RNN) read out at one step runs the fused tiled recursion (the NTK
+    carried along with the NNGP kernel per entry), O(N1 N2 steps) closed-form evaluations (about
+    0.35 s at N = 5000, 10 layers on 2 cores; the NTK ~1.5x that) and memory O(N1 N2) for the
+    result only; any
     other program costs O(blocks x N^2) per covariance block it needs, and quasi-Monte-Carlo moments
     O(qmc_points x qmc_replicates) per entry: lower ``qmc_points`` to trade accuracy for time.
 
@@ -152,10 +157,9 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
     check_qmc(qmc_points, qmc_replicates)
     joined, n1 = joined_inputs(net, x1, x2)
     program = net.program(joined, batch_rows=n1 if batch == "x1" else None)
-    if kind == "nngp":
-        k = _fused_kernel(program, n1, readout, method)
-        if k is not None:
-            return fused.as_jax(k)
+    k = _fused_kernel(program, n1, readout, method, kind, parameterization, width)
+    if k is not None:
+        return fused.as_jax(k)
     engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)
     rows = readout_rows(program, readout)
     if kind == "ntk":
