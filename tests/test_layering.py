@@ -178,3 +178,13 @@ def test_imports_that_follow_the_layering_pass(tmp_path):
         "cli/gp.py": "from .common import x\nfrom ..gp import y\n", "gp/__init__.py": "",
     })
     assert check(root) == ([], set())
+
+
+def test_test_module_basenames_are_unique():
+    """The test folders are not packages: pytest imports every test module by its basename, so two
+    files named alike (tests/finite/test_ntk.py and tests/meanfield/test_ntk.py) stop the collection."""
+    from collections import Counter
+
+    tests = Path(__file__).resolve().parent
+    names = Counter(p.name for p in tests.rglob("test_*.py"))
+    assert not [name for name, count in names.items() if count > 1]
