@@ -190,13 +190,15 @@ def random_weight_cost(net, width: int, dim: int, rounds: int = 3) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from netfield.finite.sampler import _sample_parameters
+    from netfield.finite.sampler import CHAIN_HYPER, _sample_parameters
     from netfield.program.shape import chain_of
 
     jax.config.update("jax_enable_x64", True)
     key = jax.random.PRNGKey(0)
     chain = chain_of(net)
-    normal = jax.jit(lambda key: _sample_parameters(chain, key, width, dim, jnp.float64))
+    hyper = tuple(float(chain.hyper(k)) for k in CHAIN_HYPER)
+    normal = jax.jit(lambda key: _sample_parameters(chain.shared, chain.steps, chain.x.shape[1], key, width, dim,
+                                                    jnp.float64, hyper))
     numbers = int(sum(p.size for p in jax.tree_util.tree_leaves(normal(key))))
     bits = jax.jit(lambda key: jax.random.bits(key, (numbers,), jnp.uint64))
     out = {"numbers": numbers}

@@ -371,7 +371,10 @@ def case_rnn(key, p, runner: Runner, tmp: Path, floors):
                         "write_s": write, "gram_s": gram}
     base_s = base["best_s"] if ok(base) else None
     ours_s = ours["warm_s"] if ok(ours) else None
-    targets = {"speedup": _target(base_s / ours_s if base_s and ours_s else None, ">=", TARGETS["rnn_speedup"])}
+    # the two-time kernels' speed target (issue 3); the RNN NTK case (issue 21) asks for agreement with the
+    # numpy recursion only - its ratio is reported, not targeted
+    targets = {} if ntk else {"speedup": _target(base_s / ours_s if base_s and ours_s else None, ">=",
+                                                 TARGETS["rnn_speedup"])}
     checks = []
     if "agreement" in rec:
         checks.append(f"diff {rec['agreement']:.1e}")
