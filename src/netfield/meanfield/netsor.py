@@ -103,15 +103,7 @@ class ProgramEngine:
 
     def cov(self, g1: str, g2: str):
         """Cov(Z_g1(i), Z_g2(j)): (R, M1, M2) array, or None if structurally zero."""
-        key = (g1, g2)
-        if key in self._cov:
-            return self._cov[key]
-        if (g2, g1) in self._cov:
-            v = self._cov[(g2, g1)]
-            return None if v is None else jnp.swapaxes(v, -1, -2)
-        value = self._cov_rule(g1, g2)
-        self._cov[key] = value
-        return value
+        return symmetric_block(self._cov, g1, g2, self._cov_rule)
 
     def cov_or_zeros(self, g1, g2):
         v = self.cov(g1, g2)
@@ -169,12 +161,7 @@ class ProgramEngine:
     # -- H-variable moments ------------------------------------------------------------------------
     def moment(self, h1: str, h2: str):
         """E[h1(i) h2(j)]: (R, M1, M2)."""
-        key = (h1, h2)
-        if key not in self._mom:
-            if (h2, h1) in self._mom:
-                return jnp.swapaxes(self._mom[(h2, h1)], -1, -2)
-            self._mom[key] = self._moment_rule(h1, h2)
-        return self._mom[key]
+        return symmetric_block(self._mom, h1, h2, self._moment_rule)
 
     def _moment_rule(self, h1, h2):
         a, b = self.program[h1], self.program[h2]
@@ -401,6 +388,19 @@ class ProgramEngine:
 
 
 # -- program structure helpers --------------------------------------------------------------------
+def symmetric_block(memo: dict, a: str, b: str, rule):
+    """Memoised (R, M_a, M_b) block of a symmetric pairing of two variables (covariance, moment, tangent
+    kernel): block(b, a) is block(a, b) transposed, so either order is computed once; None (structurally
+    zero) is kept as None."""
+    if (a, b) in memo:
+        return memo[(a, b)]
+    if (b, a) in memo:
+        v = memo[(b, a)]
+        return None if v is None else jnp.swapaxes(v, -1, -2)
+    memo[(a, b)] = value = rule(a, b)
+    return value
+
+
 def _traced(a) -> bool:
     return isinstance(a, jax.core.Tracer)
 

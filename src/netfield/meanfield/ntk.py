@@ -36,7 +36,15 @@ from ..gauss import dpair
 from ..gauss.quadrature import expect_product
 from ..program.netsor import Bias, Input, MatMul, Nonlin, RowMap
 from ..program.shape import UnsupportedProgram
-from .netsor import ProgramEngine, _elementwise, _evaluate, _evaluate_elementwise, _leaves, _pairable
+from .netsor import (
+    ProgramEngine,
+    _elementwise,
+    _evaluate,
+    _evaluate_elementwise,
+    _leaves,
+    _pairable,
+    symmetric_block,
+)
 
 PARAMETERIZATIONS = ("ntk", "standard")
 
@@ -76,15 +84,7 @@ class TangentEngine:
     # -- G-variables ------------------------------------------------------------------------------
     def theta(self, g1: str, g2: str):
         """Theta_G(g1(i), g2(j)): (R, M1, M2) array, or None if structurally zero."""
-        key = (g1, g2)
-        if key in self._g:
-            return self._g[key]
-        if (g2, g1) in self._g:
-            v = self._g[(g2, g1)]
-            return None if v is None else jnp.swapaxes(v, -1, -2)
-        value = self._theta_rule(g1, g2)
-        self._g[key] = value
-        return value
+        return symmetric_block(self._g, g1, g2, self._theta_rule)
 
     def theta_or_zeros(self, g1, g2):
         v = self.theta(g1, g2)
@@ -122,12 +122,7 @@ class TangentEngine:
     # -- H-variables ------------------------------------------------------------------------------
     def theta_h(self, h1: str, h2: str):
         """Theta_H(h1(i), h2(j)) = (1/n) sum_alpha <dh1_alpha(i), dh2_alpha(j)>: (R, M1, M2)."""
-        key = (h1, h2)
-        if key not in self._h:
-            if (h2, h1) in self._h:
-                return jnp.swapaxes(self._h[(h2, h1)], -1, -2)
-            self._h[key] = self._theta_h_rule(h1, h2)
-        return self._h[key]
+        return symmetric_block(self._h, h1, h2, self._theta_h_rule)
 
     def _theta_h_rule(self, h1, h2):
         p, e = self.program, self.engine
