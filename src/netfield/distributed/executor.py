@@ -137,7 +137,8 @@ def executor(client=None, workers=None, *, timeout: float = CONNECT_TIMEOUT) -> 
     """The executor of a call's ``client`` / ``workers`` arguments (module docstring), as a context.
 
     Args:
-        client: None, a ``distributed.Client``, or a scheduler address (a string).
+        client: None, a ``distributed.Client``, a scheduler address (a string), or an executor this
+            function yielded (passed down by a caller that runs several steps on one cluster).
         workers: None or the number (>= 1) of worker processes of a LocalCluster started for the call.
         timeout: seconds to wait for a scheduler at ``client``'s address.
 
@@ -148,6 +149,9 @@ def executor(client=None, workers=None, *, timeout: float = CONNECT_TIMEOUT) -> 
         ValueError: both given, or ``workers`` < 1; TypeError: ``client`` of another type;
         ConnectionError: no scheduler answers at the address within ``timeout`` (the message names it).
     """
+    if isinstance(client, (InProcess, DaskExecutor)) and workers is None:  # opened by the caller's caller
+        yield client
+        return
     workers = check_workers(workers)
     if client is not None and workers is not None:
         raise ValueError(f"give client (a Dask client or scheduler address) or workers (a local cluster), not both; "

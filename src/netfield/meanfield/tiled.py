@@ -71,23 +71,13 @@ def _check_not_coupled(net, x):
                          f"without them")
 
 
-def _fresh(x):
-    """A new C-ordered float64 copy of a block: an array received from another process may sit at any
-    byte offset, and NumPy's SIMD reductions round differently on differently aligned data."""
-    if x is None:
-        return None
-    if isinstance(x, (list, tuple)):
-        return [np.array(s, dtype=np.float64, order="C") for s in x]
-    return np.array(x, dtype=np.float64, order="C")
-
-
 def kernel_tile(net, xa, xb, options: dict, target):
     """One tile: ``kernel(net, xa, xb)`` (``xb`` None: the symmetric diagonal tile). Runs on a worker.
     ``target`` None: returns the block; else (path, name, rows, cols, mirror): writes it (and its
     transpose at (cols, rows) with ``mirror``) and returns the digests written."""
     from .kernels import kernel
 
-    block = np.asarray(kernel(net, _fresh(xa), _fresh(xb), **options), dtype=np.float64)
+    block = np.asarray(kernel(net, xa, xb, **options), dtype=np.float64)
     if target is None:
         return block
     path, name, rows, cols, mirror = target
