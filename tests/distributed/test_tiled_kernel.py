@@ -168,3 +168,26 @@ def test_inside_jax_grad_tiles_are_refused():
 
     with warnings.catch_warnings(), pytest.raises(ValueError, match="not differentiable"):
         jax.grad(f)(1.5)
+
+
+def test_kernel_command_writes_zarr_tiles_on_a_scheduler(tmp_path, dask_client, capsys):
+    from netfield.cli import main
+
+    x = np.random.default_rng(3).normal(size=(90, 5))
+    np.save(tmp_path / "x.npy", x)
+    common = ["kernel", "--inputs", str(tmp_path / "x.npy"), "--tile", "32", "--quiet"]
+    assert main(common + ["--out", str(tmp_path / "K.zarr"), "--scheduler", dask_client.scheduler.address]) == 0
+    import zarr
+
+    assert np.array_equal(zarr.open_array(str(tmp_path / "K.zarr" / "kernel"))[...],
+                          nf.kernel(nf.dnn(3, "erf"), x, tile=32, progress=False))
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "K.zarr"), "--depth", "4"]) == 2  # another run in the store
+    err = capsys.readouterr().err
+    assert err.startswith("netfield: error: --out: the Zarr store") and "another run" in err
+    assert main(common + ["--out", str(tmp_path / "k.npy"), "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert main(common + ["--out", str(tmp_path / "k.npy"), "--tile", "0"]) == 2
+    assert "--tile must be an integer >= 1" in capsys.readouterr().err
+    assert main(common + ["--out", str(tmp_path / "k.npy"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err.startswith("netfield: error: --scheduler: cannot reach a Dask scheduler")

@@ -11,7 +11,16 @@ import json
 
 import numpy as np
 
-from .common import add_arch, add_cluster, add_prior, check_output_file, cluster, float_list, int_list, network
+from .common import (
+    add_arch,
+    add_cluster,
+    add_prior,
+    check_output_file,
+    cluster,
+    float_list,
+    int_list,
+    network,
+)
 
 EXAMPLE = """examples:
   netfield nlo --arch rnn --depth 6 --activation tanh --weight-var 1.5 --bias-var 0.5 --input-var 0.5

@@ -67,7 +67,8 @@ from .regression import (
 )
 
 # The scikit-learn estimators load scikit-learn (~0.1 s) on first access of their names, not at import.
-_LAZY = {"NetworkKernel": ".sklearn", "NNGPClassifier": ".sklearn", "NNGPRegressor": ".sklearn"}
+_LAZY = {"NetworkKernel": ".sklearn", "NNGPClassifier": ".sklearn", "NNGPRegressor": ".sklearn",
+         "WorkerRowBlocks": ".worker_blocks"}
 
 
 def __getattr__(name):
@@ -89,7 +90,7 @@ __all__ = [
     "DepthSelection", "EvidenceFit", "IterativeRegression", "KernelJitterWarning", "KernelOperator",
     "KernelRegression", "LaplaceMode", "LaplacePredictor", "LogDetEstimate", "LowRankPreconditioner",
     "NNGPClassifier", "NNGPRegressor", "NetworkKernel", "NetworkRegression", "PivotedCholesky", "Posterior",
-    "RowBlockOperator", "as_operator", "check_readout", "cholesky_with_jitter", "class_indicators",
+    "RowBlockOperator", "WorkerRowBlocks", "as_operator", "check_readout", "cholesky_with_jitter", "class_indicators",
     "conjugate_gradients", "evidence_and_grad", "factorize", "fit_iterative", "fit_kernel", "fit_network", "gram_matrix", "kernel_diag", "laplace_latent", "laplace_latent_numpy",
     "laplace_log_evidence", "laplace_mode", "laplace_mode_numpy", "laplace_predictor", "laplace_predictor_numpy", "log_evidence", "log_marginal_likelihood", "maximize_evidence",
     "maximize_laplace_evidence", "network_kernel", "one_hot", "pivoted_cholesky", "posterior", "select_depth",
