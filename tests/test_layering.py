@@ -25,10 +25,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "netfield"
 # layer of each top-level module / subpackage of netfield
 LAYERS = {
     "_checks": 0, "_deprecation": 0, "_runtime": 0, "_version": 0,  # helpers at the bottom
+    "distributed": 0,  # where work runs (Dask or this process): below everything that runs work
     "gauss": 0,
     "program": 1, "storage": 1,  # storage: result files (it describes and rebuilds networks)
     "meanfield": 2, "finite": 2,
-    "criticality": 3, "feature": 3, "gp": 3, "nlo": 3, "ntk": 3, "training": 3, "distributed": 3,  # capabilities
+    "criticality": 3, "feature": 3, "gp": 3, "nlo": 3, "ntk": 3, "training": 3,  # capabilities
     "experiments": 4, "report": 4,
     "cli": 5,
 }

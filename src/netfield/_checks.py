@@ -57,7 +57,11 @@ def check_choice(name: str, value, choices):
 
 
 def check_finite_array(name: str, array) -> np.ndarray:
-    """Convert to a float64 numpy array and reject NaN / inf with the position of the first bad entry."""
+    """Convert to an aligned float64 numpy array and reject NaN / inf with the position of the first bad entry.
+
+    Aligned: an array unpickled in another process (a Dask worker) may start at any byte, and NumPy's
+    reductions take other loops (other roundoff) on misaligned data; a copy makes every result the
+    same bits wherever the inputs came from."""
     if np.iscomplexobj(array) or (isinstance(array, (list, tuple)) and _holds_complex(array)):
         raise TypeError(f"{name} must be a real array, got complex values of dtype {np.asarray(array).dtype} (pass the real part, np.real(x), "
                         f"or split real and imaginary parts into features)")
@@ -71,7 +75,7 @@ def check_finite_array(name: str, array) -> np.ndarray:
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{name} must contain only finite numbers, got {arr[where]} at index {where}")
-    return arr
+    return np.require(arr, requirements=["ALIGNED"])
 
 
 

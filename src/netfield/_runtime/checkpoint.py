@@ -208,14 +208,15 @@ def _warn(message: str) -> None:
 
 def run_chunks(networks: int, chunk_size: int, compute: Callable, *, store: ChunkStore | None = None,
                key: str | None = None, resume: bool = False, progress: Callable | None = None,
-               params: dict | None = None, note: Callable | None = None) -> dict:
+               params: dict | None = None, note: Callable | None = None, client=None, workers=None) -> dict:
     """Run ``compute`` over chunks of networks, saving/restoring verified chunks.
 
     Args:
         networks: total number of networks of the run.
         chunk_size: networks per chunk (the chunk layout must be the same to resume).
         compute: ``compute(first, count, tick) -> {name: array with leading axis count}``; it calls
-            ``tick()`` after each network (for progress bars).
+            ``tick()`` after each network (for progress bars). A pure function of its arguments (network
+            i keyed by its index): on Dask it runs on a worker (pickled with its closure).
         store: checkpoint directory (None: nothing saved).
         key: run key (:func:`run_key`); required with ``store``.
         resume: load finished chunks from ``store`` instead of recomputing them; each is verified
@@ -225,6 +226,9 @@ def run_chunks(networks: int, chunk_size: int, compute: Callable, *, store: Chun
             description of a :func:`run_key` key.
         note: callable told one line about each chunk that failed verification and is recomputed
             (default: a :class:`ChunkWarning`).
+        client, workers: where the chunks run (:func:`netfield.distributed.executor`): each missing
+            chunk is a task, saved here as soon as it arrives (a lost worker loses no finished chunk);
+            progress then advances a chunk at a time. The result is the same bits as in one process.
 
     Returns:
         {name: array} concatenated over chunks, in network order.
@@ -232,31 +236,56 @@ def run_chunks(networks: int, chunk_size: int, compute: Callable, *, store: Chun
     Raises:
         ChunkError: a chunk of the checkpoint directory belongs to another run (named in the message).
     """
+    from ..distributed import executor
+
     networks = check_positive_int("networks", networks)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     if store is not None and not key:
         raise ValueError("key must be given with a checkpoint store")
     params = getattr(key, "params", None) if params is None else params
     note = _warn if note is None else note
-    tick = (lambda: progress(1)) if progress is not None else (lambda: None)
-    parts, layout = [], None
-    for first in range(0, networks, chunk_size):
-        count = min(chunk_size, networks - first)
+    chunks = [(first, min(chunk_size, networks - first)) for first in range(0, networks, chunk_size)]
+    parts: list = [None] * len(chunks)
+    layout = None
+    for k, (first, count) in enumerate(chunks):
         arrays, reason = store.verify(key, first, count, params) if (store is not None and resume) else (None, None)
         if arrays is not None and layout is not None and _layout(arrays) != layout:
             arrays, reason = None, "holds other arrays than the run's other chunks"
         if reason is not None:
             note(f"checkpoint chunk {store.path(key, first, count)} {reason}; recomputing it")
         if arrays is not None:
+            layout = _layout(arrays) if layout is None else layout
+            parts[k] = arrays
             if progress is not None:
                 progress(count)
-        else:
-            arrays = compute(first, count, tick)
+    todo = [k for k, part in enumerate(parts) if part is None]
+    with executor(client, workers) as ex:
+        tick = (lambda: progress(1)) if progress is not None and not ex.distributed else None
+        tasks = [(compute, *chunks[k], tick) for k in todo]
+
+        def finished(i, arrays):
+            k = todo[i]
+            first, count = chunks[k]
             if store is not None:
                 store.save(key, first, count, arrays, params)
-        layout = _layout(arrays) if layout is None else layout
-        parts.append(arrays)
+            parts[k] = arrays
+            if progress is not None and ex.distributed:
+                progress(count)
+
+        ex.run(_compute_chunk, tasks, on_result=finished, label="chunk")
+    layouts = {str(_layout(p)) for p in parts}
+    if len(layouts) > 1:  # pragma: no cover - compute returned different arrays for different chunks
+        raise RuntimeError(f"compute returned different arrays for different chunks: {sorted(layouts)}")
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _compute_chunk(compute: Callable, first: int, count: int, tick: Callable | None):
+    """One chunk (a task): ``compute(first, count, tick)``; no progress ticks on a worker."""
+    return compute(first, count, tick if tick is not None else _no_tick)
+
+
+def _no_tick() -> None:
+    return None
 
 
 def _layout(arrays: dict) -> dict:

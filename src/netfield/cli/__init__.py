@@ -68,6 +68,11 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except KeyboardInterrupt:
+        if args.command == "kernel":
+            kept = (f"finished tiles are kept in {args.out}; run the same command to continue"
+                    if args.out.lower().rstrip("/").endswith(".zarr") else "nothing is kept (use --out K.zarr to keep tiles)")
+            print(f"\nnetfield: interrupted; {kept}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
               f"command with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -84,7 +89,8 @@ API_OPTIONS = {"x": "--inputs", "x1": "--inputs", "x2": "--inputs2", "count": "-
                "readout_var": "--readout-var", "readout_bias_var": "--readout-bias-var", "dtype": "--dtype",
                "readout": "--readout", "preactivations": "--preactivations", "noise": "--noise",
                "method": "--method", "task": "--task", "times": "--times", "learning_rate": "--learning-rate",
-               "dynamics": "--dynamics", "parameterization": "--parameterization"}
+               "dynamics": "--dynamics", "parameterization": "--parameterization", "client": "--scheduler",
+               "workers": "--workers", "tile": "--tile", "out": "--out"}
 
 
 def _options(parser, command) -> set:

@@ -146,6 +146,34 @@ def check_output_file(path: str, option: str, extensions) -> None:
         raise ValueError(f"{option}: the folder {folder!r} does not exist")
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (worker processes), got {value}")
+    return value
+
+
+def add_cluster(p):
+    """``--scheduler`` / ``--workers``: where the tasks of a heavy command run (docs/distributed.md)."""
+    g = p.add_argument_group("where it runs (Dask; default: this process)")
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="address of a running Dask scheduler (tcp://host:8786), e.g. of a SLURM cluster")
+    g.add_argument("--workers", metavar="K", type=_workers, default=None,
+                   help="start a local Dask cluster of K worker processes for this command")
+
+
+def cluster(args) -> dict:
+    """The ``client`` / ``workers`` keywords of :func:`add_cluster`'s options (errors of the library
+    that name ``client`` / ``workers`` are printed naming --scheduler / --workers)."""
+    if args.scheduler is not None and args.workers is not None:
+        raise CLIError(f"give --scheduler or --workers, not both (got --scheduler {args.scheduler} and --workers "
+                       f"{args.workers})")
+    return {"client": args.scheduler, "workers": args.workers}
+
+
 def checkpoint_dir(args) -> str:
     """Where a command keeps its finished chunks (for the interruption message)."""
     if getattr(args, "checkpoint", None):
@@ -159,6 +187,6 @@ def checkpoint_dir(args) -> str:
     return str(Path(args.out) / ".checkpoints")
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "FORMATTER", "CLIError", "Parser", "add_inputs", "add_prior",
-           "check_output_file", "checkpoint_dir", "examples", "float_list", "inputs", "int_list", "network",
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "FORMATTER", "CLIError", "Parser", "add_cluster", "add_inputs",
+           "add_prior", "check_output_file", "checkpoint_dir", "cluster", "examples", "float_list", "inputs", "int_list", "network",
            "one_line", "out_file"]

@@ -8,8 +8,10 @@ from pathlib import Path
 from .common import (
     FORMATTER,
     CLIError,
+    add_cluster,
     add_inputs,
     add_prior,
+    cluster,
     examples,
     float_list,
     inputs,
@@ -46,6 +48,7 @@ def run(args) -> int:
             input_var=args.input_var, readout_var=args.readout_var, readout_bias_var=args.readout_bias_var,
             widths=args.widths, networks=args.networks, seed=args.seed, chunk_size=args.chunk_size,
             store=ChunkStore(args.checkpoint or out / ".checkpoints"), resume=args.resume, progress=bar,
+            **cluster(args),
         )
     wvs = study.settings.weight_vars
     chi1s = chi1_values(args.activation, wvs, args.bias_var)
@@ -94,6 +97,7 @@ def add_parser(sub):
     p.add_argument("--no-plots", action="store_true", help="write only convergence.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", default="netfield-converge", help="output folder (default: ./netfield-converge)")
+    add_cluster(p)
     p.set_defaults(func=run)
     return p
 

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-from .common import check_output_file
+from .common import add_cluster, check_output_file, cluster
 
 EXAMPLE = """examples:
   netfield phase-diagram --activation tanh --out fig.png
@@ -46,6 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--input-power", type=float, default=0.0,
                    help="|x_t|^2/d of an input fed at every step (RNN input drive; default 0)")
     p.add_argument("--json", default=None, help="also write the key numbers to this JSON file")
+    add_cluster(p)
     p.set_defaults(func=run)
     return p
 
@@ -77,7 +78,7 @@ def run(args) -> int:
                              f"{args.weight_max!r}")
         pd = phase_diagram(args.activation, weight_range=(args.weight_min, args.weight_max),
                            bias_range=(0.0, args.bias_max), resolution=_resolution(args.resolution),
-                           input_var=args.input_var, input_power=args.input_power)
+                           input_var=args.input_var, input_power=args.input_power, **cluster(args))
         summary = _summary(pd)
         marks = [(w, b, f"({w:.4g}, {b:g})") for b, w in summary["critical_points"] if w is not None][:3]
         plot_phase_diagram(pd, args.out, marks=marks)

@@ -1,8 +1,32 @@
-"""``netfield kernel``: the mean-field readout kernel (NNGP or NTK) of any network to .npy."""
+"""``netfield kernel``: the mean-field readout kernel (NNGP or NTK) of any network to .npy, or in tiles
+(on Dask workers) to a Zarr store."""
 
 from __future__ import annotations
 
-from .common import FORMATTER, add_arch, add_inputs, add_prior, examples, inputs, network, out_file
+from pathlib import Path
+
+from .common import (
+    FORMATTER,
+    CLIError,
+    add_arch,
+    add_cluster,
+    add_inputs,
+    add_prior,
+    cluster,
+    examples,
+    inputs,
+    network,
+    out_file,
+)
+
+
+def _zarr_out(path: str) -> Path:
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise CLIError(f"--out directory {str(p.parent)!r} does not exist")
+    if p.exists() and not (p / "zarr.json").is_file():
+        raise CLIError(f"--out {path!r} exists and is not a Zarr store written by netfield; choose another path")
+    return p
 
 
 def run(args) -> int:
@@ -10,14 +34,23 @@ def run(args) -> int:
 
     from ..meanfield import kernel
 
-    out = out_file(args.out, ".npy")
+    zarr = args.out.lower().rstrip("/").endswith(".zarr")
+    out = _zarr_out(args.out) if zarr else out_file(args.out, ".npy")
+    if args.tile is not None and args.tile < 1:
+        raise CLIError(f"--tile must be an integer >= 1 (patterns per tile), got {args.tile}")
     net = network(args, args.arch)
     x1 = inputs(args)
     x2 = inputs(args, args.inputs2) if args.inputs2 else None
-    k = np.asarray(kernel(net, x1, x2, readout=args.readout, kind=args.kind, parameterization=args.parameterization,
-                          width=args.width))
-    np.save(out, k)
+    options = {"readout": args.readout, "kind": args.kind, "parameterization": args.parameterization,
+               "width": args.width}
+    where = cluster(args)
+    tiled = zarr or args.tile is not None or any(v is not None for v in where.values())
+    extra = {"tile": args.tile, "out": str(out) if zarr else None, "progress": not args.quiet, **where}
+    k = kernel(net, x1, x2, **options, **(extra if tiled else {}))
     what = "NNGP" if args.kind == "nngp" else f"NTK ({args.parameterization} parameterization)"
+    if not zarr:
+        k = np.asarray(k)
+        np.save(out, k)
     print(f"wrote {out}: {k.shape} {what} readout kernel ({args.readout}) of {net!r}")
     return 0
 
@@ -33,7 +66,9 @@ def add_parser(sub):
                                --bias-var 0.5 --inputs seqs.npy --readout all --out k_all.npy
                            netfield kernel --inputs train.csv --inputs2 test.csv --out k_cross.npy
                            netfield kernel --kind ntk --arch gru --depth 4 --inputs seqs.npy --out ntk.npy
-                           netfield kernel --kind ntk --parameterization standard --width 512 --inputs x.npy"""))
+                           netfield kernel --kind ntk --parameterization standard --width 512 --inputs x.npy
+                           netfield kernel --inputs big.npy --out K.zarr --workers 2     # tiles on Dask, resumable
+                           netfield kernel --inputs big.npy --out K.zarr --scheduler tcp://head:8786"""))
     add_arch(p, "dnn")
     add_prior(p, arch_defaults=True)
     add_inputs(p)
@@ -46,7 +81,13 @@ def add_parser(sub):
                    help="of the NTK: 'ntk' (default; neural-tangents' default) or 'standard' (needs --width)")
     p.add_argument("--width", type=int, default=None,
                    help="hidden width n for --parameterization standard (its NTK grows like n)")
-    p.add_argument("--out", default="kernel.npy", help="output .npy file (default: kernel.npy)")
+    p.add_argument("--out", default="kernel.npy",
+                   help="output .npy file (default: kernel.npy), or a .zarr store written tile by tile (resumable: "
+                        "run the same command again to finish an interrupted one)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="patterns per tile (default 2048 when tiled: with --out *.zarr, --workers or --scheduler)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cluster(p)
     p.set_defaults(func=run)
     return p
 

@@ -11,7 +11,16 @@ import json
 
 import numpy as np
 
-from .common import add_arch, add_prior, check_output_file, float_list, int_list, network
+from .common import (
+    add_arch,
+    add_cluster,
+    add_prior,
+    check_output_file,
+    cluster,
+    float_list,
+    int_list,
+    network,
+)
 
 EXAMPLE = """examples:
   netfield nlo --arch rnn --depth 6 --activation tanh --weight-var 1.5 --bias-var 0.5 --input-var 0.5
@@ -52,6 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--chaotic", type=float_list, default=(4.0, 0.3), help="weight_var,bias_var of the figure's "
                    "second regime (default 4,0.3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cluster(p)
     p.set_defaults(func=run)
     return p
 
@@ -128,6 +138,6 @@ def _simulate(args, net, x, networks):
     counts = [networks] * len(args.widths) if np.ndim(networks) == 0 else list(networks)
     with ProgressBar(int(sum(counts)), "networks", enabled=not args.quiet) as bar:
         return simulate(net, x, widths=args.widths, networks=networks, seed=args.seed, store=store,
-                        resume=args.resume, progress=bar)
+                        resume=args.resume, progress=bar, **cluster(args))
 
 __all__ = ["add_parser", "run"]

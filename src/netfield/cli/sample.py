@@ -7,9 +7,11 @@ import json
 from .common import (
     FORMATTER,
     add_arch,
+    add_cluster,
     add_inputs,
     add_prior,
     checkpoint_dir,
+    cluster,
     examples,
     inputs,
     network,
@@ -28,6 +30,7 @@ def run(args) -> int:
     from ..finite.sampler import tap_steps
 
     out = out_file(args.out, ".npz")
+    where = cluster(args)
     net = network(args, args.arch)
     x = inputs(args)
     seed = check_seed(args.seed)
@@ -49,7 +52,7 @@ def run(args) -> int:
 
     with ProgressBar(args.networks, f"width {args.width}", enabled=not args.quiet) as bar:
         arrays = run_chunks(args.networks, args.chunk_size, compute, store=store, key=key, resume=args.resume,
-                            progress=bar)
+                            progress=bar, **where)
     mean, sem = mean_and_sem(arrays["readout"])
     meta = {"network": repr(net), "width": args.width, "networks": args.networks, "seed": seed,
             "readout": args.readout, "preactivation_pairs": [list(p) for p in pairs], "dtype": args.dtype}
@@ -74,7 +77,8 @@ def add_parser(sub):
                        epilog=examples("""
                            netfield sample --arch rnn --depth 6 --width 256 --networks 128 --seed 1 --out s.npz
                            netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz   # Ctrl-C, then:
-                           netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz --resume"""))
+                           netfield sample --inputs x.npy --width 1024 --networks 500 --out big.npz --resume
+                           netfield sample --width 1024 --networks 10000 --workers 2 --out many.npz   # chunks on Dask"""))
     add_arch(p, "dnn")
     add_prior(p, arch_defaults=True)
     add_inputs(p)
@@ -91,6 +95,7 @@ def add_parser(sub):
     p.add_argument("--keep-checkpoints", action="store_true", help="keep chunk files after success")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", default="samples.npz", help="output .npz (default: samples.npz)")
+    add_cluster(p)
     p.set_defaults(func=run)
     return p
 

@@ -43,6 +43,7 @@ from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .._runtime.progress import check_progress, progress_bar
 from .._runtime.seeds import check_seed, derive_seed
+from ..distributed import executor
 from ..finite import mean_and_sem
 from ..finite.netsor import sample_program
 from ..meanfield import mean_field
@@ -267,7 +268,7 @@ def _check_widths_networks(widths, networks):
 def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: str | None = None,
                              description: str = "", chunk_size: int = 16, store: ChunkStore | None = None,
                              resume: bool = False, progress=True, kind: str = "nngp",
-                             readout: str = "last") -> ArchitectureConvergence:
+                             readout: str = "last", client=None, workers: int | None = None) -> ArchitectureConvergence:
     """Distance of sampled networks' readout kernels (or NTKs) to the theory, against width (module docstring).
 
     Cost: the mean-field theory kernel (quasi-Monte Carlo for non-chain programs: seconds), then one
@@ -290,6 +291,7 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
         kind: ``"nngp"`` (default: the conditional readout kernel against the mean field) or ``"ntk"``
             (each network's empirical NTK, NTK parameterization, against the analytic NTK).
         readout: rows ``"last"`` (default: each pattern's output) or ``"all"`` (every step's output).
+        client, workers: run the chunks as tasks on Dask (docs/distributed.md); the same numbers.
 
     Returns:
         :class:`ArchitectureConvergence`.
@@ -302,13 +304,13 @@ def architecture_convergence(arch, x, widths, networks, seed: int = 0, *, name: 
     chunk_size = check_positive_int("chunk_size", chunk_size)
     check_progress(progress)
     name = name or check_network(arch).name
-    with progress_bar(progress, sum(networks), f"{name}: networks") as bar:
+    with progress_bar(progress, sum(networks), f"{name}: networks") as bar, executor(client, workers) as where:
         return _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, bar,
-                            start, kind, readout)
+                            start, kind, readout, where)
 
 
 def _convergence(arch, x, widths, networks, seed, name, description, chunk_size, store, resume, progress,
-                 start, kind="nngp", readout="last") -> ArchitectureConvergence:
+                 start, kind="nngp", readout="last", where=None) -> ArchitectureConvergence:
     k_th, k_err, backends, theory_s = theory_kernel(arch, x, kind=kind, readout=readout)
     program = check_network(arch).program(x)
     try:
@@ -337,7 +339,8 @@ def _convergence(arch, x, widths, networks, seed, name, description, chunk_size,
         extra = {} if (kind, readout) == ("nngp", "last") else {"kernel": kind, "readout": readout}
         key = run_key(kind="architecture-kernels-v2", net=repr(arch), program=structure, x=digest, width=width,
                       seed=run_seed, **extra)
-        out = run_chunks(count, chunk_size, compute, store=store, key=key, resume=resume, progress=progress)
+        out = run_chunks(count, chunk_size, compute, store=store, key=key, resume=resume, progress=progress,
+                         client=where)
         kernels = out["readout"]
         d2.append(relative_squared_distance(kernels, k_th))
         seeds.append(run_seed)
@@ -386,13 +389,14 @@ class ArchitectureStudy:
 
 def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), networks=16, seed: int = 0, *,
                        chunk_size: int = 16, store: ChunkStore | None = None, resume: bool = False,
-                       progress=True) -> ArchitectureStudy:
+                       progress=True, client=None, workers: int | None = None) -> ArchitectureStudy:
     """:func:`architecture_convergence` for every case (default: :func:`default_cases`).
 
     Cost: the sum of the cases' (the demo's section, widths 32..1024 with 32-48 networks, ~40 s on 2
     cores); the number of cases, ``networks`` and the largest width are the levers. ``progress``:
     True (default): one bar on stderr over all cases' networks; False / None: quiet; or a callable
-    ``progress(k)`` (:mod:`netfield._runtime.progress`).
+    ``progress(k)`` (:mod:`netfield._runtime.progress`). ``client`` / ``workers``: the chunks of every
+    case as tasks on one Dask cluster (docs/distributed.md).
 
     Example:
         >>> from netfield.experiments.architectures import architecture_study, default_cases
@@ -409,10 +413,11 @@ def architecture_study(cases=None, widths=(32, 64, 128, 256, 512, 1024), network
         raise ValueError(f"case names must be distinct, got {names}")
     widths, networks = _check_widths_networks(widths, networks)
     check_progress(progress)
-    with progress_bar(progress, len(cases) * sum(networks), f"{len(cases)} architectures: networks") as bar:
+    with progress_bar(progress, len(cases) * sum(networks), f"{len(cases)} architectures: networks") as bar, \
+            executor(client, workers) as where:
         results = tuple(
             architecture_convergence(c.net, c.x, widths, networks, seed, name=c.name, description=c.description,
-                                     chunk_size=chunk_size, store=store, resume=resume, progress=bar)
+                                     chunk_size=chunk_size, store=store, resume=resume, progress=bar, client=where)
             for c in cases
         )
     return ArchitectureStudy(results, cases, widths, networks, check_seed(seed))

@@ -30,6 +30,7 @@ import numpy as np
 from .._checks import check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .._runtime.seeds import check_seed, derive_seed
+from ..distributed import executor
 from ..finite import mean_and_sem
 from ..meanfield import kernel, mean_field
 from ..program import Network, dnn, parse_inputs, rnn
@@ -106,7 +107,8 @@ class Measurement:
 
 
 def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size: int = 8,
-            store: ChunkStore | None = None, resume: bool = False, progress=None) -> Measurement:
+            store: ChunkStore | None = None, resume: bool = False, progress=None, client=None,
+            workers: int | None = None) -> Measurement:
     """Sample ``networks`` networks at every width and measure their distances to the mean field.
 
     Args:
@@ -119,6 +121,7 @@ def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size
         store: checkpoint directory for resumable runs (:class:`netfield.experiments.ChunkStore`).
         resume: reuse finished chunks in ``store``.
         progress: callable told about finished networks (``progress(k)``).
+        client, workers: run the chunks as tasks on Dask (docs/distributed.md); the same numbers.
 
     Returns:
         :class:`Measurement`.
@@ -128,27 +131,36 @@ def measure(net: Network, x, widths, networks: int, seed: int = 0, *, chunk_size
     seed = check_seed(seed)
     patterns = _study_patterns(net, x)
     reference = mean_field_reference(net, x)
-    steps, n_pat = net.steps, patterns.count
     readout, pre, seeds = [], [], []
-    for width in widths:
-        run_seed = derive_seed(seed, net.name, width)
-
-        def compute(first, count, tick, width=width, run_seed=run_seed):
-            ens = sample_range(net, x, width, first, count, run_seed, readout="all", preactivations="all",
-                               on_network=tick)
-            k_emp = equal_time_blocks(ens.readout, n_pat, steps)
-            c_emp = np.stack([ens.preactivation(t) for t in range(1, steps + 1)], axis=1)
-            return {"readout": relative_distances(k_emp, reference.readout),
-                    "preactivation": relative_distances(c_emp, reference.preactivation)}
-
-        key = run_key(kind="convergence-distances-v1", net=repr(net), x=array_digest(patterns.x),
-                      width=width, seed=run_seed)
-        out = run_chunks(networks, chunk_size, compute, store=store, key=key, resume=resume, progress=progress)
-        readout.append(out["readout"])
-        pre.append(out["preactivation"])
-        seeds.append(run_seed)
+    with executor(client, workers) as where:
+        for width in widths:
+            run_seed = derive_seed(seed, net.name, width)
+            out = _measure_width(net, x, width, run_seed, networks, chunk_size, reference, patterns, store, resume,
+                                 progress, where)
+            readout.append(out["readout"])
+            pre.append(out["preactivation"])
+            seeds.append(run_seed)
     return Measurement(net.name, float(net.weight_var), net.steps, widths, tuple(readout), tuple(pre),
                        tuple(seeds))
+
+
+def _measure_width(net, x, width, run_seed, networks, chunk_size, reference, patterns, store, resume, progress,
+                   where) -> dict:
+    """Distances of ``networks`` sampled networks of one width (chunks run where ``where`` says)."""
+    steps, n_pat = net.steps, patterns.count
+
+    def compute(first, count, tick):
+        ens = sample_range(net, x, width, first, count, run_seed, readout="all", preactivations="all",
+                           on_network=tick)
+        k_emp = equal_time_blocks(ens.readout, n_pat, steps)
+        c_emp = np.stack([ens.preactivation(t) for t in range(1, steps + 1)], axis=1)
+        return {"readout": relative_distances(k_emp, reference.readout),
+                "preactivation": relative_distances(c_emp, reference.preactivation)}
+
+    key = run_key(kind="convergence-distances-v1", net=repr(net), x=array_digest(patterns.x),
+                  width=width, seed=run_seed)
+    return run_chunks(networks, chunk_size, compute, store=store, key=key, resume=resume, progress=progress,
+                      client=where)
 
 
 def _check_widths(widths) -> tuple:
@@ -309,7 +321,8 @@ class ConvergenceStudy:
 def convergence_study(x, *, activation: str = "erf", depth: int = 6, weight_vars=(1.5,), bias_var: float = 0.5,
                       input_var: float = 1.0, readout_var: float = 1.0, readout_bias_var: float = 0.0,
                       widths=DEFAULT_WIDTHS, networks: int = 32, seed: int = 0, chunk_size: int = 8,
-                      store: ChunkStore | None = None, resume: bool = False, progress=None) -> ConvergenceStudy:
+                      store: ChunkStore | None = None, resume: bool = False, progress=None, client=None,
+                      workers: int | None = None) -> ConvergenceStudy:
     """DNN vs RNN convergence to the mean field for several weight variances (module docstring).
 
     Args:
@@ -324,6 +337,7 @@ def convergence_study(x, *, activation: str = "erf", depth: int = 6, weight_vars
         chunk_size: networks per checkpoint chunk.
         store, resume: checkpoint directory and whether to reuse its finished chunks.
         progress: callable told about finished networks (``progress(k)``).
+        client, workers: run the chunks as tasks on Dask (docs/distributed.md); the same numbers.
 
     Returns:
         :class:`ConvergenceStudy`.
@@ -347,9 +361,10 @@ def convergence_study(x, *, activation: str = "erf", depth: int = 6, weight_vars
         seed=check_seed(seed), chunk_size=check_positive_int("chunk_size", chunk_size),
     )
     nets = [(a, settings.network(a, wv)) for wv in weight_vars for a in ARCHITECTURES]  # validates all first
-    measurements = tuple(
-        measure(net, x, settings.widths, settings.networks, settings.seed, chunk_size=settings.chunk_size,
-                store=store, resume=resume, progress=progress)
-        for _, net in nets
-    )
+    with executor(client, workers) as where:
+        measurements = tuple(
+            measure(net, x, settings.widths, settings.networks, settings.seed, chunk_size=settings.chunk_size,
+                    store=store, resume=resume, progress=progress, client=where)
+            for _, net in nets
+        )
     return ConvergenceStudy(settings, measurements)

@@ -149,19 +149,9 @@ def sample_program(program: Program, width: int, networks: int = 1, seed: int = 
     if str(dtype) not in ("float32", "float64") and dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be one of 'float32', 'float64', got {dtype!r}")
     dt = jnp.dtype(dtype)
-    groups = None
     if ntk is not None:
-        from ..meanfield.result import readout_rows
-        from .ntk import ntk_chunk_size, plan
-
         check_parameterization(ntk)
-        M = len(readout_rows(program, readout))
-        groups = plan(program, width, M)
-    if chunk_size is None:
-        chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))
-        if groups is not None:
-            chunk_size = min(chunk_size, ntk_chunk_size(program, width, M, groups, dt.itemsize))
-    chunk_size = check_positive_int("chunk_size", chunk_size)
+    chunk_size, groups = program_chunk_size(program, width, networks, dt, readout, ntk, chunk_size)
     batched = _compiled(program, width, dt, readout, tuple(pairs), ntk, groups)
     parts, pres, ntks = [], [], []
     for start in range(first_network, first_network + networks, chunk_size):
@@ -175,6 +165,25 @@ def sample_program(program: Program, width: int, networks: int = 1, seed: int = 
     return Ensemble(readout=np.concatenate(parts), preactivations=pre, width=width, seed=int(seed),
                     readout_mode=readout, first_network=first_network, steps=max(taps) if taps else 0,
                     ntk=None if ntk is None else np.concatenate(ntks), parameterization=ntk)
+
+
+def program_chunk_size(program: Program, width: int, networks: int, dtype, readout: str = "last",
+                       ntk: str | None = None, chunk_size: int | None = None) -> tuple:
+    """(networks evaluated together, the NTK's gradient plan or None) of :func:`sample_program`: the
+    given ``chunk_size``, else as many networks as fit the memory budget (fewer with the NTK)."""
+    dt = jnp.dtype(dtype)
+    groups = None
+    if ntk is not None:
+        from ..meanfield.result import readout_rows
+        from .ntk import ntk_chunk_size, plan
+
+        M = len(readout_rows(program, readout))
+        groups = plan(program, width, M)
+    if chunk_size is None:
+        chunk_size = min(networks, _chunk_size(program, width, dt.itemsize))
+        if groups is not None:
+            chunk_size = min(chunk_size, ntk_chunk_size(program, width, M, groups, dt.itemsize))
+    return check_positive_int("chunk_size", chunk_size), groups
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -37,7 +37,7 @@ from ..meanfield.result import readout_rows
 from ..program import Network
 from ..program.shape import CHAIN_HYPER, recognise_chain
 from .ensemble import Ensemble
-from .netsor import sample_program
+from .netsor import program_chunk_size, sample_program
 from .parameters import check_parameterization
 
 PREACTIVATIONS = ("none", "last", "equal", "all")
@@ -156,7 +156,8 @@ def _preactivation_pairs(mode, steps: int):
 
 def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, readout: str = "last",
            preactivations="equal", chunk_size: int | None = None, dtype="float64",
-           first_network: int = 0, ntk: bool = False, parameterization: str = "ntk") -> Ensemble:
+           first_network: int = 0, ntk: bool = False, parameterization: str = "ntk", client=None,
+           workers: int | None = None) -> Ensemble:
     """Sample finite-width networks of any architecture and record their empirical kernels.
 
     Args:
@@ -179,6 +180,10 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
             the same as without it.
         parameterization: of the NTK: ``"ntk"`` (default; gradients w.r.t. the standard-normal
             entries) or ``"standard"`` (w.r.t. the weights themselves).
+        client, workers: evaluate the chunks of networks as tasks on Dask (a ``distributed.Client`` or
+            a scheduler address, or a local cluster of ``workers`` processes; docs/distributed.md). The
+            same bits as in one process: network i is keyed by i, and the chunks (the networks
+            evaluated together) are the same.
 
     Returns:
         :class:`Ensemble` with arrays of shape (networks, ...).
@@ -213,7 +218,17 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     chain, _ = recognise_chain(program)
     steps = tap_steps(program)
     pairs = _preactivation_pairs(preactivations, steps)
-    if ntk or chain is None or not _chain_taps(program, chain):
+    generic = bool(ntk) or chain is None or not _chain_taps(program, chain)
+    if client is not None or workers is not None:
+        if generic:
+            batch, _ = program_chunk_size(program, width, networks, dtype, readout, parameterization if ntk else None,
+                                          chunk_size)
+        else:
+            batch = chunk_size or min(networks, default_chunk_size(width, chain.x.shape[0], steps, dtype))
+        options = {"readout": readout, "preactivations": pairs, "chunk_size": batch, "dtype": str(dtype), "ntk": ntk,
+                   "parameterization": parameterization}
+        return _sample_tasks(net, x, width, networks, seed, first_network, batch, options, client, workers)
+    if generic:
         return sample_program(program, width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
                               first_network=first_network, readout=readout, pairs=pairs,
                               ntk=parameterization if ntk else None)
@@ -237,6 +252,27 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     pre = {p: np.concatenate([c[1][i] for c in chunks]) for i, p in enumerate(pairs)}
     return Ensemble(readout=readout_arr, preactivations=pre, width=width, seed=int(seed),
                     readout_mode=readout, first_network=first_network, steps=steps)
+
+
+def _sample_tasks(net, x, width, networks, seed, first_network, batch, options, client, workers) -> Ensemble:
+    """:func:`sample` with each chunk of ``batch`` networks a task (where ``client`` / ``workers`` say)."""
+    from ..distributed import executor
+
+    tasks = [(net, x, width, min(batch, first_network + networks - start), seed, start, options)
+             for start in range(first_network, first_network + networks, batch)]
+    with executor(client, workers) as ex:
+        parts = ex.run(_sample_chunk, tasks, label="sample")
+    head = parts[0]
+    return Ensemble(readout=np.concatenate([p.readout for p in parts]),
+                    preactivations={k: np.concatenate([p.preactivations[k] for p in parts]) for k in head.preactivations},
+                    width=head.width, seed=head.seed, readout_mode=head.readout_mode, first_network=first_network,
+                    steps=head.steps, ntk=None if head.ntk is None else np.concatenate([p.ntk for p in parts]),
+                    parameterization=head.parameterization)
+
+
+def _sample_chunk(net, x, width, networks, seed, first_network, options) -> Ensemble:
+    """One chunk of :func:`sample` (a task on a worker)."""
+    return sample(net, x, width, networks, seed, first_network=first_network, **options)
 
 
 @lru_cache(maxsize=128)

@@ -1,7 +1,8 @@
 """Bayesian inference with network kernels: GP regression, evidence, classification, scikit-learn.
 
 Pure JAX functions (jit-able, differentiable through the network kernel) and NumPy/LAPACK paths for
-large N; estimators and a kernel that plug into scikit-learn (docs/theory.md 2.3).
+large N; a matrix-free path (preconditioned CG, stochastic log evidence) for kernels that do not fit
+in memory (docs/theory.md 2.4); estimators and a kernel that plug into scikit-learn (docs/theory.md 2.3).
 
 Example:
     >>> import numpy as np, netfield
@@ -27,6 +28,19 @@ from .classify import (
     softmax_expectation,
 )
 from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
+from .iterative import (
+    CGResult,
+    ConvergenceError,
+    IterativeRegression,
+    LogDetEstimate,
+    LowRankPreconditioner,
+    PivotedCholesky,
+    conjugate_gradients,
+    fit_iterative,
+    pivoted_cholesky,
+    stochastic_lanczos_logdet,
+)
+from .operators import BlockRowsOperator, DenseKernelOperator, KernelOperator, RowBlockOperator, as_operator
 from .optimize import (
     DEFAULT_BOUNDS,
     DepthSelection,
@@ -53,7 +67,8 @@ from .regression import (
 )
 
 # The scikit-learn estimators load scikit-learn (~0.1 s) on first access of their names, not at import.
-_LAZY = {"NetworkKernel": ".sklearn", "NNGPClassifier": ".sklearn", "NNGPRegressor": ".sklearn"}
+_LAZY = {"NetworkKernel": ".sklearn", "NNGPClassifier": ".sklearn", "NNGPRegressor": ".sklearn",
+         "WorkerRowBlocks": ".worker_blocks"}
 
 
 def __getattr__(name):
@@ -71,11 +86,13 @@ def __dir__():
 
 
 __all__ = [
-    "DEFAULT_BOUNDS", "CholeskyFactor", "DepthSelection", "EvidenceFit", "KernelJitterWarning", "KernelRegression",
-    "LaplaceMode", "LaplacePredictor", "NNGPClassifier", "NNGPRegressor", "NetworkKernel", "NetworkRegression",
-    "Posterior", "check_readout", "cholesky_with_jitter", "class_indicators", "evidence_and_grad", "factorize",
-    "fit_kernel", "fit_network", "gram_matrix", "kernel_diag", "laplace_latent", "laplace_latent_numpy",
+    "DEFAULT_BOUNDS", "BlockRowsOperator", "CGResult", "CholeskyFactor", "ConvergenceError", "DenseKernelOperator",
+    "DepthSelection", "EvidenceFit", "IterativeRegression", "KernelJitterWarning", "KernelOperator",
+    "KernelRegression", "LaplaceMode", "LaplacePredictor", "LogDetEstimate", "LowRankPreconditioner",
+    "NNGPClassifier", "NNGPRegressor", "NetworkKernel", "NetworkRegression", "PivotedCholesky", "Posterior",
+    "RowBlockOperator", "WorkerRowBlocks", "as_operator", "check_readout", "cholesky_with_jitter", "class_indicators",
+    "conjugate_gradients", "evidence_and_grad", "factorize", "fit_iterative", "fit_kernel", "fit_network", "gram_matrix", "kernel_diag", "laplace_latent", "laplace_latent_numpy",
     "laplace_log_evidence", "laplace_mode", "laplace_mode_numpy", "laplace_predictor", "laplace_predictor_numpy", "log_evidence", "log_marginal_likelihood", "maximize_evidence",
-    "maximize_laplace_evidence", "network_kernel", "one_hot", "posterior", "select_depth", "softmax_expectation",
-    "with_depth",
+    "maximize_laplace_evidence", "network_kernel", "one_hot", "pivoted_cholesky", "posterior", "select_depth",
+    "softmax_expectation", "stochastic_lanczos_logdet", "with_depth",
 ]

@@ -93,7 +93,8 @@ def _fused_kernel(program, n1, readout: str, method: str, kind: str = "nngp", pa
 
 def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nngp", parameterization: str = "ntk",
            width: int | None = None, method: str = "auto", batch: str = "joint", qmc_points: int = 2**12,
-           qmc_replicates: int = 8, seed: int = 0):
+           qmc_replicates: int = 8, seed: int = 0, tile: int | None = None, client=None, workers: int | None = None,
+           out=None, progress=True):
     """Readout kernel of any network at infinite width: the NNGP kernel K_ab = Cov(f(a), f(b)), or
     the neural tangent kernel Theta_ab = sum_p df(a)/dp df(b)/dp (``kind="ntk"``, docs/ntk.md).
 
@@ -122,9 +123,19 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
         qmc_points, qmc_replicates, seed: the quasi-Monte-Carlo back-end, used only by programs
             whose moments have no closed form or low-dimensional quadrature (see :func:`mean_field`,
             which also returns the error estimate).
+        tile, client, workers, out: compute the kernel in tiles of ``tile`` patterns (default 2048
+            when any of the four is given), each tile a task (docs/distributed.md): ``client`` a
+            ``distributed.Client`` or a Dask scheduler's address, ``workers`` the worker processes of
+            a local Dask cluster started for the call (neither: in this process); ``out`` a path
+            (``"K.zarr"``) to write the tiles to a Zarr store instead of memory, resumable: a
+            restarted call with the same arguments computes only the tiles not yet finished. The
+            result is the same, bit for bit, wherever the tiles run. Not for batch-coupled networks
+            (batch norm) or inside ``jax.grad``.
+        progress: with tiles, a bar of finished tiles (True, default), quiet (False) or a callable.
 
     Returns:
-        A float64 JAX array (differentiable with respect to the network's hyper-parameters).
+        A float64 JAX array (differentiable with respect to the network's hyper-parameters); in
+        tiles a NumPy array, or with ``out`` the Zarr array (read-only).
 
     Cost: a chain program (DNN, RNN) read out at one step runs the fused tiled recursion (the NTK
     carried along with the NNGP kernel per entry), O(N1 N2 steps) closed-form evaluations (about
@@ -155,6 +166,15 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
                          f"parameterizations), got parameterization={parameterization!r} with kind='nngp'")
     check_choice("batch", batch, BATCHES)
     check_qmc(qmc_points, qmc_replicates)
+    if tile is not None or client is not None or workers is not None or out is not None:
+        from .tiled import tiled_kernel
+
+        joined_inputs(net, x1, x2)  # validates x1, x2 with their names
+        options = {"readout": readout, "kind": kind, "parameterization": parameterization, "width": width,
+                   "method": method, "batch": batch, "qmc_points": qmc_points, "qmc_replicates": qmc_replicates,
+                   "seed": seed}
+        return tiled_kernel(net, x1, x2, options, tile=tile, client=client, workers=workers, out=out,
+                            progress=progress)
     joined, n1 = joined_inputs(net, x1, x2)
     program = net.program(joined, batch_rows=n1 if batch == "x1" else None)
     k = _fused_kernel(program, n1, readout, method, kind, parameterization, width)

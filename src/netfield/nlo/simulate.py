@@ -44,6 +44,7 @@ from .._checks import check_choice, check_positive_int
 from .._runtime.checkpoint import ChunkStore, array_digest, run_chunks, run_key
 from .._runtime.progress import check_progress, progress_bar
 from .._runtime.seeds import check_seed, derive_seed
+from ..distributed import executor
 from ..finite import sample
 from ..finite.netsor import _chunk_size as netsor_chunk_size
 from ..finite.sampler import default_chunk_size
@@ -323,7 +324,7 @@ def _moments(values: np.ndarray):
 
 def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, seed: int = 0, *, order: int = 1,
              chunk_size: int | None = None, store: ChunkStore | None = None, resume: bool = False,
-             progress=True) -> SimulatedNLO:
+             progress=True, client=None, workers: int | None = None) -> SimulatedNLO:
     """Sample finite networks and measure the 1/n statistics of every kernel entry (module docstring).
 
     Cost: one compilation per width, then roughly linear in ``networks`` x width^2 x steps (the
@@ -356,6 +357,8 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
         progress: True (default): a bar on stderr over the sampled networks; False / None: quiet; or
             a callable ``progress(k)`` told about k more finished networks (e.g. the caller's
             :class:`netfield._runtime.progress.ProgressBar`; :mod:`netfield._runtime.progress`).
+        client, workers: run the chunks as tasks on Dask (a ``distributed.Client`` or scheduler address,
+            or a local cluster of ``workers`` processes; docs/distributed.md); the same numbers.
 
     Returns:
         :class:`SimulatedNLO`.
@@ -400,10 +403,10 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
     chunk = min(max(per_width.values()), DEFAULT_CHUNK) if chunk_size is None else chunk_size
     x_digest = array_digest(np.concatenate([np.ravel(f) for f in program.feeds]))
     moments, seeds = [], []
-    with progress_bar(progress, sum(per_width.values()), "networks") as bar:
+    with progress_bar(progress, sum(per_width.values()), "networks") as bar, executor(client, workers) as where:
         for width in widths:
             moments.append(_simulate_width(program, sampled, x, obs, net, width, seed, chunk, per_width[width],
-                                           x_digest, lengths, store, resume, bar))
+                                           x_digest, lengths, store, resume, bar, where))
             seeds.append(derive_seed(seed, "nlo-simulate", width))
     mean, mean_se, cov, cov_se = (np.stack([m[k] for m in moments]) for k in range(4))
     counts = [per_width[w] for w in widths]
@@ -413,7 +416,7 @@ def simulate(net: Network, x, widths=(32, 64, 128, 256), networks: int = 2000, s
 
 
 def _simulate_width(program, sampled, x, obs, net, width, seed, chunk, networks, x_digest, lengths, store, resume,
-                    progress):
+                    progress, where):
     """The moments of the observables at one width (``networks`` sampled networks, chunked)."""
     run_seed = derive_seed(seed, "nlo-simulate", width)
     # one compiled batch shape per width: every call evaluates `inner` networks (the last padded)
@@ -429,7 +432,8 @@ def _simulate_width(program, sampled, x, obs, net, width, seed, chunk, networks,
     # the stored values depend on the full net (readout_var / readout_bias_var enter const, scale)
     key = run_key(kind="nlo-simulate-v2", net=repr(net), x=x_digest, lengths=lengths,
                   width=width, seed=run_seed, entries=obs.labels())
-    values = run_chunks(networks, chunk, compute, store=store, key=key, resume=resume, progress=progress)["values"]
+    values = run_chunks(networks, chunk, compute, store=store, key=key, resume=resume, progress=progress,
+                        client=where)["values"]
     return _moments(values)
 
 

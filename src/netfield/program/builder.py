@@ -83,7 +83,8 @@ class ProgramBuilder:
     """
 
     def __init__(self, batch_rows: int | None = None):
-        self.batch_rows = batch_rows  # batch-coupled functions take their statistics over these first rows
+        self._batch_rows = batch_rows
+        self._reads_batch = False
         self._instructions: list = []
         self._feeds: list = []
         self._spaces: dict = {}
@@ -91,6 +92,13 @@ class ProgramBuilder:
         self._counter = 0
         self._taps: dict = {}
         self._last = None
+
+    @property
+    def batch_rows(self) -> int | None:
+        """Batch-coupled functions (batch norm) take their statistics over these first rows (None: all);
+        a program whose writer reads it is marked ``batch_coupled``."""
+        self._reads_batch = True
+        return self._batch_rows
 
     # -- helpers -------------------------------------------------------------------------------------
     @staticmethod
@@ -236,4 +244,4 @@ class ProgramBuilder:
         self._last = tuple(_as_var(r).name for r in readouts)
 
     def build(self) -> Program:
-        return validate(self._instructions, self._feeds, self._spaces, self._taps, self._last)
+        return validate(self._instructions, self._feeds, self._spaces, self._taps, self._last, self._reads_batch)

@@ -215,6 +215,8 @@ class Program:
             (``"h"``: pre-activations / hidden states per layer or step; gates of gated networks).
         last: readout name per output row (each pattern's own last output), or None: every row of
             the final readout.
+        batch_coupled: some function takes statistics over the batch of patterns (batch norm), so
+            a pattern's kernel depends on the other patterns: the kernel has no exact tiles.
     """
 
     instructions: tuple
@@ -223,6 +225,7 @@ class Program:
     kinds: dict = field(default_factory=dict)
     taps: dict = field(default_factory=dict)
     last: tuple | None = None
+    batch_coupled: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "_by_name", {ins.name: ins for ins in self.instructions})
@@ -295,7 +298,7 @@ def _where(i: int, ins) -> str:
     return f"instruction {i} ({type(ins).__name__} {ins.name!r})"
 
 
-def validate(instructions, feeds, spaces, taps=None, last=None) -> Program:
+def validate(instructions, feeds, spaces, taps=None, last=None, batch_coupled: bool = False) -> Program:
     """Check that a program is well formed (docs/theory.md 7) and return it as a :class:`Program`.
 
     Rejected, with a message naming the instruction: a variable used before it is defined or
@@ -446,4 +449,4 @@ def validate(instructions, feeds, spaces, taps=None, last=None) -> Program:
             raise ProgramError("per-row last outputs need readouts without flatten on one row space")
         if len(last) != spaces[rows.pop()] or any(kinds.get(r) != "out" for r in last):
             raise ProgramError("last must name one Readout per row of the readout space")
-    return Program(tuple(instructions), tuple(feeds), dict(spaces), kinds, taps, last)
+    return Program(tuple(instructions), tuple(feeds), dict(spaces), kinds, taps, last, batch_coupled)
