@@ -13,3 +13,30 @@ def test_phase_diagram_on_workers_is_the_single_process_grid(dask_client):
         for name in ("q_star", "chi_1", "lyapunov", "c_star", "chi_c", "xi_c", "phase"):
             assert np.array_equal(getattr(here, name), getattr(there, name)), (activation, name)
         assert (here.phase == 2).any() and (here.phase == 0).any()  # both phases on the grid: a real test
+
+
+def test_depth_selection_on_workers_is_the_single_process_one(dask_client):
+    from netfield.gp import select_depth
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4))
+    y = np.sign(x[:, 0] * x[:, 1])
+    net = nf.dnn(1, "relu", weight_var=2.0, bias_var=0.1)
+    here = select_depth(net, x, y, noise=0.1, depths=[1, 2, 4, 8], progress=False)
+    there = select_depth(net, x, y, noise=0.1, depths=[1, 2, 4, 8], progress=False, client=dask_client)
+    assert np.array_equal(here.log_evidence, there.log_evidence) and here.best_depth == there.best_depth
+    assert len(set(np.round(here.log_evidence, 6))) == 4  # distinct scores: the order of the results matters
+
+
+def test_feature_width_scan_on_workers_is_the_single_process_one(tmp_path, dask_client):
+    import json
+
+    from netfield.feature import study
+
+    tiny = {"chains": 2, "samples": 12, "thin": 1, "burn_in": 12}
+    kw = {"signals": (0.3, 1.0), "widths": (8, 16), "extra": (), "points": 2**11, "sampler": tiny}
+    here = study.width_study(out=tmp_path / "a.json", **kw)
+    there = study.width_study(out=tmp_path / "b.json", client=dask_client, **kw)
+    strip = lambda r: [{k: v for k, v in e.items() if k != "seconds"} for e in r["samples"]]  # noqa: E731
+    assert strip(here) == strip(there)
+    assert strip(json.loads((tmp_path / "b.json").read_text())) == strip(there)  # saved in plan order

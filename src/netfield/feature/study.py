@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from ..distributed import executor
 from ..program import dnn, rnn
 from .sampler import posterior_samples
 from .theory import posterior_kernels
@@ -78,6 +79,11 @@ def _sampled(arch, x, y, signal, width, seed, sampler):
     }
 
 
+def _sampled_entry(arch, x, y, signal, width, seed, sampler) -> dict:
+    """The JSON entry of one sampled point (a task: the posterior object stays on the worker)."""
+    return _sampled(arch, x, y, signal, width, seed, sampler)[1]
+
+
 def _z_scores(sample, theory_K, theory_se):
     """Deviation of sampled from theory kernels (the equal-time blocks of steps >= 2; the cross-time block,
     whose sign is free, is compared through q^2 instead), in units of the combined standard error."""
@@ -93,11 +99,12 @@ def _z_scores(sample, theory_K, theory_se):
 
 
 def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, points=2**15,
-                     seeds=(0, 1), sampler=None, seed=0, progress=None) -> dict:
+                     seeds=(0, 1), sampler=None, seed=0, progress=None, client=None, workers=None) -> dict:
     """Theory (eigenvalue, broken branch) vs signal and sampled networks (module docstring).
 
     ``sample_plan``: list of (arch, signal, width); default RNN at signal 0.2 (below) and 1.0 (above) at
-    widths 64, 128, 256 and the DNN at 1.0, width 128.
+    widths 64, 128, 256 and the DNN at 1.0, width 128. ``client`` / ``workers``: the sampled points as
+    tasks on Dask (docs/distributed.md), the same numbers.
     """
     start = time.perf_counter()
     x, y = toy_task()
@@ -112,9 +119,11 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
     lam = theory["rnn"]["eigenvalue"]  # the branch's eigenvalues are those of seeds[0]
     scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
                       signals=signals, eigenvalues=lam)
+    with executor(client, workers) as ex:
+        sampled = ex.run(_sampled_entry, [(arch, x, y, signal, width, seed, sampler) for arch, signal, width in
+                                          sample_plan], label="feature-sample")
     samples = []
-    for arch, signal, width in sample_plan:
-        _, entry = _sampled(arch, x, y, signal, width, seed, sampler)
+    for (arch, signal, width), entry in zip(sample_plan, sampled):
         th = theory[arch]
         i = (signals if arch == "rnn" else dnn_signals).index(float(signal))
         q_th = float(th["order"][i])
@@ -150,7 +159,8 @@ def _crossing(signals, a, b):
 
 
 def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), extra=((0.2, 512), (1.0, 512), (1.0, 1024)),
-                points=2**15, seeds=(0, 1), sampler=None, seed=0, out=None, progress=None) -> dict:
+                points=2**15, seeds=(0, 1), sampler=None, seed=0, out=None, progress=None, client=None,
+                workers=None) -> dict:
     """The transition located by sampling: RNN order parameter q^2 (F11) of HMC-sampled networks vs signal at
     several widths, against the theory (:func:`broken_branch`, critical signal from F9).
 
@@ -161,7 +171,8 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     O(n^-1/2)). ``extra``: further (signal, width) pairs (large widths below and above the transition).
 
     ``out``: JSON file written after every sampled point; a rerun with the same ``out`` reuses its
-    entries (resume) and samples only what is missing.
+    entries (resume) and samples only what is missing. ``client`` / ``workers``: the missing points as
+    tasks on Dask (docs/distributed.md), each saved as it arrives; the same numbers.
     """
     start = time.perf_counter()
     x, y = toy_task()
@@ -191,18 +202,25 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
                 json.dump(result, f, indent=1)
             os.replace(tmp, out)
 
-    for s, w in plan:
-        entry = done.get((s, w))
-        if entry is None:
-            _, entry = _sampled("rnn", x, y, s, w, seed, sampler)
-            entry = {k: entry[k] for k in ("arch", "signal", "width", "order_sq", "order_sq_se", "order", "tau",
-                                           "rhat", "acceptance", "w_top", "w_real_extreme", "seconds")}
-        i = all_signals.index(s)
-        entry["theory_order_sq"] = float(th["order"][i]) ** 2
-        result["samples"].append(entry)
+    entries = {}
+
+    def finished(s, w, entry):
+        entry = {k: entry[k] for k in ("arch", "signal", "width", "order_sq", "order_sq_se", "order", "tau",
+                                       "rhat", "acceptance", "w_top", "w_real_extreme", "seconds")}
+        entry["theory_order_sq"] = float(th["order"][all_signals.index(s)]) ** 2
+        entries[(s, w)] = entry
+        result["samples"] = [entries[p] for p in plan if p in entries]  # plan order, whatever finished first
         save()
         if progress is not None:
             progress(1)
+
+    for s, w in plan:
+        if (s, w) in done:
+            finished(s, w, done[(s, w)])
+    missing = [(s, w) for s, w in plan if (s, w) not in done]
+    with executor(client, workers) as ex:
+        ex.run(_sampled_entry, [("rnn", x, y, s, w, seed, sampler) for s, w in missing],
+               on_result=lambda i, entry: finished(*missing[i], entry), label="feature-width")
     crossings = []
     for w1, w2 in itertools.pairwise(widths):
         curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]

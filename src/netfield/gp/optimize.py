@@ -26,6 +26,7 @@ import numpy as np
 
 from .._checks import check_positive_int, check_variance
 from .._runtime.progress import check_progress, progress_bar
+from ..distributed import executor
 from ..meanfield.kernels import check_network
 from ..program import Network
 from .classify import _indicator, laplace_log_evidence
@@ -297,8 +298,19 @@ def with_depth(net: Network, depth: int) -> Network:
     return net.rebuild(**{key: depth})
 
 
+def _score_depth(candidate, x, y2, noise, readout, optimize, params, bounds, max_iter, jit, progress):
+    """(log evidence, network, noise, fit or None) of one depth of :func:`select_depth` (a task)."""
+    if optimize:
+        fit = maximize_evidence(candidate, x, y2, noise=noise, params=params, bounds=bounds, readout=readout,
+                                max_iter=max_iter, jit=jit, progress=progress)
+        return fit.log_evidence, fit.network, fit.noise, fit
+    k = gram_matrix(candidate, x, readout)
+    return fit_kernel(k, y2, noise=noise, overwrite=True).log_marginal_likelihood, candidate, float(noise), None
+
+
 def select_depth(net: Network, x, y, *, noise, depths, readout="last", optimize: bool = False, params=None,
-                 bounds=None, max_iter: int = 200, jit: bool = True, progress=True) -> DepthSelection:
+                 bounds=None, max_iter: int = 200, jit: bool = True, progress=True, client=None,
+                 workers: int | None = None) -> DepthSelection:
     """Choose depth (DNN) / number of steps (RNN) by comparing the GP-regression evidence.
 
     With ``optimize=False`` every depth is scored at ``net``'s hyper-parameters and ``noise`` (fast
@@ -309,6 +321,8 @@ def select_depth(net: Network, x, y, *, noise, depths, readout="last", optimize:
     ``optimize=True``: one :func:`maximize_evidence` per depth (up to minutes each). Levers: the
     number of ``depths``, N, ``max_iter``. ``progress`` (default True; False: quiet; or a callable
     ``progress(k)``) counts depths, or with ``optimize`` each depth's evidence evaluations.
+    ``client`` / ``workers``: score the depths as tasks on Dask (docs/distributed.md), the same numbers;
+    progress then counts depths.
 
     Example:
         >>> import numpy as np, netfield
@@ -327,23 +341,16 @@ def select_depth(net: Network, x, y, *, noise, depths, readout="last", optimize:
     n = len(x) if isinstance(x, (list, tuple)) else np.shape(x)[0]
     y2, _ = _check_targets(y, n)
     check_progress(progress)
-    evidence, fits, nets, noises = [], [], [], []
-    with progress_bar(False if optimize else progress, len(depths), "depths") as bar:
-        for d in depths:
-            candidate = with_depth(net, d)
-            if optimize:  # each optimisation counts its own evaluations
-                fit = maximize_evidence(candidate, x, y2, noise=noise, params=params, bounds=bounds, readout=readout,
-                                        max_iter=max_iter, jit=jit, progress=progress)
-                fits.append(fit)
-                evidence.append(fit.log_evidence)
-                nets.append(fit.network)
-                noises.append(fit.noise)
-            else:
-                k = gram_matrix(candidate, x, readout)
-                evidence.append(fit_kernel(k, y2, noise=noise, overwrite=True).log_marginal_likelihood)
-                nets.append(candidate)
-                noises.append(float(noise))
-            bar(1)
+    with executor(client, workers) as ex:
+        inner = progress if optimize and not ex.distributed else False  # each optimisation counts its evaluations
+        tasks = [(with_depth(net, d), x, y2, noise, readout, optimize, params, bounds, max_iter, jit, inner)
+                 for d in depths]
+        with progress_bar(False if optimize and not ex.distributed else progress, len(depths), "depths") as bar:
+            scores = ex.run(_score_depth, tasks, on_result=lambda i, r: bar(1), label="depth")
+    evidence = [e for e, _, _, _ in scores]
+    nets = [n for _, n, _, _ in scores]
+    noises = [v for _, _, v, _ in scores]
+    fits = [f for _, _, _, f in scores if f is not None]
     i = int(np.argmax(evidence))
     return DepthSelection(np.array(depths), np.array(evidence), depths[i], nets[i], noises[i], tuple(fits))
 
