@@ -37,6 +37,6 @@ def test_feature_width_scan_on_workers_is_the_single_process_one(tmp_path, dask_
     kw = {"signals": (0.3, 1.0), "widths": (8, 16), "extra": (), "points": 2**11, "sampler": tiny}
     here = study.width_study(out=tmp_path / "a.json", **kw)
     there = study.width_study(out=tmp_path / "b.json", client=dask_client, **kw)
-    strip = lambda r: [{k: v for k, v in e.items() if k != "seconds"} for e in r["samples"]]  # noqa: E731
+    strip = lambda r: [{k: v for k, v in e.items() if k != "seconds"} for e in r["samples"]]
     assert strip(here) == strip(there)
     assert strip(json.loads((tmp_path / "b.json").read_text())) == strip(there)  # saved in plan order
