@@ -5,6 +5,6 @@
 Dask and Zarr are optional (``pip install 'netfield[dask]'``) and imported only when asked for.
 """
 
-from .executor import CONNECT_TIMEOUT, DaskExecutor, InProcess, check_workers, executor
+from .executor import CONNECT_TIMEOUT, DaskExecutor, InProcess, check_workers, executor, thread_budget
 
-__all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "InProcess", "check_workers", "executor"]
+__all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "InProcess", "check_workers", "executor", "thread_budget"]

@@ -109,6 +109,26 @@ def _held(value):
     return value
 
 
+def thread_budget() -> int:
+    """Threads one computation may use here: inside a Dask worker its own thread count (the worker
+    processes beside it use the other cores; one fused-kernel call must not take them all), else
+    every CPU of the machine."""
+    import os
+    import sys
+
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+
+            worker = get_worker()
+        except (ValueError, ImportError):
+            worker = None
+        if worker is not None:
+            state = getattr(worker, "state", worker)
+            return max(1, int(getattr(state, "nthreads", 1)))
+    return os.cpu_count() or 1
+
+
 def check_workers(workers) -> int | None:
     """``workers``: None or an integer >= 1 (the CLI's --workers)."""
     return None if workers is None else check_positive_int("workers", workers)
@@ -181,4 +201,4 @@ def executor(client=None, workers=None, *, timeout: float = CONNECT_TIMEOUT) -> 
     raise TypeError(f"client must be a distributed.Client or a scheduler address (str), got {type(client).__name__}")
 
 
-__all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "InProcess", "check_workers", "executor"]
+__all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "InProcess", "check_workers", "executor", "thread_budget"]

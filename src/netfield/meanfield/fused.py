@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -35,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..distributed import thread_budget
 from ..gauss import pair, series
 from ..gauss.activations import Activation
 from ..gauss.quadrature import square_mean
@@ -294,7 +294,7 @@ class _Tiles:
                     out[j:j + c, i:i + r] = blk[:r, :c].T
 
         batches = [pairs[k:k + TILES_PER_CALL] for k in range(0, len(pairs), TILES_PER_CALL)]
-        threads = self.threads or min(os.cpu_count() or 1, len(batches))
+        threads = self.threads or min(thread_budget(), len(batches))
         release_freed_memory()  # what the diagonals' and tables' compilation left behind
         work(batches[0])  # alone first: a first call compiles once, not once per thread
         release_freed_memory()
