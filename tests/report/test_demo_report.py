@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from netfield.cli import build_parser
-from netfield.report.demo import SECTIONS
+from netfield.report.demo import BESIDE, SECTIONS
 from netfield.report.figures import FIGURES
 
 PROMISED = {"kernels.png", "cross_time.png", "convergence.png", "weight_var.png", "depth.png", "summary.json",
@@ -149,7 +149,11 @@ def test_report_is_complete_with_times_plans_and_valid_full_size_commands(demo):
         assert html.escape(block["plan"]) in text and html.escape(block["reproduce"]) in text
     assert text.count("How to reproduce this at full size") == len(blocks)
     assert "<h2>Contents</h2>" in text and "id='references'" in text and "Segadlo" in text
-    assert summary["timing"]["total_s"] >= sum(b["seconds"] for b in blocks) * 0.99
+    # the main process runs its sections one after the other; BESIDE's run in a second process meanwhile
+    beside = [summary["sections"][k] for k in BESIDE]
+    here = [b for b in blocks if not any(b is other for other in beside)]
+    assert summary["timing"]["total_s"] >= sum(b["seconds"] for b in here) * 0.99
+    assert all(summary["timing"]["total_s"] >= b["seconds"] for b in beside)
 
 
 def _numbers(value):

@@ -82,6 +82,10 @@ class DemoConfig:
 FAST_PLAN = {"widths": (16, 32, 64, 128, 256), "networks": 32, "kernel_width": 64, "cross_time_width": 256}
 FULL_PLAN = {"widths": (16, 32, 64, 128, 256, 512), "networks": 32, "kernel_width": 64, "cross_time_width": 512}
 
+# sections that run in a second process, beside the main study and the other sections (the longest:
+# feature learning, about half the demo's CPU time); their numbers do not depend on where they run
+BESIDE = ("feature",)
+
 # (key, module with demo_section(out, full=...), title, stage message)
 SECTIONS = (
     ("criticality", "criticality.demo", "6. Order-to-chaos phase diagram",
@@ -107,7 +111,7 @@ def resolve(cfg: DemoConfig) -> DemoConfig:
 
 
 def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume: bool = False, quiet: bool = False,
-             stream=None, cache: bool = True, **overrides) -> dict:
+             stream=None, cache: bool = True, concurrent: bool = True, **overrides) -> dict:
     """Run the demo and write the report folder; returns the summary dict (as written to summary.json).
 
     Args:
@@ -118,6 +122,8 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
         quiet: no progress output.
         stream: where progress goes (default stderr); the headline table goes to stdout.
         cache: JAX's persistent compilation cache (:mod:`netfield._runtime.jaxcache`); results do not depend on it.
+        concurrent: run the sections of ``BESIDE`` (feature learning) in a second process while this one
+            runs the rest (the same numbers; False: one after the other, in this process).
 
     Cost: 5 minutes of CPU (fast) or about 9 (``full=True``), less with a warm compilation cache (module
     docstring, docs/design.md "Run time of the demo"); ``full`` and the cache are the levers.
@@ -133,6 +139,7 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
     out.mkdir(parents=True, exist_ok=True)
     cache_path = enable_compilation_cache(cache)
     stages = Stages(4 + len(SECTIONS), stream=err, enabled=not quiet)
+    beside = _start_beside(out, cfg.full, resume, cache) if concurrent else {}
 
     stages(f"inputs: {cfg.patterns} digit images from scikit-learn's bundled digits dataset (no download)")
     digits = digits_inputs(cfg.patterns)
@@ -185,8 +192,12 @@ def run_demo(out="netfield-report", *, config: DemoConfig | None = None, resume:
 
     sections = {}
     for key, module, title, message in SECTIONS:
-        stages(message)
-        sections[key] = _section(key, module, title, out, err, quiet, cfg.full, resume)
+        if key in beside:
+            stages(f"{message} [ran in a second process beside the others]")
+            sections[key] = _finish_beside(beside[key], title, err, quiet)
+        else:
+            stages(message)
+            sections[key] = _section(key, module, title, out, err, quiet, cfg.full, resume)
     summary["sections"] = sections
     summary["timing"]["sections_s"] = {k: v.get("seconds") for k, v in sections.items()}
 
@@ -219,6 +230,37 @@ def _main_command(cfg: DemoConfig, weight_vars) -> str:
     return (f"netfield converge --activation {cfg.activation} --depth {cfg.depth} --bias-var {cfg.bias_var:g} "
             f"--weight-vars {','.join(f'{w:g}' for w in weight_vars)} --widths {','.join(map(str, widths))} "
             f"--networks {FULL_PLAN['networks']} --digits {cfg.patterns} --seed {cfg.seed} --out netfield-converge")
+
+
+def _start_beside(out: Path, full: bool, resume: bool, cache: bool) -> dict:
+    """Start the sections of BESIDE in one second process (spawned: a fresh JAX); {key: future}."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    futures = {}
+    for key, module, title, _ in SECTIONS:
+        if key in BESIDE:
+            futures[key] = pool.submit(_section_beside, key, module, title, str(out), full, resume, cache)
+    pool.shutdown(wait=False)  # the process exits when its sections are done
+    return futures
+
+
+def _section_beside(key, module, title, out, full, resume, cache) -> dict:
+    """:func:`_section` in the second process: quiet (its progress would interleave with the main one's)."""
+    enable_compilation_cache(cache)
+    return _section(key, module, title, Path(out), sys.stderr, True, full, resume)
+
+
+def _finish_beside(future, title: str, err, quiet: bool) -> dict:
+    """The result of a section run beside the others; a crashed process is reported as the section's error."""
+    try:
+        result = future.result()
+    except Exception as exc:  # noqa: BLE001 - the process died (killed, out of memory): report, keep the rest
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    if "error" in result and not quiet:
+        print(f"netfield demo: warning: {title} section skipped: {result['error']}", file=err)
+    return result
 
 
 def _section(key: str, module: str, title: str, out: Path, err, quiet: bool, full: bool, resume: bool) -> dict:
