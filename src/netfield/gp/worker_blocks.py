@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_positive_int
+from ..meanfield.tiled import count_patterns, take_patterns
 from .operators import BlockRowsOperator, RowBlockOperator
 
 
@@ -21,10 +22,6 @@ def _row_block(net, x_rows, x, options: dict) -> np.ndarray:
     from ..meanfield.kernels import kernel
 
     return np.asarray(kernel(net, x_rows, x, **options), dtype=np.float64)
-
-
-def _take(x, start: int, stop: int):
-    return list(x[start:stop]) if isinstance(x, (list, tuple)) else np.asarray(x)[start:stop]
 
 
 class WorkerRowBlocks(RowBlockOperator):
@@ -47,11 +44,11 @@ class WorkerRowBlocks(RowBlockOperator):
 
         Cost: the N x N kernel once (spread over the workers), 8 N^2 bytes of worker memory."""
         block_rows = check_positive_int("block_rows", block_rows)
-        n = len(x) if isinstance(x, (list, tuple)) else int(np.shape(x)[0])
+        n = count_patterns(x)
         starts = list(range(0, n, block_rows))
         counts = [min(block_rows, n - s) for s in starts]
         if client is None:
-            return BlockRowsOperator([_row_block(net, _take(x, s, s + c), x, kernel_options)
+            return BlockRowsOperator([_row_block(net, take_patterns(x, s, s + c), x, kernel_options)
                                       for s, c in zip(starts, counts)])
         from distributed import Client
 
@@ -61,7 +58,7 @@ class WorkerRowBlocks(RowBlockOperator):
         from ..distributed import DaskExecutor
 
         [x_all] = DaskExecutor(client).share([x])  # a task that holds x: recomputed if its worker dies
-        futures = [client.submit(_row_block, net, _take(x, s, s + c), x_all, kernel_options, pure=False)
+        futures = [client.submit(_row_block, net, take_patterns(x, s, s + c), x_all, kernel_options, pure=False)
                    for s, c in zip(starts, counts)]
         return cls(client, futures, counts)
 

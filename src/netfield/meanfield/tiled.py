@@ -40,7 +40,8 @@ def count_patterns(x) -> int:
     return len(x) if isinstance(x, (list, tuple)) else int(np.shape(x)[0])
 
 
-def _take(x, start: int, stop: int):
+def take_patterns(x, start: int, stop: int):
+    """Patterns start..stop of inputs given as an array or a list of sequences."""
     return list(x[start:stop]) if isinstance(x, (list, tuple)) else np.asarray(x)[start:stop]
 
 
@@ -51,7 +52,7 @@ def _rows_per_pattern(net, x, readout: str) -> np.ndarray:
     if readout == "last":
         return np.ones(n, dtype=np.int64)
     if not isinstance(x, (list, tuple)):
-        return np.full(n, len(readout_rows(net.program(_take(x, 0, 1)), "all")), dtype=np.int64)
+        return np.full(n, len(readout_rows(net.program(take_patterns(x, 0, 1)), "all")), dtype=np.int64)
     by_shape: dict = {}
     counts = np.empty(n, dtype=np.int64)
     for a, seq in enumerate(x):
@@ -64,7 +65,7 @@ def _rows_per_pattern(net, x, readout: str) -> np.ndarray:
 
 def _check_not_coupled(net, x):
     """Batch norm couples all patterns of a batch: its kernel has no exact tiles."""
-    program = net.program(_take(x, 0, min(2, count_patterns(x))))
+    program = net.program(take_patterns(x, 0, min(2, count_patterns(x))))
     if program.batch_coupled:
         raise ValueError(f"tile/client/workers/out: the kernel of {net!r} is batch-coupled (batch norm: every "
                          f"entry depends on the whole batch), so it has no exact tiles; compute it in one call "
@@ -120,8 +121,8 @@ def tiled_kernel(net, x1, x2, options: dict, *, tile, client, workers, out, prog
     result = None if store is not None else np.empty(shape, dtype=np.float64)
     with executor(client, workers) as ex, progress_bar(progress, len(plan), "kernel tiles", unit="tiles") as bar:
         bar(len(done))
-        shared1 = ex.share([_take(x1, a, b) for a, b in blocks1])
-        shared2 = shared1 if symmetric else ex.share([_take(x2, a, b) for a, b in blocks2])
+        shared1 = ex.share([take_patterns(x1, a, b) for a, b in blocks1])
+        shared2 = shared1 if symmetric else ex.share([take_patterns(x2, a, b) for a, b in blocks2])
         tasks = []
         for i, j in todo:
             rows, cols = bounds(i, j)
@@ -174,4 +175,4 @@ def _as_array(x):
     return np.asarray(x, dtype=float)
 
 
-__all__ = ["TILE", "count_patterns", "kernel_tile", "tiled_kernel"]
+__all__ = ["TILE", "count_patterns", "kernel_tile", "take_patterns", "tiled_kernel"]
