@@ -28,12 +28,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._runtime.vector_width import wide_vector_options
 from ..distributed import thread_budget
 from ..gauss import pair, series
 from ..gauss.activations import Activation
@@ -124,7 +125,7 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
     eye = jnp.eye(tile, dtype=bool)
     ntk = dentry is not None
 
-    @jax.jit
+    @partial(jax.jit, compiler_options=wide_vector_options())
     def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins, dd_all=None):
         wv, bv, iv, rv, rbv = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
         cw, cb, ci, cr, crb = (hyper[5], hyper[6], hyper[7], hyper[8], hyper[9]) if ntk else (None,) * 5
@@ -428,7 +429,7 @@ def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
     """
     prep, entry, _ = factorisation(act)
 
-    @jax.jit
+    @partial(jax.jit, compiler_options=wide_vector_options())
     def run(hyper, x, diag):
         wv, bv, iv = hyper[0], hyper[1], hyper[2]
         n, dim = x.shape[0], x.shape[2]
