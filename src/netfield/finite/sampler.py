@@ -35,6 +35,7 @@ from .._runtime.seeds import check_seed
 from ..meanfield.kernels import READOUTS, check_network
 from ..meanfield.result import readout_rows
 from ..program import Network
+from ..program.memo import program_of
 from ..program.shape import CHAIN_HYPER, recognise_chain
 from .ensemble import Ensemble
 from .netsor import program_chunk_size, sample_program
@@ -214,7 +215,7 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
         raise TypeError(f"ntk must be True or False, got {ntk!r}")
     check_parameterization(parameterization)
     dtype = np.dtype(dtype)
-    program = net.program(x)
+    program = program_of(net, x)  # an equal earlier call's program: its compiled sampler is reused
     chain, _ = recognise_chain(program)
     steps = tap_steps(program)
     pairs = _preactivation_pairs(preactivations, steps)

@@ -30,6 +30,7 @@ from .._runtime.progress import check_progress, progress_bar
 from .._runtime.seeds import check_seed
 from ..meanfield.kernels import check_network, joined_inputs
 from ..meanfield.result import readout_rows
+from ..program.memo import program_of
 from ..program.netsor import Program
 from ..storage import Storable
 from .parameters import check_parameterization, network_outputs, sample_parameters, scales
@@ -201,7 +202,7 @@ def train_ensemble(net, x_train, y_train, x_test, width: int, networks: int, *, 
         chunk_size = check_positive_int("chunk_size", chunk_size)
     dt = jnp.dtype(dtype)
     joined, n_split = joined_inputs(net, x_train, x_test)
-    program = net.program(joined, batch_rows=n_split)
+    program = program_of(net, joined, batch_rows=n_split)  # reuses an equal earlier call's compilation
     n_all = len(readout_rows(program, "last"))
     n_train = n_all if n_split is None else n_split
     y = check_finite_array("y_train", y_train)
