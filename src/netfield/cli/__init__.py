@@ -102,7 +102,7 @@ def option_message(text: str, options) -> str:
     """A library error message with the API argument names it leads with (and x1 / x2) replaced by the
     command's options, where the command has them: 'count must be ...' -> '--digits must be ...'."""
     words = text.split(" ", 1)
-    head = words[0].rstrip(":,")
+    head = words[0].rstrip(":,").split("=", 1)[0]  # 'width must ...' or 'width=1000000: ...'
     candidates = API_OPTIONS.get(head, ())
     option = next((o for o in ((candidates,) if isinstance(candidates, str) else candidates) if o in options), None)
     if option is not None:

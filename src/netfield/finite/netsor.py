@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_positive_int
+from .._runtime.limits import check_memory
 from ..program.netsor import (
     Attention,
     Bias,
@@ -123,12 +124,17 @@ def readout_kernel(program: Program, values: dict, width: int, rows=None):
     return out
 
 
-def _chunk_size(program: Program, width: int, itemsize: int) -> int:
+def network_bytes(program: Program, width: int, itemsize: int) -> int:
+    """Estimated memory of one sampled network of ``program``: its n x n matrices and every variable's
+    (n, rows) values."""
     n_mat = sum(1 for i in program.instructions if isinstance(i, MatMul))
     rows = sum(program.spaces.values())
-    per_network = (len({i.matrix for i in program.instructions if isinstance(i, MatMul)}) * width * width
-                   + len(program.instructions) * width * rows + n_mat) * itemsize
-    return max(1, MEMORY_BUDGET // max(per_network, 1))
+    return (len({i.matrix for i in program.instructions if isinstance(i, MatMul)}) * width * width
+            + len(program.instructions) * width * rows + n_mat) * itemsize
+
+
+def _chunk_size(program: Program, width: int, itemsize: int) -> int:
+    return max(1, MEMORY_BUDGET // max(network_bytes(program, width, itemsize), 1))
 
 
 def sample_program(program: Program, width: int, networks: int = 1, seed: int = 0, *,
@@ -172,6 +178,12 @@ def program_chunk_size(program: Program, width: int, networks: int, dtype, reado
     """(networks evaluated together, the NTK's gradient plan or None) of :func:`sample_program`: the
     given ``chunk_size``, else as many networks as fit the memory budget (fewer with the NTK)."""
     dt = jnp.dtype(dtype)
+    per_network = network_bytes(program, width, dt.itemsize)
+    check_memory("width", width, per_network, "one sampled network (its weight matrices and activations)")
+    if chunk_size is not None:
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+        check_memory("chunk_size", chunk_size, chunk_size * per_network,
+                     f"a chunk of {chunk_size} networks of width {width} sampled together")
     groups = None
     if ntk is not None:
         from ..meanfield.result import readout_rows

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
+from .._runtime.limits import check_memory
 from .._runtime.seeds import check_seed
 from ..meanfield.kernels import READOUTS, check_network
 from ..meanfield.result import readout_rows
@@ -238,8 +239,13 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     step_of = {name: t for t, name in chain.readouts.items()}
     rows_t = np.array([step_of[r] for r, _ in rows])
     x_in = jnp.asarray(chain.x, dtype)
+    per_network = chain_network_bytes(width, x_in.shape[0], steps, dtype)
+    check_memory("width", width, per_network, "one sampled network (its weight matrices and activations)")
     if chunk_size is None:
         chunk_size = min(networks, default_chunk_size(width, x_in.shape[0], steps, dtype))
+    else:
+        check_memory("chunk_size", chunk_size, chunk_size * per_network,
+                     f"a chunk of {chunk_size} networks of width {width} sampled together")
     batched = _compiled_chunk(chain.shared, chain.steps, chain.activation, width, x_in.shape[1], x_in.shape[2], steps,
                               tuple(rows_a), tuple(rows_t), pairs, str(dtype))
     hyper = tuple(chain.hyper(k) for k in CHAIN_HYPER)
@@ -312,9 +318,13 @@ def _sequential(width: int, patterns: int, steps: int) -> bool:
     return 2.0 * width * width * patterns * steps >= SEQUENTIAL_FLOPS
 
 
+def chain_network_bytes(width: int, patterns: int, steps: int, dtype=np.float64) -> int:
+    """Estimated memory of one sampled chain network: activations of every step and two n x n matrices."""
+    itemsize = np.dtype(dtype).itemsize
+    return (steps * 2 + 2) * width * patterns * itemsize + 2 * width * width * itemsize
+
+
 def default_chunk_size(width: int, patterns: int, steps: int, dtype=np.float64) -> int:
     """Networks per chunk so that activations and matrices of a chunk stay within MEMORY_BUDGET."""
-    itemsize = np.dtype(dtype).itemsize
-    per_network = (steps * 2 + 2) * width * patterns * itemsize + 2 * width * width * itemsize
-    return max(1, MEMORY_BUDGET // per_network)
+    return max(1, MEMORY_BUDGET // chain_network_bytes(width, patterns, steps, dtype))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice, check_positive_int
+from .._runtime.limits import check_memory
 from ..program import Network, Patterns
 from ..program.shape import recognise_chain
 from . import fused
@@ -177,11 +178,19 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
                             progress=progress)
     joined, n1 = joined_inputs(net, x1, x2)
     program = net.program(joined, batch_rows=n1 if batch == "x1" else None)
+    rows = readout_rows(program, readout)
+    split = len(rows) if n1 is None else sum(1 for _, a in rows if a < n1)
+    shape = (split, len(rows) - split) if n1 is not None else (split, split)
+    check_memory("readout", readout, 8 * shape[0] * shape[1],
+                 f"the {shape[0]} x {shape[1]} kernel matrix of x1 (float64; netfield.kernel(..., out='K.zarr') writes "
+                 f"one that does not fit in memory to disk tile by tile)")
     k = _fused_kernel(program, n1, readout, method, kind, parameterization, width)
     if k is not None:
         return fused.as_jax(k)
+    patterns = max(program.spaces.values())
+    check_memory("x1", f"{patterns} patterns", 8 * len(program.instructions) * patterns ** 2,
+                 f"the generic interpreter's covariances ({len(program.instructions)} variables of {patterns} rows)")
     engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)
-    rows = readout_rows(program, readout)
     if kind == "ntk":
         tangents = TangentEngine(engine, parameterization, width)
         full = assemble(tangents.readout_ntk, rows, rows, engine.replicates).mean(axis=0)
@@ -189,7 +198,6 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
         full = assemble_readouts(engine, rows, rows).mean(axis=0)
     if n1 is None:
         return full
-    split = sum(1 for _, a in rows if a < n1)
     return full[:split, split:]
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._checks import is_traced
+from .._runtime.limits import INSTRUCTIONS_ENV, SizeLimitError, max_instructions
 from ..gauss import Activation, get_activation
 from .netsor import (
     Attention,
@@ -92,6 +93,7 @@ class ProgramBuilder:
         self._counter = 0
         self._taps: dict = {}
         self._last = None
+        self._max_instructions = max_instructions()
 
     @property
     def batch_rows(self) -> int | None:
@@ -110,8 +112,14 @@ class ProgramBuilder:
         self._counter += 1
         return f"{prefix}{self._counter}"
 
-    def _emit(self, ins, kind) -> Var:
+    def _append(self, ins) -> None:
+        if len(self._instructions) >= self._max_instructions:
+            raise SizeLimitError(f"the program has more than {self._max_instructions} instructions (set "
+                                 f"{INSTRUCTIONS_ENV} to allow more)")
         self._instructions.append(ins)
+
+    def _emit(self, ins, kind) -> Var:
+        self._append(ins)
         return Var(ins.name, kind, getattr(ins, "space", ""), self)
 
     def space(self, name: str, size: int) -> str:
@@ -134,7 +142,7 @@ class ProgramBuilder:
         v = _as_var(v)
         if v.name in self._pending:
             terms = self._pending.pop(v.name)
-            self._instructions.append(LinComb(v.name, terms, v.space))
+            self._append(LinComb(v.name, terms, v.space))
         return v.name
 
     # -- instructions --------------------------------------------------------------------------------

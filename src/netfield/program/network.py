@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import jax
 
 from .._checks import check_positive_int, check_variance
+from .._runtime.limits import SizeLimitError
 from ..gauss import get_activation
 from .builder import ProgramBuilder
 from .inputs import Patterns, parse_inputs
@@ -139,7 +140,10 @@ class Network:
         all), the others are normalised with those statistics."""
         data = self.prepare(x)
         p = ProgramBuilder(batch_rows)
-        self.write(p, data, Hyper(self.hyper_names, self.hyper_values))
+        try:
+            self.write(p, data, Hyper(self.hyper_names, self.hyper_values))
+        except SizeLimitError as err:  # name the network (its depth / steps) in the message
+            raise SizeLimitError(f"{self!r}: {err}") from None
         return p.build()
 
     def __repr__(self) -> str:
