@@ -34,7 +34,9 @@ def test_load_inputs_formats(tmp_path):
     (None, "missing.npy", FileNotFoundError, "does not exist"),
     (np.ones(4), "flat.npy", ValueError, r"must have shape \(N, d\) or \(N, T, d\)"),
     (np.array([[1.0, np.nan]]), "nan.npy", ValueError, "finite numbers, got nan at index"),
-    ("1,2\n3,x\n", "bad.csv", ValueError, "could not read input file"),
+    ("1,2\n3,x\n", "bad.csv", ValueError, r"could not read input file .*data row 2 must hold 2 numbers"),
+    ("1,2\n3\n", "ragged.csv", ValueError, r"data row 2 must hold 2 numbers, got \['3'\]"),
+    ("a,b\n", "header_only.csv", ValueError, "no data rows"),
     ("a b", "x.txt", ValueError, "must end in .npy, .npz, .csv"),
 ])
 def test_load_inputs_errors_name_the_problem(tmp_path, content, name, error, match):
@@ -45,3 +47,14 @@ def test_load_inputs_errors_name_the_problem(tmp_path, content, name, error, mat
         path.write_text(content)
     with pytest.raises(error, match=match):
         load_inputs(path)
+
+
+def test_csv_inputs_may_have_a_header_line_as_gp_data_may(tmp_path):
+    """Issue 19: the kernel / sample CSV loader rejected header lines that `netfield gp --data` accepts."""
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    plain, headed = tmp_path / "x.csv", tmp_path / "headed.csv"
+    np.savetxt(plain, x, delimiter=",")
+    np.savetxt(headed, x, delimiter=",", header="f1,f2,f3", comments="")
+    assert headed.read_text().startswith("f1,f2,f3\n")
+    np.testing.assert_array_equal(load_inputs(headed), load_inputs(plain))
+    np.testing.assert_allclose(load_inputs(headed), x, rtol=1e-15)

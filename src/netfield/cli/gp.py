@@ -135,26 +135,17 @@ def _read_csv(path):
     numeric is a header."""
     import numpy as np
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
-    if rows and not _numeric(rows[0][:-1]):
-        rows = rows[1:]
+    from ..experiments.data import csv_rows, is_numeric
+
+    rows = csv_rows(path, slice(None, -1))
     if not rows or len(rows[0]) < 2:
         raise ValueError(f"--data {path!r} needs at least one row of feature columns plus a label column")
     for i, r in enumerate(rows):
-        if len(r) != len(rows[0]) or not _numeric(r[:-1]):
+        if len(r) != len(rows[0]) or not is_numeric(r[:-1]):
             raise ValueError(f"--data {path!r}: row {i + 1} of the data must have {len(rows[0]) - 1} numeric "
                              f"features and a label, got {r!r}")
     y = [r[-1].strip() for r in rows]
-    return np.array([[float(c) for c in r[:-1]] for r in rows]), (np.array(y, float) if _numeric(y) else np.array(y))
-
-
-def _numeric(cells) -> bool:
-    try:
-        [float(c) for c in cells]
-    except ValueError:
-        return False
-    return True
+    return np.array([[float(c) for c in r[:-1]] for r in rows]), (np.array(y, float) if is_numeric(y) else np.array(y))
 
 
 def _check_arrays(path, x, y, name_x="x", name_y="y"):

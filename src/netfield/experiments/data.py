@@ -17,6 +17,37 @@ from .._checks import check_finite_array, check_positive_int
 INPUT_SUFFIXES = (".npy", ".npz", ".csv")
 
 
+def is_numeric(cells) -> bool:
+    """Every cell parses as a float."""
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return False
+    return True
+
+
+def csv_rows(path, header_columns=slice(None)) -> list:
+    """The non-blank rows of a comma-separated file as lists of strings, without a header: a first row
+    whose ``header_columns`` are not all numeric (the inputs' loader and ``netfield gp --data`` alike)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if rows and not is_numeric(rows[0][header_columns]):
+        rows = rows[1:]
+    return rows
+
+
+def _csv_floats(path) -> np.ndarray:
+    rows = csv_rows(path)
+    if not rows:
+        raise ValueError("no data rows")
+    for i, r in enumerate(rows):
+        if len(r) != len(rows[0]) or not is_numeric(r):
+            raise ValueError(f"data row {i + 1} must hold {len(rows[0])} numbers, got {r!r}")
+    return np.array([[float(c) for c in r] for r in rows])
+
+
 @dataclass(frozen=True, eq=False)
 class DigitsInputs:
     """Standardised digit images.
@@ -69,7 +100,8 @@ def load_inputs(path, key: str | None = None) -> np.ndarray:
         key: array name inside an ``.npz`` with several arrays.
 
     Returns:
-        float64 array of shape (N, d) or (N, T, d) (CSV: (N, d), comma separated, no header).
+        float64 array of shape (N, d) or (N, T, d) (CSV: (N, d), comma separated; a first line that is
+        not numeric is a header, as for ``netfield gp --data``).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -95,7 +127,7 @@ def load_inputs(path, key: str | None = None) -> np.ndarray:
                     raise ValueError(f"input file {str(p)!r} has no array {key!r}; it holds {names}")
                 arr = data[key]
         else:
-            arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=float)
+            arr = _csv_floats(p)
     except ValueError as err:
         if "holds arrays" in str(err) or "has no array" in str(err):
             raise
