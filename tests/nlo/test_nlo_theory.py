@@ -117,6 +117,8 @@ def test_bad_input_is_rejected_with_a_clear_message():
         nlo(netfield.dnn(3, "relu"), X1)
     with pytest.raises(ValueError, match="singular.*duplicate"):
         nlo(netfield.rnn(3, "tanh", bias_var=0.1), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="zero mean-field variance.*raise bias_var or input_var"):
+        nlo(netfield.dnn(2, "erf"), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="at most 24 nodes"):
         nlo(netfield.rnn(5, "tanh", bias_var=0.1), np.random.default_rng(0).normal(size=(5, 2)))
     with pytest.raises(ValueError, match="lengths"):
@@ -128,3 +130,14 @@ def test_bad_input_is_rejected_with_a_clear_message():
         r.index("hidden", 1, 1)
     with pytest.raises(ValueError, match="PDLT recursions are for a DNN"):
         pdlt(netfield.rnn(2, "tanh"), X1)
+
+
+def test_tiny_variances_are_not_called_duplicates():
+    """Issue 19: distinct inputs of scale 1e-7 with bias_var 1e-14 were refused as 'duplicate' (an absolute
+    1e-12 threshold on the covariance's smallest eigenvalue); the theory is scale-covariant: for a linear
+    network the covariance scales exactly with the inputs' variance (checked against unit-scale inputs)."""
+    x = np.random.default_rng(5).normal(size=(2, 3))
+    small = nlo(netfield.dnn(2, "linear", bias_var=1e-14), 1e-7 * x)
+    unit = nlo(netfield.dnn(2, "linear", bias_var=1.0), x)
+    np.testing.assert_allclose(np.asarray(small.kernel) / 1e-14, np.asarray(unit.kernel), rtol=1e-9)
+    assert np.all(np.isfinite(np.asarray(small.covariance)))

@@ -62,11 +62,16 @@ def _subcov(C: np.ndarray, nodes: tuple):
 
 def _check_pd(C: np.ndarray, nodes: tuple, obs: Observables):
     sub = C[np.ix_(nodes, nodes)]
-    if np.linalg.eigvalsh(sub)[0] <= 1e-12 * max(1.0, float(np.max(np.diag(sub)))):
-        names = [f"(step {n % obs.steps + 1}, pattern {n // obs.steps})" for n in nodes]
+    names = [f"(step {n % obs.steps + 1}, pattern {n // obs.steps})" for n in nodes]
+    scale = float(np.max(np.diag(sub)))
+    if not scale > 0:
+        raise ValueError(f"x: the pre-activations at {', '.join(names)} have zero mean-field variance (zero bias_var "
+                         f"and zero inputs); the 1/n expansion needs positive variances: raise bias_var or input_var")
+    # relative to the variances' own scale: tiny inputs with a tiny bias_var are not 'duplicates'
+    if np.linalg.eigvalsh(sub / scale)[0] <= 1e-12:
         raise ValueError(f"x: the mean-field covariance of the pre-activations at {', '.join(names)} is singular "
-                         f"(duplicate input patterns, or zero bias_var and zero inputs); the 1/n expansion needs "
-                         f"distinct patterns and positive variances: remove duplicates or raise bias_var")
+                         f"(duplicate or collinear input patterns); the 1/n expansion needs distinct patterns: "
+                         f"remove duplicates or raise bias_var")
 
 
 def _two_point(phi, C: np.ndarray, obs: Observables, var_of: np.ndarray, with_hessian: bool):
