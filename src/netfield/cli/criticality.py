@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
-from .common import add_cluster, check_output_file, cluster
+from .common import add_cluster, check_output_file, cluster, one_line
 
 EXAMPLE = """examples:
   netfield phase-diagram --activation tanh --out fig.png
@@ -59,28 +60,34 @@ def _resolution(text: str):
 
 def run(args) -> int:
     """Compute and draw the phase diagram; print the critical points. Returns the exit status."""
-    # bad input raises: netfield.cli.main prints it as one line naming the option and returns 2
-    from ..criticality.figures import plot_phase_diagram
-    from ..criticality.phase_diagram import phase_diagram
+    try:
+        from ..criticality.figures import plot_phase_diagram
+        from ..criticality.phase_diagram import phase_diagram
 
-    check_output_file(args.out, "--out", FORMATS)
-    if args.json is not None:
-        check_output_file(args.json, "--json", (".json",))
-    for name, positive in (("bias_max", True), ("weight_min", True), ("weight_max", True),
-                           ("input_var", False), ("input_power", False)):
-        value = getattr(args, name)
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise ValueError(f"--{name.replace('_', '-')} must be a finite number {'> 0' if positive else '>= 0'}, "
-                             f"got {value!r}")
-    if not args.weight_min < args.weight_max:
-        raise ValueError(f"--weight-min must be smaller than --weight-max, got {args.weight_min!r} and "
-                         f"{args.weight_max!r}")
-    pd = phase_diagram(args.activation, weight_range=(args.weight_min, args.weight_max),
-                       bias_range=(0.0, args.bias_max), resolution=_resolution(args.resolution),
-                       input_var=args.input_var, input_power=args.input_power, **cluster(args))
-    summary = _summary(pd)
-    marks = [(w, b, f"({w:.4g}, {b:g})") for b, w in summary["critical_points"] if w is not None][:3]
-    plot_phase_diagram(pd, args.out, marks=marks)
+        check_output_file(args.out, "--out", FORMATS)
+        if args.json is not None:
+            check_output_file(args.json, "--json", (".json",))
+        for name, positive in (("bias_max", True), ("weight_min", True), ("weight_max", True),
+                               ("input_var", False), ("input_power", False)):
+            value = getattr(args, name)
+            if not math.isfinite(value) or value < 0 or (positive and value == 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number {'> 0' if positive else '>= 0'}, "
+                                 f"got {value!r}")
+        if not args.weight_min < args.weight_max:
+            raise ValueError(f"--weight-min must be smaller than --weight-max, got {args.weight_min!r} and "
+                             f"{args.weight_max!r}")
+        pd = phase_diagram(args.activation, weight_range=(args.weight_min, args.weight_max),
+                           bias_range=(0.0, args.bias_max), resolution=_resolution(args.resolution),
+                           input_var=args.input_var, input_power=args.input_power, **cluster(args))
+        summary = _summary(pd)
+        marks = [(w, b, f"({w:.4g}, {b:g})") for b, w in summary["critical_points"] if w is not None][:3]
+        plot_phase_diagram(pd, args.out, marks=marks)
+    except (ValueError, TypeError) as err:  # one line in the format of netfield.cli.main, naming the option
+        text = one_line(err)
+        if text.startswith("activation "):  # the API argument, named as the option typed
+            text = "--" + text
+        print(f"netfield: error: {text}", file=sys.stderr)
+        return 2
     print(f"phase diagram of {pd.activation!r} written to {args.out}")
     if len(pd.line) == 0:
         print("no critical line in the box: " + "; ".join(pd.line.notes))

@@ -254,11 +254,11 @@ class NetworkKernel(Kernel):
         return f"NetworkKernel({self.architecture}, depth={self.depth}, {self.activation!r}, {hp})"
 
 
-def _validate(estimator, X, y=None, **kwargs):
+def _validate(estimator, X, y="no_validation", **kwargs):
     """scikit-learn's ``validate_data``, its errors naming the argument they are about (``X``, or ``X and
     y`` for different numbers of samples) where its message does not."""
     try:
-        return validate_data(estimator, X, **kwargs) if y is None else validate_data(estimator, X, y, **kwargs)
+        return validate_data(estimator, X, y, **kwargs)
     except ValueError as err:
         text = str(err)
         if re.search(r"\b(X|y)\b", text):
