@@ -176,6 +176,7 @@ def write(path, type_name: str, fields: dict, *, network: Network | None = None,
             "network": None if network is None else describe_network(network), "fields": encoded,
             "extra": extra or {}}
     text = json.dumps(meta, allow_nan=False)
+    _check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **{META: np.array(text)}, **arrays)
@@ -183,6 +184,17 @@ def write(path, type_name: str, fields: dict, *, network: Network | None = None,
     tmp.write_bytes(buffer.getvalue())
     tmp.replace(path)  # a complete file or none
     return path
+
+
+def _check_writable(path: Path):
+    """A result file can be written at ``path``: not a folder, and no file where a folder must be."""
+    if path.is_dir():
+        raise StorageError(f"path {str(path)!r} is a folder; give a file name such as {str(path / 'result.npz')!r}")
+    for folder in path.parents:  # the nearest existing ancestor must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise StorageError(f"path {str(path)!r}: {str(folder)!r} is a file, not a folder")
+            break
 
 
 def read_metadata(path) -> dict:

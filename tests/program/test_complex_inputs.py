@@ -29,5 +29,5 @@ def test_complex_inputs_are_rejected_by_the_cli(tmp_path, capsys):
     np.save(tmp_path / "x.npy", X)
     assert main(["kernel", "--inputs", str(tmp_path / "x.npy"), "--out", str(tmp_path / "k.npy")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("netfield: error: inputs in") and "complex" in err and "\n" not in err
+    assert err.startswith("netfield: error: --inputs: inputs in") and "complex" in err and "\n" not in err
     assert not (tmp_path / "k.npy").exists()

@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_positive_int
+from .limits import check_memory
 
 MANIFEST = "__manifest__"
+CHUNK_BYTES = 256  # bookkeeping of one chunk in run_chunks (its (first, count) tuple, list slots, ...)
 FORMAT = 1
 
 
@@ -240,6 +242,10 @@ def run_chunks(networks: int, chunk_size: int, compute: Callable, *, store: Chun
 
     networks = check_positive_int("networks", networks)
     chunk_size = check_positive_int("chunk_size", chunk_size)
+    # the chunk list and at least one float64 per network, before either is built (networks=10**12 would
+    # fill the memory with bookkeeping alone)
+    check_memory("networks", networks, CHUNK_BYTES * -(-networks // chunk_size) + 8 * networks,
+                 f"the results of {networks} networks in chunks of {chunk_size}")
     if store is not None and not key:
         raise ValueError("key must be given with a checkpoint store")
     params = getattr(key, "params", None) if params is None else params

@@ -77,15 +77,32 @@ def main(argv=None) -> int:
               f"command with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CLIError, ValueError, TypeError, OSError) as err:  # bad input: one line, no traceback
-        print(f"netfield: error: {option_message(one_line(err), _options(parser, args.command))}", file=sys.stderr)
+        text = option_message(one_line(err), _options(parser, args.command))
+        if isinstance(err, OSError) and not text.startswith("--"):
+            text = _path_option(err, args, text)
+        if "derived for chain programs" in text and getattr(args, "arch", None) and not text.startswith("--"):
+            text = f"--arch {args.arch}: {text}"  # the theory does not cover the architecture chosen
+        print(f"netfield: error: {text}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _path_option(err: OSError, args, text: str) -> str:
+    """An OS error about a path (a regular file where a folder is needed, no permission) with the option
+    whose value that path is, or lies under, in front: '--out '/tmp/f/report': [Errno 20] Not a directory ...'."""
+    filename = str(err.filename or "")
+    found = [(len(str(v)), k, v) for k, v in vars(args).items()
+             if isinstance(v, str) and v and filename.startswith(str(v).rstrip("/"))]
+    if not found:
+        return text
+    _, name, value = max(found)
+    return f"--{name.replace('_', '-')} {value!r}: {text}"
 
 
 # API argument names -> the options that set them (an error of the library names the option the user typed)
 API_OPTIONS = {"x": "--inputs", "x1": "--inputs", "x2": "--inputs2", "count": "--digits", "depth": "--depth",
                "steps": "--depth", "width": "--width", "widths": "--widths", "networks": "--networks",
                "chunk_size": "--chunk-size", "seed": "--seed", "activation": "--activation",
-               "weight_var": ("--weight-var", "--weight-vars"), "bias_var": "--bias-var", "input_var": "--input-var",
+               "weight_var": ("--weight-var", "--weight-vars"), "weight_vars": "--weight-vars", "bias_var": "--bias-var", "input_var": "--input-var",
                "readout_var": "--readout-var", "readout_bias_var": "--readout-bias-var", "dtype": "--dtype",
                "readout": "--readout", "preactivations": "--preactivations", "noise": "--noise",
                "method": "--method", "task": "--task", "times": "--times", "learning_rate": "--learning-rate",

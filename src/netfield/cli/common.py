@@ -111,14 +111,25 @@ def network(args, architecture, weight_var=None):
     return build(args.depth, **{k: v for k, v in given.items() if v is not None})
 
 
-def inputs(args, path=None):
-    """The inputs of the :func:`add_inputs` options (``path`` instead of ``--inputs``)."""
-    from ..experiments.data import digits_inputs, load_inputs
+def inputs(args, path=None, option="--inputs"):
+    """The inputs of the :func:`add_inputs` options (``path`` instead of ``--inputs``, given as ``option``)."""
+    from ..experiments.data import digits_inputs
 
     path = args.inputs if path is None else path
     if path:
-        return load_inputs(path, args.key)
+        return input_file(path, getattr(args, "key", None), option)
     return digits_inputs(args.digits).x
+
+
+def input_file(path, key, option: str):
+    """:func:`netfield.experiments.data.load_inputs` with its errors naming ``option`` (or ``--key``)."""
+    from ..experiments.data import load_inputs
+
+    try:
+        return load_inputs(path, key)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        named = "--key" if key is not None and "has no array" in str(err) else option
+        raise type(err)(f"{named}: {one_line(err)}") from None
 
 
 def out_file(path: str, suffix: str) -> Path:

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-from .common import add_cluster, check_output_file, cluster
+from .common import add_cluster, check_output_file, cluster, one_line
 
 EXAMPLE = """examples:
   netfield phase-diagram --activation tanh --out fig.png
@@ -82,8 +82,11 @@ def run(args) -> int:
         summary = _summary(pd)
         marks = [(w, b, f"({w:.4g}, {b:g})") for b, w in summary["critical_points"] if w is not None][:3]
         plot_phase_diagram(pd, args.out, marks=marks)
-    except (ValueError, TypeError) as err:
-        print(f"netfield phase-diagram: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError) as err:  # one line in the format of netfield.cli.main, naming the option
+        text = one_line(err)
+        if text.startswith("activation "):  # the API argument, named as the option typed
+            text = "--" + text
+        print(f"netfield: error: {text}", file=sys.stderr)
         return 2
     print(f"phase diagram of {pd.activation!r} written to {args.out}")
     if len(pd.line) == 0:

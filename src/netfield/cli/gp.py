@@ -449,6 +449,8 @@ def run(args) -> int:
         check_output_file(args.out, "--out", OUT_SUFFIXES)
     if args.json is not None:
         check_output_file(args.json, "--json", (".json",))
+    if not 0 <= args.seed < 2**32:  # it seeds scikit-learn's splits (random_state)
+        raise ValueError(f"--seed must be an integer in [0, 2**32), got {args.seed}")
     task, x_tr, y_tr, x_te, y_te = prepare(args)
     pred, evidence, net, noise, evidence_fit = fit_and_predict(args, task, x_tr, y_tr, x_te)
     s = summary(args, task, len(x_tr), len(x_te), y_te, pred, evidence, net, noise, evidence_fit)

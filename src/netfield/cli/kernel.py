@@ -40,7 +40,7 @@ def run(args) -> int:
         raise CLIError(f"--tile must be an integer >= 1 (patterns per tile), got {args.tile}")
     net = network(args, args.arch)
     x1 = inputs(args)
-    x2 = inputs(args, args.inputs2) if args.inputs2 else None
+    x2 = inputs(args, args.inputs2, "--inputs2") if args.inputs2 else None
     options = {"readout": args.readout, "kind": args.kind, "parameterization": args.parameterization,
                "width": args.width}
     where = cluster(args)

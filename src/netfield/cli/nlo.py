@@ -18,6 +18,7 @@ from .common import (
     check_output_file,
     cluster,
     float_list,
+    input_file,
     int_list,
     network,
 )
@@ -83,7 +84,6 @@ def _table(result, sim=None) -> str:
 
 def run(args) -> int:
     """Compute, print, and write what was asked. Returns the exit status (errors raise ValueError)."""
-    from ..experiments.data import load_inputs
     from ..nlo.oneloop import nlo
 
     if args.json:
@@ -91,7 +91,7 @@ def run(args) -> int:
     if args.figure:
         check_output_file(args.figure, "--figure", (".png", ".pdf", ".svg"))
     networks = args.networks[0] if len(args.networks) == 1 else args.networks
-    x = load_inputs(args.inputs, args.key) if args.inputs else np.ones((1, 1))
+    x = input_file(args.inputs, args.key, "--inputs") if args.inputs else np.ones((1, 1))
     net = network(args, args.arch)
     result = nlo(net, x)
     sim = None

@@ -23,11 +23,13 @@ def run(args) -> int:
     import numpy as np
 
     from .._runtime.checkpoint import ChunkStore, array_digest, atomic_write, run_chunks, run_key
+    from .._runtime.limits import check_memory
     from .._runtime.progress import ProgressBar
     from .._runtime.seeds import check_seed
     from ..experiments.sampling import preactivation_pairs, sample_range
     from ..finite import mean_and_sem
     from ..finite.sampler import tap_steps
+    from ..meanfield.result import readout_rows
 
     out = out_file(args.out, ".npz")
     where = cluster(args)
@@ -37,6 +39,9 @@ def run(args) -> int:
     net.check_inputs(x, "--inputs")
     program = net.program(x)
     pairs = preactivation_pairs(args.preactivations, tap_steps(program))
+    outputs, patterns = len(readout_rows(program, args.readout)), max(program.spaces.values())
+    check_memory("networks", args.networks, 8 * args.networks * (outputs ** 2 + len(pairs) * patterns ** 2),
+                 f"the empirical kernels of {args.networks} networks (float64 arrays of shape (networks, M, M))")
     lengths = [len(r) for r in x] if isinstance(x, list) else list(np.shape(x))
     store = ChunkStore(checkpoint_dir(args))
     feeds = np.concatenate([np.ravel(f) for f in program.feeds])

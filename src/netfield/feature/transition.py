@@ -12,11 +12,13 @@ representations across time, in the RNN only (the DNN has no cross-time blocks).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_positive_int
 from .._runtime.progress import check_progress, progress_bar
 from ..program.shape import chain_of, require_chain
 from .theory import (
@@ -81,7 +83,12 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     """
     signals = tuple(float(s) for s in signals)
     chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
+    if not signals or not all(math.isfinite(s) and s > 0 for s in signals):
+        raise ValueError(f"signals must be a non-empty sequence of finite numbers > 0, got {signals!r}")
+    refine = check_positive_int("refine", refine, minimum=0)
     check_progress(progress)
+    # x, y, kappa and the options: checked here also where no solution is computed (the DNN)
+    build_problem(net, x, y, kappa=kappa, signal=signals[0], points=points, seed=seed, **kw)
     if not chain.shared:  # no cross-time sector (docs/feature.md F9)
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, chain.kind)
     if eigenvalues is not None and len(eigenvalues) != len(signals):

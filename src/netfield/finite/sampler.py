@@ -34,7 +34,7 @@ from .._checks import check_choice, check_positive_int
 from .._runtime.limits import check_memory
 from .._runtime.seeds import check_seed
 from ..meanfield.kernels import READOUTS, check_network
-from ..meanfield.result import readout_rows
+from ..meanfield.result import check_finite_result, readout_rows
 from ..program import Network
 from ..program.memo import program_of
 from ..program.shape import CHAIN_HYPER, recognise_chain
@@ -210,6 +210,9 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
                  ("float32", "float64"))
     seed = check_seed(seed)  # the same range as the CLI's --seed: [0, 2**63)
     first_network = check_positive_int("first_network", first_network, minimum=0)
+    if first_network + networks > 2**63:
+        raise ValueError(f"first_network + networks must be at most 2**63 (networks are keyed by int64 indices), got "
+                         f"first_network={first_network!r} and networks={networks!r}")
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
     if not isinstance(ntk, (bool, np.bool_)):
@@ -220,6 +223,9 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     chain, _ = recognise_chain(program)
     steps = tap_steps(program)
     pairs = _preactivation_pairs(preactivations, steps)
+    outputs, patterns = len(readout_rows(program, readout)), max(program.spaces.values())
+    check_memory("networks", networks, 8 * networks * ((2 if ntk else 1) * outputs ** 2 + len(pairs) * patterns ** 2),
+                 f"the empirical kernels of {networks} networks (float64 arrays of shape (networks, M, M))")
     generic = bool(ntk) or chain is None or not _chain_taps(program, chain)
     if client is not None or workers is not None:
         if generic:
@@ -229,11 +235,12 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
             batch = chunk_size or min(networks, default_chunk_size(width, chain.x.shape[0], steps, dtype))
         options = {"readout": readout, "preactivations": pairs, "chunk_size": batch, "dtype": str(dtype), "ntk": ntk,
                    "parameterization": parameterization}
-        return _sample_tasks(net, x, width, networks, seed, first_network, batch, options, client, workers)
+        return _finite(_sample_tasks(net, x, width, networks, seed, first_network, batch, options, client, workers),
+                       net, dtype)
     if generic:
-        return sample_program(program, width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
+        return _finite(sample_program(program, width, networks, int(seed), chunk_size=chunk_size, dtype=dtype,
                               first_network=first_network, readout=readout, pairs=pairs,
-                              ntk=parameterization if ntk else None)
+                              ntk=parameterization if ntk else None), net, dtype)
     rows = readout_rows(program, readout)
     rows_a = np.array([a for _, a in rows])
     step_of = {name: t for t, name in chain.readouts.items()}
@@ -257,8 +264,22 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
         chunks.append((np.asarray(readout_k[:count], np.float64), [np.asarray(p[:count], np.float64) for p in pre]))
     readout_arr = np.concatenate([c[0] for c in chunks])
     pre = {p: np.concatenate([c[1][i] for c in chunks]) for i, p in enumerate(pairs)}
-    return Ensemble(readout=readout_arr, preactivations=pre, width=width, seed=int(seed),
-                    readout_mode=readout, first_network=first_network, steps=steps)
+    return _finite(Ensemble(readout=readout_arr, preactivations=pre, width=width, seed=int(seed),
+                            readout_mode=readout, first_network=first_network, steps=steps), net, dtype)
+
+
+def _finite(ens: Ensemble, net, dtype) -> Ensemble:
+    """The ensemble if its kernels are finite, else the error of :func:`check_finite_result`; float32
+    overflows first, so its error says to sample in float64."""
+    try:
+        for k in (ens.readout, ens.ntk, *ens.preactivations.values()):
+            if k is not None:
+                check_finite_result(k, net, "sampled kernel")
+    except ValueError as err:
+        if np.dtype(dtype) == np.float32:
+            raise ValueError(f"dtype='float32' overflows: {err}; sample with dtype='float64'") from None
+        raise
+    return ens
 
 
 def _sample_tasks(net, x, width, networks, seed, first_network, batch, options, client, workers) -> Ensemble:

@@ -384,8 +384,11 @@ def factorize(k, noise, *, overwrite: bool = False) -> CholeskyFactor:
     _check_finite_rows(a)
     diag = np.diagonal(a).copy()
     scale = float(np.mean(diag))
-    if not scale > 0:
+    if not scale >= 0:
         raise ValueError(f"k must have a positive mean diagonal (a kernel matrix), got mean(diag k) = {scale:.3g}")
+    if scale == 0 and noise == 0:  # a kernel with zero diagonal is zero: K + noise I is singular without noise
+        raise ValueError("noise must be > 0 for a zero kernel matrix k (mean(diag k) = 0: the prior has no variance, "
+                         "e.g. identical inputs at the origin and bias_var = 0), got noise = 0")
     with blas_threads(a.shape[0]):
         jitter = _factorize_in_place(a, diag, noise, scale)
     if jitter > 0:

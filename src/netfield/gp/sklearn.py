@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import warnings
 
 import jax
@@ -253,6 +254,19 @@ class NetworkKernel(Kernel):
         return f"NetworkKernel({self.architecture}, depth={self.depth}, {self.activation!r}, {hp})"
 
 
+def _validate(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, its errors naming the argument they are about (``X``, or ``X and
+    y`` for different numbers of samples) where its message does not."""
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except ValueError as err:
+        text = str(err)
+        if re.search(r"\b(X|y)\b", text):
+            raise
+        name = "X and y" if "inconsistent numbers of samples" in text else "X"
+        raise ValueError(f"{name}: {text}") from err
+
+
 # ---- estimators ----------------------------------------------------------------------------------
 
 class _NetworkEstimator(BaseEstimator):
@@ -348,7 +362,7 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
 
     def fit(self, X, y):
         """Fit the GP posterior (and optionally the hyper-parameters) on (X, y)."""
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        X, y = _validate(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         net = self._network()
         noise = float(check_variance("noise", self.noise))
         readout = check_readout(self.readout)
@@ -371,7 +385,7 @@ class NNGPRegressor(RegressorMixin, _NetworkEstimator):
         check_is_fitted(self)
         if return_std and return_cov:
             raise ValueError("return_std and return_cov cannot both be True; choose one")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = _validate(self, X, reset=False, dtype=np.float64)
         post = self.model_.predict(self._x(X), return_var=return_std, return_cov=return_cov)
         mean = post.mean
         if return_cov:
@@ -459,7 +473,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
     def fit(self, X, y):
         """Fit the latent posterior (and optionally the hyper-parameters) on (X, y)."""
         tol = self._check_settings()
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = _validate(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, index = np.unique(y, return_inverse=True)
         c = self.classes_.shape[0]
@@ -518,7 +532,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
     def predict_proba(self, X):
         """Class probabilities E[softmax(f*)] under the Laplace latent posterior (GPML Alg. 3.4)."""
         check_is_fitted(self)
-        X = self._x(validate_data(self, X, reset=False, dtype=np.float64))
+        X = self._x(_validate(self, X, reset=False, dtype=np.float64))
         out = []
         for i0 in range(0, X.shape[0], 512):
             mean, cov = self._latent(X[i0:i0 + 512])
@@ -529,7 +543,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
     def decision_function(self, X):
         """Posterior mean of the centred one-hot regression, (M, C) (binary: class 1 minus class 0)."""
         check_is_fitted(self)
-        X = self._x(validate_data(self, X, reset=False, dtype=np.float64))
+        X = self._x(_validate(self, X, reset=False, dtype=np.float64))
         mean = self.model_.predict(X).mean
         return mean[:, 1] - mean[:, 0] if mean.shape[1] == 2 else mean
 
@@ -538,7 +552,7 @@ class NNGPClassifier(ClassifierMixin, _NetworkEstimator):
         check_is_fitted(self)
         if self.method == "laplace":
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        X = self._x(validate_data(self, X, reset=False, dtype=np.float64))
+        X = self._x(_validate(self, X, reset=False, dtype=np.float64))
         return self.classes_[np.argmax(self.model_.predict(X).mean, axis=1)]
 
 

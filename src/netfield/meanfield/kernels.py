@@ -13,12 +13,14 @@ import numpy as np
 
 from .._checks import check_choice, check_positive_int
 from .._runtime.limits import check_memory
+from .._runtime.seeds import check_seed
+from ..gauss.expect import METHODS
 from ..program import Network, Patterns
 from ..program.shape import recognise_chain
 from . import fused
 from .netsor import ProgramEngine
 from .ntk import PARAMETERIZATIONS, TangentEngine, check_parameterization
-from .result import MeanFieldResult, assemble, assemble_readouts, readout_rows
+from .result import MeanFieldResult, assemble, assemble_readouts, check_finite_result, readout_rows
 
 READOUTS = ("last", "all")
 KINDS = ("nngp", "ntk")
@@ -166,7 +168,9 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
         raise ValueError(f"parameterization applies to kind='ntk' only (the NNGP kernel is the same in both "
                          f"parameterizations), got parameterization={parameterization!r} with kind='nngp'")
     check_choice("batch", batch, BATCHES)
+    check_choice("method", method, METHODS)
     check_qmc(qmc_points, qmc_replicates)
+    check_seed(seed)  # used only by programs with quasi-Monte-Carlo moments: checked for every one
     if tile is not None or client is not None or workers is not None or out is not None:
         from .tiled import tiled_kernel
 
@@ -186,7 +190,7 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
                  f"one that does not fit in memory to disk tile by tile)")
     k = _fused_kernel(program, n1, readout, method, kind, parameterization, width)
     if k is not None:
-        return fused.as_jax(k)
+        return fused.as_jax(check_finite_result(k, net, "kernel"))
     patterns = max(program.spaces.values())
     check_memory("x1", f"{patterns} patterns", 8 * len(program.instructions) * patterns ** 2,
                  f"the generic interpreter's covariances ({len(program.instructions)} variables of {patterns} rows)")
@@ -196,6 +200,7 @@ def kernel(net: Network, x1, x2=None, readout: str = "last", *, kind: str = "nng
         full = assemble(tangents.readout_ntk, rows, rows, engine.replicates).mean(axis=0)
     else:
         full = assemble_readouts(engine, rows, rows).mean(axis=0)
+    check_finite_result(full, net, "kernel")
     if n1 is None:
         return full
     return full[:split, split:]
@@ -218,7 +223,9 @@ def mean_field(net: Network, x, *, method: str = "auto", qmc_points: int = 2**12
         (3, 3)
     """
     check_network(net)
+    check_choice("method", method, METHODS)
     check_qmc(qmc_points, qmc_replicates)
+    check_seed(seed)
     net.check_inputs(x)
     program = net.program(x)
     engine = ProgramEngine(program, points=qmc_points, replicates=qmc_replicates, seed=seed, method=method)

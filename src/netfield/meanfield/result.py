@@ -12,12 +12,28 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_choice
+from .._checks import check_choice, is_traced
 from ..program.shape import recognise_chain
 from ..storage import Storable, read, write
 from . import fused
 from .netsor import ProgramEngine
 from .ntk import TangentEngine
+
+
+def check_finite_result(k, net, what: str):
+    """``k`` if all its entries are finite, else a ValueError saying why finite inputs can give NaN / inf
+    (no NaN is ever returned for valid input). min / max propagate NaN and show inf without a temporary
+    array the size of ``k`` (the kernel's memory budget). Traced values (``jax.grad``) pass unchecked."""
+    if is_traced(k):
+        return k
+    arr = np.asarray(k)
+    if arr.size == 0 or (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+        return k
+    bad = "inf" if np.isinf(arr).any() else "NaN"
+    raise ValueError(f"the {what} of {net!r} has {bad} entries for these finite inputs: its values overflow float64 "
+                     f"(lower weight_var / input_var or rescale x1) or a normalisation (batch / layer norm) meets "
+                     f"a batch or sequence without variance (identical or all-zero inputs with bias_var = 0: make "
+                     f"bias_var or eps > 0)")
 
 
 def readout_rows(program, readout: str) -> list:
@@ -85,7 +101,8 @@ class MeanFieldResult(Storable):
     def _readout_reps(self, readout: str):
         if readout not in self._readouts:
             rows = readout_rows(self.program, readout)
-            self._readouts[readout] = assemble_readouts(self.engine, rows, rows)
+            self._readouts[readout] = check_finite_result(assemble_readouts(self.engine, rows, rows), self.net,
+                                                          "kernel")
         return self._readouts[readout]
 
     @property
@@ -109,8 +126,8 @@ class MeanFieldResult(Storable):
             if (parameterization, width) not in self._tangents:
                 self._tangents[(parameterization, width)] = TangentEngine(self.engine, parameterization, width)
             rows = readout_rows(self.program, readout)
-            self._ntks[key] = assemble(self._tangents[(parameterization, width)].readout_ntk, rows, rows,
-                                       self.engine.replicates)
+            self._ntks[key] = check_finite_result(assemble(self._tangents[(parameterization, width)].readout_ntk, rows,
+                                                           rows, self.engine.replicates), self.net, "NTK")
         return self._ntks[key]
 
     def ntk(self, readout: str = "last", *, parameterization: str = "ntk", width: int | None = None):

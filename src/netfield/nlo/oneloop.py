@@ -48,7 +48,7 @@ def _check_smooth(net):
     act = net.activation
     if act.kinks or act.jumps:
         where = ", ".join(f"{v:g}" for v in act.breakpoints)
-        raise ValueError(f"net.activation: the 1/n theory needs second derivatives of Gaussian averages of a smooth "
+        raise ValueError(f"activation: the 1/n theory needs second derivatives of Gaussian averages of a smooth "
                          f"activation; {act.name!r} has kinks or jumps at {where}. Use a smooth activation (erf, tanh, "
                          f"linear, gelu, softplus, ...) or the simulation estimator netfield.nlo.simulate")
 

@@ -484,6 +484,12 @@ def batchnorm_mlp(depth: int, activation="relu", weight_var=1.0, bias_var=0.0, i
 
     def program(p, arr, hp):
         bn_act = normaliser(p.batch_rows)
+        batch = arr if p.batch_rows is None else arr[:p.batch_rows]
+        if eps == 0 and (batch == batch[:1]).all():
+            name = "x" if p.batch_rows is None else "x1 (the batch, batch='x1')"
+            raise ValueError(f"{name} must hold at least two different patterns for batch norm with eps = 0 (the "
+                             f"batch variance of identical patterns is zero), got {batch.shape[0]} copies of one "
+                             f"pattern; pass different patterns or eps > 0")
         free = p.batch_rows is None and eps == 0  # depends on the direction of the centred rows only
         g = p.tap("h", 1, p.input("U", arr, hp.input_var) + p.bias("b1", hp.bias_var))
         for layer in range(2, depth + 1):

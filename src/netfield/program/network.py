@@ -142,8 +142,9 @@ class Network:
         p = ProgramBuilder(batch_rows)
         try:
             self.write(p, data, Hyper(self.hyper_names, self.hyper_values))
-        except SizeLimitError as err:  # name the network (its depth / steps) in the message
-            raise SizeLimitError(f"{self!r}: {err}") from None
+        except SizeLimitError as err:  # name the network and its size argument (depth / steps) first
+            size = next((f"{k}={v!r}: " for k, v in self.options if k in ("depth", "steps", "blocks")), "")
+            raise SizeLimitError(f"{size}{self!r}: {err}") from None
         return p.build()
 
     def __repr__(self) -> str:

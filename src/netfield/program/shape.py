@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import inside_trace, is_traced
+from .._runtime.limits import SizeLimitError
 from .netsor import Bias, Input, LinComb, MatMul, Nonlin, Program, ProgramError, Readout
 
 CHAIN_HYPER = ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var")
@@ -203,11 +204,20 @@ def recognise_chain(program: Program):
     return chain, None
 
 
-def _probe_program(net, x):
+def _probe_program(net, x, *, strict: bool = False):
+    """``net.program(x)`` or None where it cannot be written; ``strict``: errors of the caller's inputs
+    (named ``x``) and a program over the size limit propagate instead, as they are no reason why the
+    program is not a chain."""
     if x is None:
         x = np.ones((1, 1))
+    elif strict:
+        net.check_inputs(x)
     try:
         return net.program(x)
+    except SizeLimitError:
+        if strict:
+            raise
+        return None
     except (ValueError, TypeError, ProgramError):
         return None
 
@@ -233,9 +243,9 @@ def require_chain(net, capability: str, alternative: str, x=None) -> Chain:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a network built by netfield.dnn, rnn, gru, lstm, transformer, conv, "
                         f"batchnorm_mlp or architecture, got {type(net).__name__}")
-    program = _probe_program(net, x)
+    program = _probe_program(net, x, strict=True)
     if program is None:
-        reason = "its program cannot be written for a single (1, 1) input"
+        reason = f"its program cannot be written for {'a single (1, 1) input' if x is None else 'these inputs'}"
     else:
         chain, reason = recognise_chain(program)
         if chain is not None:
