@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .common import FORMATTER, CLIError, add_arch, check_output_file, examples, network, one_line
@@ -68,10 +69,13 @@ def _feature_checks(args):
     if len(set(args.signal)) != len(args.signal):
         raise CLIError(f"--signal values must be distinct, got {' '.join(f'{s:g}' for s in args.signal)}")
     for option, value, minimum in (("--steps", args.depth, 1), ("--points", args.points, 1), ("--seed", args.seed, 0),
-                                   ("--refine", args.refine, 0), ("--chains", args.chains, 1), ("--samples", args.samples, 1),
+                                   ("--refine", args.refine, 0), ("--replicates", args.replicates, 2),
+                                   ("--chains", args.chains, 1), ("--samples", args.samples, 1),
                                    ("--thin", args.thin, 1), ("--burn-in", args.burn_in, 0)):
         if value < minimum:
             raise CLIError(f"{option} must be an integer >= {minimum}, got {value}")
+    if not (math.isfinite(args.rtol) and args.rtol >= 0):
+        raise CLIError(f"--rtol must be a finite number >= 0 (0: no tolerance), got {args.rtol:g}")
     if args.width is not None and args.width < 1:
         raise CLIError(f"--width must be an integer >= 1, got {args.width}")
     if args.checkpoint_dir is not None:
@@ -98,17 +102,18 @@ def _feature_checks(args):
 
 
 def _critical_signal(net, x, y, branch, args, steps):
-    """The RNN's critical signal (F9): transition() on the first pair of scanned signals whose leading
-    eigenvalue brackets 1 (the scan's eigenvalues are the branch's; None when none brackets)."""
+    """The RNN's critical signal (F9) and its numerical error: transition() on the first pair of scanned
+    signals whose leading eigenvalue brackets 1 (both None when none brackets)."""
     from ..feature import transition
 
     lam = branch.eigenvalue
     for i in range(len(lam) - 1):
         if lam[i] < 1.0 <= lam[i + 1]:
             scan = transition(net, x, y, kappa=args.kappa, signals=branch.signals[i:i + 2], refine=args.refine,
-                              points=args.points, seed=args.seed, supervised_steps=steps, progress=not args.quiet)
-            return scan.critical_signal
-    return None
+                              points=args.points, seed=args.seed, supervised_steps=steps, progress=not args.quiet,
+                              replicates=args.replicates, rtol=args.rtol or None)
+            return scan.critical_signal, scan.critical_signal_error
+    return None, None
 
 
 def _feature_table(branch, sampled) -> str:
@@ -138,10 +143,10 @@ def run(args) -> int:
     stages(f"theory: saddle points at {len(signals)} signal(s)")
     branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
                            supervised_steps=steps, progress=not args.quiet)
-    critical = None
+    critical = critical_error = None
     if shared:
         stages("theory: critical signal")
-        critical = _critical_signal(net, x, y, branch, args, steps)
+        critical, critical_error = _critical_signal(net, x, y, branch, args, steps)
     sampled = None
     if args.width:
         sampled = []
@@ -163,7 +168,8 @@ def run(args) -> int:
     if not shared:
         print("no transition (no weight sharing across steps: the transition is RNN-only)")
     elif critical is not None:
-        print(f"critical signal (theory): {critical:.4g}")
+        print(f"critical signal (theory): {critical:.4g} ± {critical_error:.2g} (numerical error over "
+              f"{args.replicates} QMC scramblings)")
     else:
         above = branch.eigenvalue[0] >= 1.0
         print(f"critical signal (theory): not in the scanned signals (leading eigenvalue "
@@ -173,9 +179,11 @@ def run(args) -> int:
                   "weight_var": args.weight_var, "bias_var": args.bias_var, "input_var": args.input_var,
                   "readout_var": args.readout_var, "kappa": args.kappa, "signals": list(signals),
                   "data": args.data, "supervised_steps": list(steps), "points": args.points, "seed": args.seed,
+                  "replicates": args.replicates, "rtol": args.rtol,
                   "width": args.width, "chains": args.chains, "samples": args.samples, "thin": args.thin,
                   "burn_in": args.burn_in}
-        payload = {"config": config, "theory": branch.to_dict(), "critical_signal": critical, "sampling": sampled}
+        payload = {"config": config, "theory": branch.to_dict(), "critical_signal": critical,
+                   "critical_signal_error": critical_error, "sampling": sampled}
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=1)
         print(f"wrote {args.out}")
@@ -216,6 +224,11 @@ def add_parser(sub):
                    "broken_branch default to 2**13, faster and less accurate)")
     g.add_argument("--refine", type=int, default=4, help="regula-falsi steps locating the critical signal "
                    "(default: %(default)s)")
+    g.add_argument("--replicates", type=int, default=4, help="independently scrambled QMC node sets behind the "
+                   "critical signal's error estimate (default: %(default)s; seeds --seed, --seed + 1, ...)")
+    g.add_argument("--rtol", type=float, default=0.01, help="relative tolerance of the critical signal: its points "
+                   "are raised x4 (up to 2**17) until its estimated error is below it, else a warning (default: "
+                   "%(default)s; 0: one pass at --points)")
     g.add_argument("--seed", type=int, default=0, help="seed of the quadrature and the sampler (default: 0)")
     g = p.add_argument_group("sampling finite networks (HMC)")
     g.add_argument("--width", type=int, help="also sample networks of this width at every signal")

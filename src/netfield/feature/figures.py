@@ -38,6 +38,12 @@ def theory_curve(data: dict, arch: str = "rnn"):
     return s, q2, q2_se
 
 
+def _critical_text(data: dict) -> str:
+    """s* with its numerical error (replicate scramblings, :func:`netfield.feature.transition`)."""
+    crit, err = data["critical_signal"], data.get("critical_signal_error")
+    return f"{crit:.3f}" if err is None else f"{crit:.3f} ± {err:.3f}"
+
+
 def plot_transition(data: dict, path=None):
     """Left: q^2 vs signal (theory lines with numerical error bands, the transition point s* included;
     sampled markers per width, ± standard error). Right: largest |eigenvalue| of W per chain at the largest
@@ -52,7 +58,7 @@ def plot_transition(data: dict, path=None):
                 label="theory DNN: q = 0 at every signal")
     if data["critical_signal"]:
         ax.axvline(data["critical_signal"], color="C3", lw=1, ls=":",
-                   label=f"RNN transition s* = {data['critical_signal']:.3f}")
+                   label=f"RNN transition s* = {_critical_text(data)}")
     widths = sorted({e["width"] for e in data["samples"]})
     for e in data["samples"]:
         c = f"C{widths.index(e['width'])}"
@@ -111,15 +117,15 @@ def _paragraphs(tr: dict, sq: dict) -> dict:
     below = [e for e in tr["samples"] if e["arch"] == "rnn" and e["theory_order"] == 0]
     dnn = [e for e in tr["samples"] if e["arch"] == "dnn"]
     fmt = lambda es: "; ".join(f"n = {e['width']}: {e['order_sq']:.4f} ± {e['order_sq_se']:.4f}" for e in es)
-    crit = tr["critical_signal"]
     text1 = (
-        f"Only the RNN learns features here: above the critical signal s* = {crit:.3f} its representations at "
+        f"Only the RNN learns features here: above the critical signal s* = {_critical_text(tr)} its representations at "
         f"different times become correlated (q^2 > 0), while the DNN's stay uncorrelated (q = 0), and sampled "
         f"finite networks agree with the theory [7]. "
         "muP (mean-field scaling) Bayesian networks trained on an endpoint-supervised toy task (erf, weight_var 1.5, "
         "kappa 0.1, T = 3 steps, 2 patterns with targets ±1, input at step 1). Theory (docs/feature.md): the leading "
         "eigenvalue of the saddle point's cross-time Jacobian crosses 1 at the critical signal "
-        f"s* = {crit:.3f} for the RNN (the DNN has no cross-time sector); above it the RNN's kernels leave the "
+        f"s* = {_critical_text(tr)} for the RNN (± its numerical error over the QMC scramblings; the DNN has no "
+        "cross-time sector); above it the RNN's kernels leave the "
         "symmetric (DNN) solution for a branch with correlated representations across time, C(2,3) != 0 "
         "(found by Newton's method, followed in the signal). Markers: finite RNNs and DNNs sampled from the "
         "posterior by Hamiltonian Monte Carlo, q^2 = E[K_23^2] / (K_22 K_33) (the sign of K_23 is free: W -> -W). "
@@ -147,7 +153,8 @@ def _paragraphs(tr: dict, sq: dict) -> dict:
 
 # The sample plans (keyword arguments of transition_study and sequential_study). Fast (the demo's default):
 # QMC points 2**14 for the theory (2**13 moved the leading eigenvalue at s = 0.6 from 1.037 to 0.992 and s*
-# from 0.555 to 0.612; the numerical spread over two scramblings is shown as the theory's error), the
+# from 0.555 to 0.612: one scrambling's error there is ~5 %; the spread over two scramblings is shown as the
+# theory's error, and s* carries its standard error), the
 # branch at 4 signals bracketing s* (0.5, 0.8), sampled RNNs at widths 64 and 128 below and above the
 # transition and the DNN at 128. Full (``netfield demo --full``): 2**15 points, 5 signals, widths to 256.
 FAST_TRANSITION = {"signals": (0.2, 0.5, 0.8, 1.0), "points": 2**14,

@@ -47,8 +47,20 @@ def _theory_branch(arch, x, y, signals, points, seeds):
     q = np.array([b.order for b in branches])
     K = np.array([[r.kernel for r in b.results] for b in branches])  # (seeds, signals, T, T, P, P)
     se = lambda a: a.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else np.zeros_like(a[0])
+    lam = np.array([b.eigenvalue for b in branches])  # (seeds, signals)
     return {"order": q.mean(0), "order_se": se(q), "kernel": K.mean(0), "kernel_se": se(K),
-            "eigenvalue": np.array(branches[0].eigenvalue)}
+            "eigenvalue": lam.mean(0), "eigenvalue_se": se(lam), "eigenvalues": lam}
+
+
+def _scan(x, y, signals, points, seeds, eigenvalues):
+    """The located transition with its error (:func:`transition`, replicates = the seeds); the branches'
+    eigenvalues are reused where the seeds are consecutive (transition's replicate seeds), and the
+    scan is one pass at ``points`` (its error reported, no tolerance enforced)."""
+    seeds = tuple(int(s) for s in seeds)
+    reuse = len(seeds) >= 2 and seeds == tuple(range(seeds[0], seeds[0] + len(seeds)))
+    return transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
+                      signals=signals, eigenvalues=eigenvalues if reuse else None, replicates=max(2, len(seeds)),
+                      rtol=None, progress=False)
 
 
 def _sampled(arch, x, y, signal, width, seed, sampler):
@@ -116,9 +128,7 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
     theory = {"rnn": _theory_branch("rnn", x, y, signals, points, seeds)}
     dnn_signals = sorted({float(s) for a, s, _ in sample_plan if a == "dnn"})
     theory["dnn"] = _theory_branch("dnn", x, y, dnn_signals, points, seeds) if dnn_signals else None
-    lam = theory["rnn"]["eigenvalue"]  # the branch's eigenvalues are those of seeds[0]
-    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
-                      signals=signals, eigenvalues=lam)
+    scan = _scan(x, y, signals, points, seeds, theory["rnn"]["eigenvalues"])
     with executor(client, workers) as ex:
         sampled = ex.run(_sampled_entry, [(arch, x, y, signal, width, seed, sampler) for arch, signal, width in
                                           sample_plan], label="feature-sample")
@@ -139,9 +149,11 @@ def transition_study(*, signals=(0.2, 0.4, 0.6, 0.8, 1.0), sample_plan=None, poi
         "task": {"x": x.tolist(), "y": y.tolist(), **TOY, "input": "step 1 only", "bias_var": 0.0},
         "signals": list(signals),
         "critical_signal": scan.critical_signal,
+        "critical_signal_error": scan.critical_signal_error,
         "scan": scan.to_dict(),
         "theory": {arch: {"signals": list(signals if arch == "rnn" else dnn_signals), "order": t["order"].tolist(),
-                          "order_se": t["order_se"].tolist(), "eigenvalue": t["eigenvalue"].tolist()}
+                          "order_se": t["order_se"].tolist(), "eigenvalue": t["eigenvalue"].tolist(),
+                          "eigenvalue_se": t["eigenvalue_se"].tolist()}
                    for arch, t in theory.items() if t is not None},
         "samples": samples, "sampler": sampler, "points": points, "seeds": list(seeds),
         "bulk_edge": float(np.sqrt(TOY["weight_var"])),
@@ -188,12 +200,13 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     plan = [(float(s), int(w)) for w in widths for s in signals] + [(float(s), int(w)) for s, w in extra]
     all_signals = tuple(sorted({s for s, _ in plan}))
     th = _theory_branch("rnn", x, y, all_signals, points, seeds)
-    scan = transition(_net("rnn"), x, y, kappa=TOY["kappa"], refine=2, points=points, seed=seeds[0], rule="qmc",
-                      signals=all_signals, eigenvalues=th["eigenvalue"])
+    scan = _scan(x, y, all_signals, points, seeds, th["eigenvalues"])
     result = {"task": {**TOY, "x": x.tolist(), "y": y.tolist()}, "sampler": sampler, "points": points,
               "seeds": list(seeds), "signals": list(all_signals), "critical_signal": scan.critical_signal,
+              "critical_signal_error": scan.critical_signal_error,
               "theory": {"order": th["order"].tolist(), "order_se": th["order_se"].tolist(),
-                         "eigenvalue": th["eigenvalue"].tolist()}, "samples": []}
+                         "eigenvalue": th["eigenvalue"].tolist(), "eigenvalue_se": th["eigenvalue_se"].tolist()},
+              "samples": []}
 
     def save():
         if out is not None:

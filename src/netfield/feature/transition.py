@@ -13,12 +13,14 @@ representations across time, in the RNN only (the DNN has no cross-time blocks).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_positive_int
+from .._runtime.accuracy import AccuracyWarning
 from .._runtime.progress import check_progress, progress_bar
 from ..program.shape import chain_of, require_chain
 from .theory import (
@@ -30,6 +32,7 @@ from .theory import (
     build_problem,
     continuation,
     refine,
+    resolve_rule,
     solve,
     stability_spectrum,
 )
@@ -37,24 +40,38 @@ from .theory import (
 
 @dataclass(frozen=True)
 class TransitionScan:
-    """Leading cross-time eigenvalue vs signal and the located transition.
+    """Leading cross-time eigenvalue vs signal and the located transition, with their numerical errors.
 
     Attributes:
         signals: signal strengths scanned.
-        eigenvalue: largest real part of the cross-time Jacobian spectrum at the symmetric solution.
+        eigenvalue: largest real part of the cross-time Jacobian spectrum at the symmetric solution (the
+            mean over the QMC replicates; the finer Gauss-Hermite grid's value).
         critical_signal: where it crosses 1 (log-linear interpolation between the bracketing
-            signals, refined by bisection), or None if it does not cross in the scanned range.
+            signals, refined by regula falsi), or None if it does not cross in the scanned range.
         architecture: "rnn" ("dnn": no cross-time sector, eigenvalue 0, no transition).
+        eigenvalue_error, critical_signal_error: their estimated numerical errors (QMC: the standard
+            error over ``replicates`` independently scrambled node sets; Gauss-Hermite: the change from
+            m - 1 to m nodes per dimension); None where not computed (the DNN, no crossing).
+        rule, points, replicates: the node rule and the number of points that gave these numbers
+            (after any increase to meet ``rtol``), and the replicates behind the error.
     """
 
     signals: tuple
     eigenvalue: tuple
     critical_signal: float | None
     architecture: str
+    eigenvalue_error: tuple | None = None
+    critical_signal_error: float | None = None
+    rule: str | None = None
+    points: int | None = None
+    replicates: int | None = None
 
     def to_dict(self) -> dict:
         return {"signals": list(self.signals), "eigenvalue": list(self.eigenvalue),
-                "critical_signal": self.critical_signal, "architecture": self.architecture}
+                "critical_signal": self.critical_signal, "architecture": self.architecture,
+                "eigenvalue_error": None if self.eigenvalue_error is None else list(self.eigenvalue_error),
+                "critical_signal_error": self.critical_signal_error, "rule": self.rule, "points": self.points,
+                "replicates": self.replicates}
 
 
 def _leading(prob, result: FeatureResult) -> float:
@@ -69,16 +86,84 @@ def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, **k
     return _leading(result.problem, result), result
 
 
+REPLICATES = 4  # independently scrambled QMC node sets behind the transition's error estimate
+RTOL = 0.01  # default relative tolerance of the critical signal
+MAX_POINTS = 2**17  # the most points the transition raises its node count to while meeting rtol
+
+
+def _variants(rule: str, m: int, points: int, seed: int, replicates: int, T: int, P: int) -> list:
+    """(points, seed) of the node sets whose spread is the error estimate: QMC, ``replicates``
+    scramblings (seeds seed, seed + 1, ...); Gauss-Hermite, the grid of m and of m - 1 nodes per
+    dimension (an embedded pair: the estimate is the finer grid's, the error their difference)."""
+    if rule == "qmc":
+        return [(points, seed + r) for r in range(replicates)]
+    return [(m ** (T * P), seed), ((m - 1) ** (T * P), seed)]
+
+
+def _combine(rule: str, values: np.ndarray):
+    """(estimate, error) over the variants' values (axis 0), as :func:`_variants` describes."""
+    values = np.asarray(values, float)
+    if rule == "qmc":
+        return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    return values[0], np.abs(values[0] - values[1])
+
+
+def _crossing(lo, hi, flo, fhi) -> float:
+    """Zero of the line through (lo, flo), (hi, fhi) (log signal, eigenvalue - 1), as a signal."""
+    return float(np.exp(lo - flo * (hi - lo) / (fhi - flo)))
+
+
+def _scan(eigenvalue, signals, lam, refine: int, rule: str):
+    """Eigenvalues of every variant at ``signals`` (``lam``: (variants, signals) if already known), the
+    crossing of their estimate refined by ``refine`` regula-falsi steps, and each variant's own crossing
+    on the final bracket. Returns (estimate curve, its errors, critical signal, its error)."""
+    values = np.array(lam, float)  # (variants, signals)
+    est, err = _combine(rule, values)
+    for i in range(len(signals) - 1):
+        if est[i] < 1.0 <= est[i + 1]:
+            lo, hi = np.log(signals[i]), np.log(signals[i + 1])
+            vlo, vhi = values[:, i] - 1, values[:, i + 1] - 1
+            for _ in range(refine):
+                flo, fhi = _combine(rule, vlo)[0], _combine(rule, vhi)[0]
+                mid = lo - flo * (hi - lo) / (fhi - flo)  # regula falsi in log signal, on the estimate
+                vmid = np.array([eigenvalue(v, float(np.exp(mid))) for v in range(values.shape[0])]) - 1
+                if _combine(rule, vmid)[0] < 0:
+                    lo, vlo = mid, vmid
+                else:
+                    hi, vhi = mid, vmid
+            flo, fhi = _combine(rule, vlo)[0], _combine(rule, vhi)[0]
+            critical = _crossing(lo, hi, flo, fhi)
+            each = np.array([_crossing(lo, hi, a, b) for a, b in zip(vlo, vhi)])
+            return est, err, critical, float(_combine(rule, each[:, None])[1][0])
+    return est, err, None, None
+
+
 def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6), refine: int = 4,
-               points: int = 2**13, seed: int = 0, eigenvalues=None, progress=True, **kw) -> TransitionScan:
-    """Scan the cross-time stability of the symmetric solution and locate the transition (F9).
+               points: int = 2**13, seed: int = 0, eigenvalues=None, progress=True, replicates: int = REPLICATES,
+               rtol: float | None = RTOL, max_points: int = MAX_POINTS, **kw) -> TransitionScan:
+    """Scan the cross-time stability of the symmetric solution and locate the transition (F9), with the
+    numerical error of both (docs/accuracy.md).
 
-    ``eigenvalues``: the leading eigenvalues at ``signals`` if already known (e.g. from
-    :func:`broken_branch`); only the ``refine`` regula-falsi steps are then computed.
+    The error comes from the spread of independent estimates: with QMC nodes, ``replicates``
+    independently scrambled node sets (seeds ``seed``, ``seed + 1``, ...; the estimate is their mean,
+    the error its standard error); with Gauss-Hermite nodes (``rule="hermite"``, or ``"auto"`` where it
+    picks them), the grids of m and m - 1 nodes per dimension (the estimate is the finer one's, the error
+    their difference). The regula-falsi steps refine the estimate's crossing; each replicate's own
+    crossing on the final bracket gives the critical signal's error. While that error is above
+    ``rtol`` x the critical signal, the node count is raised (x4 for QMC, m + 1 for Gauss-Hermite; the
+    rule is kept) up to ``max_points``; if the tolerance is still not met, the result comes with an
+    :class:`~netfield._runtime.accuracy.AccuracyWarning` giving the achieved error (``rtol=None``: one
+    pass at ``points``, no check).
 
-    Cost: one symmetric solution and its cross-time Jacobian per signal, plus ``refine`` more at the
-    crossing (~45 s for the defaults on 2 cores, 3 steps, 2**13 points); ``points``, the number of
-    ``signals`` and ``refine`` are the levers. ``progress`` (default True: a bar on stderr over the
+    ``eigenvalues``: the leading eigenvalues at ``signals`` if already known, shape (replicates,
+    signals) for QMC (seeds seed, seed + 1, ...; e.g. from :func:`broken_branch`), (2, signals) for
+    Gauss-Hermite (m, m - 1 nodes); only the ``refine`` regula-falsi steps are then computed (on the
+    first pass).
+
+    Cost: one symmetric solution and its cross-time Jacobian per signal and replicate, plus ``refine``
+    more per replicate at the crossing (the toy task of docs/feature.md: ~2-3 minutes on 2 cores for
+    the defaults, which end at 2**15 points); ``points``, ``replicates``, the number of ``signals``,
+    ``refine`` and ``rtol`` are the levers. ``progress`` (default True: a bar on stderr over the
     solutions; False: quiet; or a callable ``progress(k)``: :mod:`netfield._runtime.progress`).
     """
     signals = tuple(float(s) for s in signals)
@@ -86,38 +171,55 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     if not signals or not all(math.isfinite(s) and s > 0 for s in signals):
         raise ValueError(f"signals must be a non-empty sequence of finite numbers > 0, got {signals!r}")
     refine = check_positive_int("refine", refine, minimum=0)
+    replicates = check_positive_int("replicates", replicates, minimum=2)
+    max_points = check_positive_int("max_points", max_points)
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.integer, np.floating))
+                             or not (math.isfinite(rtol) and rtol > 0)):
+        raise ValueError(f"rtol must be a finite number > 0 or None (no tolerance), got {rtol!r}")
     check_progress(progress)
     # x, y, kappa and the options: checked here also where no solution is computed (the DNN)
-    build_problem(net, x, y, kappa=kappa, signal=signals[0], points=points, seed=seed, **kw)
+    prob = build_problem(net, x, y, kappa=kappa, signal=signals[0], points=points, seed=seed, **kw)
     if not chain.shared:  # no cross-time sector (docs/feature.md F9)
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, chain.kind)
-    if eigenvalues is not None and len(eigenvalues) != len(signals):
-        raise ValueError(f"eigenvalues must have one value per signal ({len(signals)}), got {len(eigenvalues)}")
-    total = (0 if eigenvalues is not None else len(signals)) + int(refine)
-    with progress_bar(progress, total, "transition: solutions") as bar:
+    rule, m = resolve_rule(kw.pop("rule", "auto"), points, prob.T, prob.P)
+    n_var = replicates if rule == "qmc" else 2
+    if rule == "hermite" and m < 3:
+        raise ValueError(f"points must give at least 3 Gauss-Hermite nodes per dimension (3**{prob.T * prob.P} = "
+                         f"{3 ** (prob.T * prob.P)}) for the embedded error estimate, got points={points!r}")
+    if eigenvalues is not None:
+        eigenvalues = np.asarray(eigenvalues, float)
+        if eigenvalues.shape != (n_var, len(signals)):
+            raise ValueError(f"eigenvalues must have shape ({n_var}, {len(signals)}) (one row per "
+                             f"{'replicate' if rule == 'qmc' else 'grid'}, one value per signal), got "
+                             f"{eigenvalues.shape}")
+    while True:
+        variants = _variants(rule, m, points, seed, replicates, prob.T, prob.P)
+        total = n_var * ((0 if eigenvalues is not None else len(signals)) + int(refine))
+        with progress_bar(progress, total, f"transition: solutions at {variants[0][0]} points") as bar:
 
-        def eigenvalue(signal):
-            value = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal, points=points, seed=seed, **kw)[0]
-            bar(1)
-            return value
+            def eigenvalue(v, signal, variants=variants, bar=bar):
+                pts, sd = variants[v]
+                value = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal, points=pts, seed=sd, rule=rule,
+                                              **kw)[0]
+                bar(1)
+                return value
 
-        lam = list(eigenvalues) if eigenvalues is not None else [eigenvalue(s) for s in signals]
-        critical = None
-        for i in range(len(signals) - 1):
-            if lam[i] < 1.0 <= lam[i + 1]:
-                lo, hi, flo, fhi = np.log(signals[i]), np.log(signals[i + 1]), lam[i] - 1, lam[i + 1] - 1
-                for _ in range(refine):
-                    mid = lo - flo * (hi - lo) / (fhi - flo)  # regula falsi in log signal
-                    fmid = eigenvalue(float(np.exp(mid))) - 1
-                    if fmid < 0:
-                        lo, flo = mid, fmid
-                    else:
-                        hi, fhi = mid, fmid
-                critical = float(np.exp(lo - flo * (hi - lo) / (fhi - flo)))
-                break
-        if critical is None:
-            bar(refine)  # no crossing: no refinement to wait for
-    return TransitionScan(signals, tuple(lam), critical, chain.kind)
+            lam = eigenvalues if eigenvalues is not None else [[eigenvalue(v, s) for s in signals]
+                                                               for v in range(n_var)]
+            est, err, critical, critical_err = _scan(eigenvalue, signals, lam, refine, rule)
+            if critical is None:
+                bar(n_var * refine)  # no crossing: no refinement to wait for
+        done = critical is None or rtol is None or critical_err <= rtol * critical
+        following = points * 4 if rule == "qmc" else (m + 1) ** (prob.T * prob.P)
+        if done or following > max_points:
+            break
+        points, m, eigenvalues = following, m + 1, None
+    if not done:
+        warnings.warn(f"the critical signal {critical:.4g} has an estimated error {critical_err:.2g} "
+                      f"({critical_err / critical:.1%}) above rtol={rtol:g} at {variants[0][0]} points ({rule}); raise "
+                      f"max_points (now {max_points}) or replicates, or loosen rtol", AccuracyWarning, stacklevel=2)
+    return TransitionScan(signals, tuple(float(v) for v in est), critical, chain.kind, tuple(float(e) for e in err),
+                          critical_err, rule, int(variants[0][0]), n_var)
 
 
 def order_parameter(kernel, kernel_sq=None, *, train_patterns: int, free=None) -> float:
