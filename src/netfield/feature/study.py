@@ -273,13 +273,14 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
         pred_s_se = post.prediction_se[:, P:] / np.sqrt(signal)
         out[arch] = {
             "theory_prediction": th.prediction.tolist(),
+            "theory_prediction_error": th.prediction_error.tolist(),  # over 2 QMC scramblings
             "theory_mse": np.mean((th.prediction - lab_t[None]) ** 2, axis=1).tolist(),
             "sampled_prediction": pred_s.tolist(), "sampled_prediction_se": pred_s_se.tolist(),
             "sampled_mse": np.mean((pred_s - lab_t[None]) ** 2, axis=1).tolist(),
             # delta method: d mse / d pred = 2 (pred - label) / P_test, the predictions' errors independent
             "sampled_mse_se": (np.sqrt(np.sum((2 * (pred_s - lab_t[None]) * pred_s_se) ** 2, axis=1))
                                / pred_s.shape[1]).tolist(),
-            "max_abs_z": float(np.max(np.abs(pred_s - th.prediction) / pred_s_se)),
+            "max_abs_z": float(np.max(np.abs(pred_s - th.prediction) / np.hypot(pred_s_se, th.prediction_error))),
             "max_abs_difference": float(np.max(np.abs(pred_s - th.prediction))),
         }
     out["seconds"] = time.perf_counter() - start
