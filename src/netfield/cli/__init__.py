@@ -15,6 +15,7 @@ import re
 import sys
 import warnings
 
+from .. import _startup
 from .._version import __version__
 from . import converge, criticality, demo, feature, gp, kernel, nlo, sample, train
 from .common import (
@@ -68,6 +69,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except KeyboardInterrupt:
+        _startup.acknowledge()  # a Ctrl-C caught where Python ignores exceptions is delivered again until here
         if args.command == "kernel":
             kept = (f"finished tiles are kept in {args.out}; run the same command to continue"
                     if args.out.lower().rstrip("/").endswith(".zarr") else "nothing is kept (use --out K.zarr to keep tiles)")

@@ -1,0 +1,105 @@
+"""Ctrl-C while the ``netfield`` command is still starting: exit 130 with the resume hint.
+
+:func:`netfield.cli.main` turns a KeyboardInterrupt into exit status 130 and a resume hint from the
+moment it runs; before that, the command spends about a second importing netfield (JAX first), where an
+uncaught KeyboardInterrupt would print a traceback and end the process by SIGINT. For the ``netfield``
+console script and ``python -m netfield`` only (never when a program imports netfield), :func:`install`
+replaces ``sys.excepthook`` so that such an interrupt prints the hint and exits with status 130 at once
+(``os._exit``: a half-imported JAX is not shut down). It runs first in ``netfield/__init__.py``.
+
+A Ctrl-C must not get lost either: Python raises KeyboardInterrupt in whatever Python code runs when
+the signal arrives, and where that is a garbage-collector callback (JAX registers one), a ``__del__`` or
+a weakref callback, the exception is printed as "Exception ignored in ..." and the run goes on (seen:
+a Ctrl-C during the import, and the command then finished and exited 0). So the command's SIGINT
+handler (installed only where SIGINT is not ignored) also marks the interrupt pending, and a watcher
+thread delivers it again every :data:`REDELIVER_S` seconds until :func:`acknowledge` (called by
+``netfield.cli.main`` when it catches the KeyboardInterrupt) clears it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+EXIT_INTERRUPTED = 130
+REDELIVER_S = 0.25
+_pending = threading.Event()
+_watcher: list = []
+HINT = ("\nnetfield: interrupted while starting; nothing new was computed; run the same command again (with "
+        "--resume to reuse the finished chunks of an earlier interrupted run)\n")
+
+
+def is_command() -> bool:
+    """Whether this process is the ``netfield`` command (console script or ``python -m netfield``)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 == "-m":  # python -m <module> while the module is being located (its package imported)
+        orig = list(getattr(sys, "orig_argv", ()))
+        return any(a == "-m" and orig[i + 1:i + 2] in (["netfield"], ["netfield.__main__"])
+                   for i, a in enumerate(orig)) or "-mnetfield" in orig
+    return os.path.basename(argv0).removesuffix(".exe") == "netfield"
+
+
+def _hook(previous):
+    def excepthook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            try:
+                for stream in (sys.stdout, sys.stderr):
+                    if stream is not None:
+                        stream.flush()
+                if sys.stderr is not None:
+                    sys.stderr.write(HINT)
+                    sys.stderr.flush()
+            finally:
+                os._exit(EXIT_INTERRUPTED)
+        previous(kind, value, traceback)
+
+    excepthook.netfield_startup = True
+    return excepthook
+
+
+def _redeliver() -> None:
+    import _thread
+
+    while True:
+        time.sleep(REDELIVER_S)
+        if _pending.is_set():
+            _thread.interrupt_main(signal.SIGINT)  # runs _on_sigint again in the main thread
+
+
+def _on_sigint(signum, frame):
+    _pending.set()
+    if not _watcher:
+        _watcher.append(threading.Thread(target=_redeliver, name="netfield-sigint", daemon=True))
+        _watcher[0].start()
+    raise KeyboardInterrupt
+
+
+def acknowledge() -> None:
+    """The KeyboardInterrupt of a Ctrl-C was caught (by ``netfield.cli.main``): stop delivering it again."""
+    _pending.clear()
+
+
+def _unraisable(previous):
+    def unraisablehook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return  # a Ctrl-C inside a gc callback / __del__: delivered again, no "Exception ignored" report
+        previous(unraisable)
+
+    return unraisablehook
+
+
+def install() -> None:
+    """In the ``netfield`` command: an uncaught KeyboardInterrupt exits 130 with the hint, and a Ctrl-C
+    caught where Python ignores exceptions is delivered again (module docstring)."""
+    if not is_command() or getattr(sys.excepthook, "netfield_startup", False):
+        return
+    sys.excepthook = _hook(sys.excepthook)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (SIG_IGN) by the caller
+        signal.signal(signal.SIGINT, _on_sigint)
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
+
+
+__all__ = ["HINT", "acknowledge", "install", "is_command"]
