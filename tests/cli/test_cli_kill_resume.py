@@ -376,3 +376,13 @@ def test_resume_recomputes_or_rejects_a_damaged_chunk(references, tmp_path, caps
         assert len(notes) == 1 and bad.name in notes[0] and "recomputing" in notes[0], err
         assert MANIFEST in _npz(bad)  # rewritten whole
     _same(_result(command, d), reference, f"{command} after a {damage} chunk")
+
+
+def test_importing_netfield_in_a_program_leaves_ctrl_c_alone():
+    # fails if the command's Ctrl-C handling (netfield._startup) were installed by any `import netfield`:
+    # a program or notebook would then exit at once on Ctrl-C instead of getting its KeyboardInterrupt
+    from netfield import _startup
+
+    assert not _startup.is_command()
+    assert signal.getsignal(signal.SIGINT) is not _startup._on_sigint
+    assert not getattr(sys.excepthook, "netfield_startup", False)
