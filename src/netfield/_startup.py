@@ -35,6 +35,7 @@ _running: list = []  # [True] once netfield.cli.main runs; before, a Ctrl-C exit
 _command: list = []  # [True] in the netfield command (install() found it so; sys.argv[0] changes later)
 HINT = ("\nnetfield: interrupted while starting; nothing new was computed; run the same command again (with "
         "--resume to reuse the finished chunks of an earlier interrupted run)\n")
+LATE_HINT = "\nnetfield: interrupted; run the same command with --resume to continue\n"  # outside main's handler
 
 
 def is_command() -> bool:
@@ -73,7 +74,7 @@ def _exit_interrupted() -> None:
             if stream is not None:
                 stream.flush()
         if sys.stderr is not None:
-            sys.stderr.write(HINT)
+            sys.stderr.write(HINT if not _running else LATE_HINT)
             sys.stderr.flush()
     finally:
         os._exit(EXIT_INTERRUPTED)
@@ -139,4 +140,4 @@ def install() -> None:
         sys.unraisablehook = _unraisable(sys.unraisablehook)
 
 
-__all__ = ["HINT", "acknowledge", "exit_command", "install", "is_command", "running"]
+__all__ = ["HINT", "LATE_HINT", "acknowledge", "exit_command", "install", "is_command", "running"]
