@@ -21,7 +21,9 @@ With ``resume=True`` each chunk is verified before it is used:
   overwritten.
 
 An interrupted run continued with the same arguments therefore gives exactly the numbers of an
-uninterrupted one. Final result files are written with :func:`atomic_write`.
+uninterrupted one. Final result files are written with :func:`atomic_write`. A checkpoint that is one
+file rather than chunks (the posterior sampler's state, :mod:`netfield.feature.checkpoint`) uses the same
+manifest through :func:`write_manifest_file`, :func:`read_manifest_file` and :func:`check_manifest_arrays`.
 """
 
 from __future__ import annotations
