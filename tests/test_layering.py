@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "netfield"
 
 # layer of each top-level module / subpackage of netfield
 LAYERS = {
-    "_checks": 0, "_deprecation": 0, "_runtime": 0, "_version": 0,  # helpers at the bottom
+    "_checks": 0, "_deprecation": 0, "_runtime": 0, "_startup": 0, "_version": 0,  # helpers at the bottom
     "distributed": 0,  # where work runs (Dask or this process): below everything that runs work
     "gauss": 0,
     "program": 1, "storage": 1,  # storage: result files (it describes and rebuilds networks)

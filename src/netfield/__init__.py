@@ -4,6 +4,10 @@ Importing netfield enables JAX float64 (``jax_enable_x64``): theory results are 
 (docs/design.md section 3); float32 stays available through ``dtype=`` arguments.
 """
 
+from . import _startup
+
+_startup.install()  # the netfield command: Ctrl-C while importing exits 130 with the resume hint
+
 import jax
 
 jax.config.update("jax_enable_x64", True)

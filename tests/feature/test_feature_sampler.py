@@ -180,8 +180,8 @@ def test_run_killed_during_burn_in_resumes_to_identical_numbers(tmp_path, monkey
     full = posterior_samples(_NET, _X, _Y, **kw)
     save, calls = sampler._save, []
 
-    def killed_after_third(path, arrays):
-        save(path, arrays)
+    def killed_after_third(path, arrays, *manifest):
+        save(path, arrays, *manifest)
         calls.append(int(arrays["iteration"]))
         if len(calls) == 3:
             raise KeyboardInterrupt

@@ -21,7 +21,9 @@ With ``resume=True`` each chunk is verified before it is used:
   overwritten.
 
 An interrupted run continued with the same arguments therefore gives exactly the numbers of an
-uninterrupted one. Final result files are written with :func:`atomic_write`.
+uninterrupted one. Final result files are written with :func:`atomic_write`. A checkpoint that is one
+file rather than chunks (the posterior sampler's state, :mod:`netfield.feature.checkpoint`) uses the same
+manifest through :func:`write_manifest_file`, :func:`read_manifest_file` and :func:`check_manifest_arrays`.
 """
 
 from __future__ import annotations
@@ -109,6 +111,58 @@ def atomic_write(path, write: Callable, *, mode: str = "wb") -> Path:
     return path
 
 
+def write_manifest_file(path, arrays: dict, **fields) -> Path:
+    """Write ``arrays`` and their manifest (``fields``, e.g. the run key and parameters, and for each array
+    its shape, dtype and SHA-256 checksum) to the .npz ``path`` atomically (:func:`atomic_write`)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    if MANIFEST in arrays:
+        raise ValueError(f"a checkpoint array must not be called {MANIFEST!r}")
+    manifest = {"format": FORMAT, **{k: (_canonical(v) if k == "params" else v) for k, v in fields.items()},
+                "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str, "sha256": _checksum(v)}
+                           for k, v in arrays.items()}}
+    payload = {**arrays, MANIFEST: np.array(json.dumps(manifest, sort_keys=True))}
+    return atomic_write(path, lambda fh: np.savez(fh, **payload))
+
+
+def read_manifest_file(path) -> tuple[dict | None, dict | None, str | None]:
+    """Read a file of :func:`write_manifest_file`: ``(arrays, manifest, None)``, or ``(None, None, reason)``
+    when it cannot be read or has no readable manifest. The arrays are not checked yet
+    (:func:`check_manifest_arrays`)."""
+    try:
+        raw = Path(path).read_bytes()  # read whole: no file handle stays open whatever the content
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
+        return None, None, f"cannot be read ({type(err).__name__}: {' '.join(str(err).split())[:80]})"
+    if MANIFEST not in arrays:
+        return None, None, "has no manifest (written by an older netfield or by hand)"
+    try:
+        manifest = json.loads(str(arrays.pop(MANIFEST)))
+        if not isinstance(manifest, dict) or not isinstance(manifest["arrays"], dict):
+            raise TypeError("not a manifest")
+    except (ValueError, KeyError, TypeError):
+        return None, None, "has an unreadable manifest"
+    return arrays, manifest, None
+
+
+def check_manifest_arrays(arrays: dict, manifest: dict) -> str | None:
+    """Why ``arrays`` differ from their ``manifest`` (lost or unexpected arrays, another shape or dtype, a
+    checksum that does not match), or None when they agree."""
+    entries = manifest["arrays"]
+    if sorted(arrays) != sorted(entries):
+        missing = sorted(set(entries) - set(arrays))
+        extra = sorted(set(arrays) - set(entries))
+        return f"lost arrays {missing}" if missing else f"holds unexpected arrays {extra}"
+    for name, arr in arrays.items():
+        want = entries[name] if isinstance(entries[name], dict) else {}
+        if list(arr.shape) != want.get("shape") or arr.dtype.str != want.get("dtype"):
+            return (f"array {name!r} has shape {arr.shape} and dtype {arr.dtype}, the manifest says "
+                    f"{tuple(want.get('shape', ()))} and {want.get('dtype')}")
+        if _checksum(arr) != want.get("sha256"):
+            return f"array {name!r} does not match its checksum"
+    return None
+
+
 class ChunkStore:
     """A checkpoint directory holding one ``.npz`` file (arrays + manifest) per finished chunk.
 
@@ -142,19 +196,12 @@ class ChunkStore:
         path = self.path(key, first, count)
         if not path.is_file():
             return None, None
+        arrays, manifest, reason = read_manifest_file(path)
+        if reason is not None:
+            return None, reason
         try:
-            raw = path.read_bytes()  # read whole: no file handle stays open whatever the content
-            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as err:
-            return None, f"cannot be read ({type(err).__name__}: {' '.join(str(err).split())[:80]})"
-        if MANIFEST not in arrays:
-            return None, "has no manifest (written by an older netfield or by hand)"
-        try:
-            manifest = json.loads(str(arrays.pop(MANIFEST)))
-            entries = manifest["arrays"]
             owner = (manifest["key"], manifest["first"], manifest["count"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return None, "has an unreadable manifest"
         if owner != (str(key), first, count):
             raise ChunkError(f"checkpoint chunk {path} belongs to another run (its manifest says key {owner[0]}, "
@@ -166,17 +213,10 @@ class ChunkStore:
                 if isinstance(theirs, dict) and isinstance(ours, dict) else ["params"]
             raise ChunkError(f"checkpoint chunk {path} was written with other run parameters "
                              f"({', '.join(diff)} differ); delete it or use another checkpoint directory")
-        if sorted(arrays) != sorted(entries):
-            missing = sorted(set(entries) - set(arrays))
-            extra = sorted(set(arrays) - set(entries))
-            return None, f"lost arrays {missing}" if missing else f"holds unexpected arrays {extra}"
+        reason = check_manifest_arrays(arrays, manifest)
+        if reason is not None:
+            return None, reason
         for name, arr in arrays.items():
-            want = entries[name]
-            if list(arr.shape) != want.get("shape") or arr.dtype.str != want.get("dtype"):
-                return None, (f"array {name!r} has shape {arr.shape} and dtype {arr.dtype}, the manifest says "
-                              f"{tuple(want.get('shape', ()))} and {want.get('dtype')}")
-            if _checksum(arr) != want.get("sha256"):
-                return None, f"array {name!r} does not match its checksum"
             if arr.shape[:1] != (count,):
                 return None, f"array {name!r} has {arr.shape[:1]} networks, expected {count}"
             if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
@@ -186,16 +226,9 @@ class ChunkStore:
     def save(self, key: str, first: int, count: int, arrays: dict, params=None) -> Path:
         """Write a chunk and its manifest atomically (:func:`atomic_write`)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        if MANIFEST in arrays:
-            raise ValueError(f"a chunk array must not be called {MANIFEST!r}")
         params = getattr(key, "params", None) if params is None else params
-        manifest = {"format": FORMAT, "key": str(key), "first": first, "count": count,
-                    "params": _canonical(params),
-                    "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str, "sha256": _checksum(v)}
-                               for k, v in arrays.items()}}
-        payload = {**arrays, MANIFEST: np.array(json.dumps(manifest, sort_keys=True))}
-        return atomic_write(self.path(key, first, count), lambda fh: np.savez(fh, **payload))
+        return write_manifest_file(self.path(key, first, count), arrays, key=str(key), first=first, count=count,
+                                   params=params)
 
     def finished(self, key: str) -> list[Path]:
         """Chunk files of run ``key`` that exist."""

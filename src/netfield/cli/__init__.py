@@ -15,6 +15,7 @@ import re
 import sys
 import warnings
 
+from .. import _startup
 from .._version import __version__
 from . import converge, criticality, demo, feature, gp, kernel, nlo, sample, train
 from .common import (
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of the ``netfield`` console script; returns the exit status."""
+    _startup.running()  # a Ctrl-C now raises KeyboardInterrupt, caught below (exit 130 with the hint)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -68,13 +70,17 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except KeyboardInterrupt:
+        _startup.acknowledge()  # a Ctrl-C caught where Python ignores exceptions is delivered again until here
         if args.command == "kernel":
             kept = (f"finished tiles are kept in {args.out}; run the same command to continue"
                     if args.out.lower().rstrip("/").endswith(".zarr") else "nothing is kept (use --out K.zarr to keep tiles)")
             print(f"\nnetfield: interrupted; {kept}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
-              f"command with --resume to continue", file=sys.stderr)
+        else:
+            print(f"\nnetfield: interrupted; finished chunks are kept in {checkpoint_dir(args)}; run the same "
+                  f"command with --resume to continue", file=sys.stderr)
+        # the command's process ends here, without the interpreter's shutdown: XLA may still be compiling
+        # on its threads, and tearing JAX down under them segfaulted (tests/cli/test_cli_kill_resume.py)
+        _startup.exit_command(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except (CLIError, ValueError, TypeError, OSError) as err:  # bad input: one line, no traceback
         text = option_message(one_line(err), _options(parser, args.command))

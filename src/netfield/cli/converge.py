@@ -68,7 +68,9 @@ def run(args) -> int:
     atomic_write(out / "convergence.json", lambda fh: fh.write(text), mode="w")
     if not args.no_plots:
         for name, data in figures.items():
-            FIGURES[name.split("_")[0] if name.startswith("convergence") else name](data).savefig(out / data["file"])
+            fig = FIGURES[name.split("_")[0] if name.startswith("convergence") else name](data)
+            atomic_write(out / data["file"], lambda fh, fig=fig, data=data: fig.savefig(
+                fh, format=Path(data["file"]).suffix.lstrip(".")))
     print(format_table(rows))
     print(f"wrote {out / 'convergence.json'}" + ("" if args.no_plots else f" and {len(figures)} figures"))
     return 0

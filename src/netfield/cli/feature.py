@@ -184,8 +184,10 @@ def run(args) -> int:
                   "burn_in": args.burn_in}
         payload = {"config": config, "theory": branch.to_dict(), "critical_signal": critical,
                    "critical_signal_error": critical_error, "sampling": sampled}
-        with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
+        from .._runtime.checkpoint import atomic_write
+
+        text = json.dumps(payload, indent=1)  # all of it before the file is touched; then written atomically
+        atomic_write(args.out, lambda fh: fh.write(text), mode="w")
         print(f"wrote {args.out}")
     return 0
 

@@ -113,7 +113,13 @@ def run(args) -> int:
                                   steps=args.depth, widths=args.widths, networks=networks, seed=args.seed,
                                   input_var=float(net.hyper("input_var")), simulate_networks=args.simulate,
                                   progress=not args.quiet)
-        plot_fluctuations(study, args.figure)
+        from pathlib import Path
+
+        from .._runtime.checkpoint import atomic_write
+
+        fig = plot_fluctuations(study)
+        atomic_write(args.figure, lambda fh: fig.savefig(fh, format=Path(args.figure).suffix.lstrip(".").lower(),
+                                                         dpi=110))
         payload["figure"] = study.to_dict()
         print(f"wrote {args.figure}")
     if args.json:

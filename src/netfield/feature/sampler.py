@@ -427,7 +427,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         arrays.update(log_eps=np.asarray(log_eps), iteration=iteration, done=done, acc_sum=acc_sum,
                       trace=trace, frozen=frozen, config_key=np.asarray(key),
                       config=np.asarray(json.dumps(description)))
-        _save(path, arrays)
+        _save(path, arrays, key, description)
 
     data = (half, log_cap, hyper, feeds, feeds_all, yy_j)
     # burn-in: blocks of ``thin`` iterations aligned to absolute iteration counts (resume-safe)
