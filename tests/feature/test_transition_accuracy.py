@@ -98,3 +98,15 @@ def test_posterior_kernel_errors_cover_the_distance_to_a_fine_grid():
         assert r.kernel_error.max() > 0
     single = posterior_kernels(_net("rnn"), X, Y, points=2**12, rule="qmc", replicates=1, **kw)
     assert np.array_equal(single.kernel, qmc.kernel) and single.kernel_error is None
+
+
+def test_signals_are_scanned_in_increasing_order():
+    """Given in decreasing order (with matching known eigenvalues), the bracket is still found: the
+    same critical signal as in increasing order (before, no crossing was found and s* was None)."""
+    lam = np.array([[0.95, 1.04], [0.96, 1.05]])
+    up = _scan(rule="hermite", points=6**3, eigenvalues=lam, rtol=None)
+    down = transition(_net("rnn"), X, Y, kappa=0.1, signals=BRACKET[::-1], refine=0, progress=False,
+                      rule="hermite", points=6**3, eigenvalues=lam[:, ::-1], rtol=None)
+    assert down.signals == BRACKET and down.critical_signal == up.critical_signal is not None
+    with pytest.raises(ValueError, match=r"signals must be distinct"):
+        transition(_net("rnn"), X, Y, kappa=0.1, signals=(1.0, 1.0), progress=False)

@@ -155,6 +155,7 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     :class:`~netfield._runtime.accuracy.AccuracyWarning` giving the achieved error (``rtol=None``: one
     pass at ``points``, no check).
 
+    ``signals`` are scanned in increasing order (the result's ``signals`` are sorted).
     ``eigenvalues``: the leading eigenvalues at ``signals`` if already known, shape (replicates,
     signals) for QMC (seeds seed, seed + 1, ...; e.g. from :func:`broken_branch`), (2, signals) for
     Gauss-Hermite (m, m - 1 nodes); only the ``refine`` regula-falsi steps are then computed (on the
@@ -170,6 +171,10 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     chain = require_chain(net, "the feature-learning transition", "sampling the posterior of finite networks")
     if not signals or not all(math.isfinite(s) and s > 0 for s in signals):
         raise ValueError(f"signals must be a non-empty sequence of finite numbers > 0, got {signals!r}")
+    if len(set(signals)) != len(signals):
+        raise ValueError(f"signals must be distinct, got {signals!r}")
+    order = np.argsort(signals)  # the scan runs in increasing signal (eigenvalues' columns follow)
+    signals = tuple(signals[i] for i in order)
     refine = check_positive_int("refine", refine, minimum=0)
     replicates = check_positive_int("replicates", replicates, minimum=2)
     max_points = check_positive_int("max_points", max_points)
@@ -192,6 +197,7 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
             raise ValueError(f"eigenvalues must have shape ({n_var}, {len(signals)}) (one row per "
                              f"{'replicate' if rule == 'qmc' else 'grid'}, one value per signal), got "
                              f"{eigenvalues.shape}")
+        eigenvalues = eigenvalues[:, order]
     while True:
         variants = _variants(rule, m, points, seed, replicates, prob.T, prob.P)
         total = n_var * ((0 if eigenvalues is not None else len(signals)) + int(refine))
