@@ -107,7 +107,7 @@ API_OPTIONS = {"x": "--inputs", "x1": "--inputs", "x2": "--inputs2", "count": "-
                "readout": "--readout", "preactivations": "--preactivations", "noise": "--noise",
                "method": "--method", "task": "--task", "times": "--times", "learning_rate": "--learning-rate",
                "dynamics": "--dynamics", "parameterization": "--parameterization", "client": "--scheduler",
-               "workers": "--workers", "tile": "--tile", "out": "--out", "method": "--method"}
+               "workers": "--workers", "tile": "--tile", "out": "--out"}
 
 
 def _options(parser, command) -> set:
