@@ -33,7 +33,7 @@ def _features(ens) -> np.ndarray:
 
 def _z(a, b) -> np.ndarray:
     """z-scores of the differences of the means of the columns of two independent samples. The
-    conditional sampler is exact up to its jitter (~1e-13 of the kernel's scale, module docstring of
+    conditional sampler is exact up to its jitter (~1e-12 of the kernel's scale, module docstring of
     netfield.finite.conditional), added to the standard error: an entry that is exactly 0 with weights
     (an all-zero input row) is ~1e-15 by conditioning."""
     diff = a.mean(0) - b.mean(0)
