@@ -222,7 +222,8 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     Cost: with weights O(networks x steps x n^2 N) for the hidden layers (a DNN / RNN at n = 1024,
     N = 256, 10 layers: ~0.25 s per network on 2 cores); ``width`` and ``networks`` are the levers.
     By conditioning O(networks x steps x (n N^2 + N^3)) for a DNN, O(networks x (n N^2 T^2 + N^3 T^3))
-    for an RNN of T steps: the number of inputs N (and steps) is the lever. With
+    for an RNN of T steps: the number of inputs N (and steps) is the lever (measured, 10-layer erf DNN,
+    n = 1024, N = 256, 2 busy cores: 0.20 s per network by conditioning, 0.34 s with weights). With
     ``ntk=True`` the generic program path runs (no chain fast path) and adds M reverse passes per network
     (M readout rows: ~M times the forward cost) plus the kernel contraction (module docstring of
     :mod:`netfield.finite.ntk`); the number of rows M is the lever.
