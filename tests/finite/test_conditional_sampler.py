@@ -6,6 +6,8 @@ matrices, and the ``method`` argument of the API and the CLI.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import norm
@@ -175,8 +177,11 @@ def test_cli_method(tmp_path, capsys):
         rc = main(base + bad)
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith("netfield: error: ") and "--method" in err and err.count("\n") == 1, err
-    assert main(base + ["--method", "weights"]) == 0
-    import json
-
+    assert main(base + ["--method", "weights", "--keep-checkpoints"]) == 0
     meta = json.loads(str(np.load(out)["meta"]))
+    weights = np.load(out)["readout"]
     assert meta["method"] == "weights"
+    # the resolved method is part of the run key: --resume never takes the other sampler's chunks
+    assert main(base + ["--method", "conditional", "--resume"]) == 0
+    meta = json.loads(str(np.load(out)["meta"]))
+    assert meta["method"] == "conditional" and not np.allclose(np.load(out)["readout"], weights)
