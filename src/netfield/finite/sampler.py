@@ -33,11 +33,11 @@ from functools import lru_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .._checks import check_choice, check_positive_int
 from .._runtime.limits import check_memory
 from .._runtime.seeds import check_seed
-from ..gp._threads import blas_threads
 from ..meanfield.kernels import READOUTS, check_network
 from ..meanfield.result import check_finite_result, readout_rows
 from ..program import Network
@@ -294,10 +294,10 @@ def sample(net: Network, x, width: int, networks: int = 1, seed: int = 0, *, rea
     hyper = tuple(chain.hyper(k) for k in CHAIN_HYPER)
     chunks = []
     # the conditional sampler's Cholesky factors / triangular solves are LAPACK calls inside the
-    # compiled network: always one BLAS thread (blas_threads of a small size), else OpenBLAS's
-    # spinning threads fight XLA's (measured at n = 1024, N = 256, 10 layers on 2 busy cores:
-    # 1.1-4.9 s per network instead of 0.2 s)
-    with blas_threads(1) if method == "conditional" else nullcontext():
+    # compiled network: always one BLAS thread (as netfield.gp._threads for small factors), else
+    # OpenBLAS's spinning threads fight XLA's (measured at n = 1024, N = 256, 10 layers on 2 busy
+    # cores: 1.1-4.9 s per network instead of 0.2 s)
+    with threadpool_limits(limits=1, user_api="blas") if method == "conditional" else nullcontext():
         for start in range(first_network, first_network + networks, chunk_size):
             count = min(chunk_size, first_network + networks - start)
             idx = jnp.arange(start, start + chunk_size)  # fixed chunk shape: one compilation
