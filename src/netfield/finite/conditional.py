@@ -34,7 +34,7 @@ an S that is no covariance at all, sqrt of its diagonal: never NaN). The factor 
 the sampler is exact for the network whose pre-activations get an extra independent N(0, delta)
 noise: the kernels' error is ~delta, ~1e-12 of their scale in float64 at n = 1024 (1e-8 after a
 retry) - far below the sampling noise O(1/sqrt(n)). (An eigen-decomposition square root would be
-exact for singular S too, but costs ~100x a Cholesky factor at N = 256 (measured: 59 ms against 0.3-0.5 ms).)
+exact for singular S too, but costs ~100x a Cholesky factor at N = 256: 59 ms against 0.3-0.5 ms.)
 
 Randomness: network i uses key = fold_in(PRNGKey(seed), i) (as the weight sampler), step t the normals
 normal(fold_in(key, t), (n, N)): chunk-independent and reproducible; different numbers from the
