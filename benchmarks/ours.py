@@ -13,8 +13,9 @@ SPEC["kind"] selects what runs (all written by run.py):
                NTK read out at the last step, netfield.kernel(net, x, kind="ntk"), timed as "dnn";
 - "rnn_numpy", "rnn_sweep": the same arrays from benchmarks/gp4a_style.py (causal recursion / GP4A's
                full sweeps; "ntk": gp4a_style.ntk_kernel), numpy only, netfield not imported;
-- "sample":    netfield.sample(netfield.dnn(...), x, width, networks) and this machine's float64
-               matrix-multiply rate (jnp.dot of (W, W) by (W, N) in a loop);
+- "sample":    netfield.sample(netfield.dnn(...), x, width, networks) (SPEC["arch"] = "rnn": netfield.rnn
+               with x fed at every step; SPEC["method"]: netfield.sample's method) and this machine's
+               float64 matrix-multiply rate (jnp.dot of (W, W) by (W, N) in a loop);
 - "floor":     cost of one closed-form 2-D Gaussian expectation (erf, relu) and of writing an
                N x N float64 array, for the floors in run.py.
 
@@ -215,9 +216,14 @@ def run_sample(spec):
 
     x = np.load(spec["x"])
     rate = matmul_rate(spec["width"], x.shape[0])
-    net = netfield.dnn(spec["depth"], spec["activation"], **_hyper(spec))
+    arch = spec.get("arch", "dnn")
+    net = getattr(netfield, arch)(spec["depth"], spec["activation"], **_hyper(spec))
     weights = random_weight_cost(net, spec["width"], x.shape[1])
+    if arch == "rnn":  # the same inputs fed at every step: (N, T, d)
+        x = np.repeat(x[:, None, :], spec["depth"], axis=1)
     kwargs = {"width": spec["width"], "networks": spec["networks"], "seed": 0}
+    if spec.get("method", "auto") != "auto":
+        kwargs["method"] = spec["method"]
 
     def call():
         return netfield.sample(net, x, **kwargs)

@@ -354,7 +354,12 @@ SAMPLE = [
     err("sample-width-0", lambda t: netfield.sample(dnn(), X, width=0), "width"),
     err("sample-width-negative", lambda t: netfield.sample(dnn(), X, width=-8), "width"),
     err("sample-width-float", lambda t: netfield.sample(dnn(), X, width=8.5), "width"),
-    err("sample-width-huge-size-guard", lambda t: netfield.sample(dnn(), X, width=10**6), "width"),
+    err("sample-width-huge-size-guard", lambda t: netfield.sample(dnn(), X, width=10**6, method="weights"), "width"),
+    # by conditioning a network costs O(n N) memory, so the guard stops a wider one
+    err("sample-width-huge-size-guard-conditional", lambda t: netfield.sample(dnn(), X, width=10**9), "width"),
+    err("sample-method-unknown", lambda t: netfield.sample(dnn(), X, width=4, method="exact"), "method"),
+    err("sample-method-conditional-ntk", lambda t: netfield.sample(dnn(), X, width=4, method="conditional", ntk=True),
+        "method"),
     err("sample-networks-0", lambda t: netfield.sample(dnn(), X, width=4, networks=0), "networks"),
     err("sample-networks-string", lambda t: netfield.sample(dnn(), X, width=4, networks="2"), "networks"),
     err("sample-seed-negative", lambda t: netfield.sample(dnn(), X, width=4, seed=-1), "seed"),

@@ -40,7 +40,7 @@ def test_probe_runs_the_networks_of_sample():
         net = getattr(netfield, arch)(DEPTH, "tanh", weight_var=1.5, bias_var=0.05, input_var=0.8)
         p = probe(net, WIDTHS[0], networks=3, seed=5, input_power=drive)
         x = _inputs(net, p.q_star, 0.9, drive, 16, DEPTH, 5)
-        ens = netfield.sample(net, x, width=WIDTHS[0], networks=3, seed=5)
+        ens = netfield.sample(net, x, width=WIDTHS[0], networks=3, seed=5, method="weights")
         for t in (1, 2, DEPTH // 2, DEPTH):
             K = ens.preactivation(t)
             np.testing.assert_allclose(p.q[:, t - 1], K[:, 0, 0], rtol=1e-12)

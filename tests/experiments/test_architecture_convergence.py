@@ -90,10 +90,10 @@ def test_to_dict_determinism_and_chunking(tmp_path):
 
 
 def test_distances_are_those_of_the_sampled_kernels():
-    """The study's networks are netfield.sample's (same run seed), in any chunking."""
+    """The study's networks are netfield.sample(method="weights")'s (same run seed), in any chunking."""
     case = _tiny_case("rnn")
     r = architecture_convergence(case.net, case.x, (8, 16), 3, seed=1, chunk_size=2)
-    k = netfield.sample(case.net, case.x, 16, 3, seed=r.seeds[1], preactivations="none").readout
+    k = netfield.sample(case.net, case.x, 16, 3, seed=r.seeds[1], preactivations="none", method="weights").readout
     np.testing.assert_allclose(r.d2[1], relative_squared_distance(k, r.theory), rtol=1e-12)
     np.testing.assert_allclose(r.mean_kernel, k.mean(axis=0), rtol=1e-12)
 

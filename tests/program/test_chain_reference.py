@@ -3,7 +3,7 @@
 tests/data/chain_reference.npz was written by tests/data/generate_chain_reference.py with the netfield
 of commit 3d64e3b, the last one with the separate DNN/RNN representation; every kernel, pre-activation
 block, two-time matrix and sampled-network kernel must agree to 1e-12 (sampled networks: the same
-random draws, so the same numbers up to rounding). Moments without a closed form (tanh, and
+random draws, so the same numbers up to rounding; ``method="weights"``, the sampler these were drawn with). Moments without a closed form (tanh, and
 ``method="panels"``) come from a Mehler series / panel quadrature whose order and panels are chosen
 per block from the values it meets, with a stated accuracy of 1e-10; the merged interpreter meets
 them in other blocks (all rows at once instead of groups of equal length), so there the check is
@@ -49,12 +49,12 @@ def test_same_numbers_as_the_old_representation(name, net, x, x2):
     if not isinstance(x, list):
         got["preactivations"] = mf.preactivations()
     got["two_time"] = mf.two_time(1)
-    ens = nf.sample(net, x, width=16, networks=3, seed=5, preactivations="all")
+    ens = nf.sample(net, x, width=16, networks=3, seed=5, preactivations="all", method="weights")
     got["sample_readout"] = ens.readout
     for (t, s), v in ens.preactivations.items():
         got[f"sample_pre_{t}_{s}"] = v
     got["sample_readout_all"] = nf.sample(net, x, width=16, networks=2, seed=6, readout="all",
-                                          preactivations="none").readout
+                                          preactivations="none", method="weights").readout
     expected = {k.split("/", 1)[1]: REFERENCE[k] for k in REFERENCE.files if k.startswith(name + "/")}
     assert set(got) == set(expected)
     numerical = "tanh" in name

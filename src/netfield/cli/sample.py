@@ -28,7 +28,7 @@ def run(args) -> int:
     from .._runtime.seeds import check_seed
     from ..experiments.sampling import preactivation_pairs, sample_range
     from ..finite import mean_and_sem
-    from ..finite.sampler import tap_steps
+    from ..finite.sampler import sampling_method, tap_steps
     from ..meanfield.result import readout_rows
 
     out = out_file(args.out, ".npz")
@@ -39,6 +39,7 @@ def run(args) -> int:
     net.check_inputs(x, "--inputs")
     program = net.program(x)
     pairs = preactivation_pairs(args.preactivations, tap_steps(program))
+    method = sampling_method(program, args.width, args.method)  # resolved: chunks of two methods never mix
     outputs, patterns = len(readout_rows(program, args.readout)), max(program.spaces.values())
     check_memory("networks", args.networks, 8 * args.networks * (outputs ** 2 + len(pairs) * patterns ** 2),
                  f"the empirical kernels of {args.networks} networks (float64 arrays of shape (networks, M, M))")
@@ -46,11 +47,11 @@ def run(args) -> int:
     store = ChunkStore(checkpoint_dir(args))
     feeds = np.concatenate([np.ravel(f) for f in program.feeds])
     key = run_key(kind="ensemble-v2", net=repr(net), x=array_digest(feeds), lengths=lengths,
-                  width=args.width, seed=seed, readout=args.readout, pairs=pairs, dtype=args.dtype)
+                  width=args.width, seed=seed, readout=args.readout, pairs=pairs, dtype=args.dtype, method=method)
 
     def compute(first, count, tick):
         ens = sample_range(net, x, args.width, first, count, seed, readout=args.readout,
-                           preactivations=list(pairs), dtype=args.dtype, on_network=tick)
+                           preactivations=list(pairs), dtype=args.dtype, on_network=tick, method=method)
         arrays = {"readout": ens.readout}
         arrays.update({f"preactivation_{t}_{s}": ens.preactivations[(t, s)] for t, s in pairs})
         return arrays
@@ -60,7 +61,8 @@ def run(args) -> int:
                             progress=bar, **where)
     mean, sem = mean_and_sem(arrays["readout"])
     meta = {"network": repr(net), "width": args.width, "networks": args.networks, "seed": seed,
-            "readout": args.readout, "preactivation_pairs": [list(p) for p in pairs], "dtype": args.dtype}
+            "readout": args.readout, "preactivation_pairs": [list(p) for p in pairs], "dtype": args.dtype,
+            "method": method}
     atomic_write(out, lambda fh: np.savez(fh, readout_mean=mean, readout_sem=sem, meta=json.dumps(meta), **arrays))
     if not args.keep_checkpoints:
         for f in store.finished(key):
@@ -94,6 +96,10 @@ def add_parser(sub):
     p.add_argument("--preactivations", choices=("none", "last", "equal", "all"), default="equal",
                    help="pre-activation kernels to keep (default: equal-time)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--method", choices=("auto", "conditional", "weights"), default="auto",
+                   help="sample weight matrices, or (DNN / RNN) each step's pre-activations by exact Gaussian "
+                        "conditioning; auto: conditioning where cheaper, N (x steps for an RNN) < width "
+                        "(default: %(default)s)")
     p.add_argument("--chunk-size", type=int, default=16, help="networks per checkpoint chunk (default: %(default)s)")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint directory (default: OUT.checkpoints)")
     p.add_argument("--resume", action="store_true", help="reuse finished chunks of an interrupted run")

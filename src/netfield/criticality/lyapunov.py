@@ -2,7 +2,7 @@
 of any program (docs/criticality.md, section 3).
 
 :func:`probe` samples width-n networks of the program - the same networks as :func:`netfield.sample`
-with the same seed (network i: key fold_in(PRNGKey(seed), i), matrix k of the program: fold_in(that, k))
+(``method="weights"``) with the same seed (network i: key fold_in(PRNGKey(seed), i), matrix k of the program: fold_in(that, k))
 - runs them with the finite-width interpreter :func:`netfield.finite.netsor.run_program` on two input
 rows a, b, and propagates a unit perturbation delta of the first ``tap`` variable (``"h"``: the
 pre-activation / hidden state at step 1) of row a with ``jax.jvp``. Per network and tapped step t it
@@ -149,7 +149,8 @@ def probe(net: Network, width: int, networks: int = 64, seed: int = 0, *, x=None
         net: any network (:func:`netfield.dnn`, :func:`netfield.gru`, ...); every tapped step is run.
         width: hidden width n.
         networks: number of sampled networks.
-        seed: network i uses fold_in(PRNGKey(seed), i) - the same networks as :func:`netfield.sample`.
+        seed: network i uses fold_in(PRNGKey(seed), i) - the same networks as :func:`netfield.sample`
+            with ``method="weights"``.
         x: inputs as the network takes them; ``rows`` picks the tapped variable's rows a (perturbed)
             and b (compared with a; omit b by passing one index). Default None: a chain program only,
             inputs built at the length fixed point (``c0``, ``input_power``, ``input_dim``).

@@ -23,7 +23,7 @@ def preactivation_pairs(preactivations, steps: int) -> tuple:
 
 def sample_range(net: Network, x, width: int, first_network: int, networks: int, seed: int = 0, *,
                  readout: str = "last", preactivations="equal", dtype: str = "float64",
-                 on_network=None) -> Ensemble:
+                 on_network=None, method: str = "auto") -> Ensemble:
     """Networks ``first_network .. first_network + networks - 1`` of a run, as :func:`netfield.sample`.
 
     Args:
@@ -33,7 +33,7 @@ def sample_range(net: Network, x, width: int, first_network: int, networks: int,
         first_network: index of the first network of the range.
         networks: number of networks in the range.
         seed: run seed; network i uses ``fold_in(PRNGKey(seed), i)``.
-        readout, preactivations, dtype: as for :func:`netfield.sample`.
+        readout, preactivations, dtype, method: as for :func:`netfield.sample`.
         on_network: optional callable, called with no argument after each network.
 
     Returns:
@@ -57,7 +57,7 @@ def sample_range(net: Network, x, width: int, first_network: int, networks: int,
     check_choice("readout", readout, READOUTS)
     check_choice("dtype", str(dtype), ("float32", "float64"))
     ens = sample(net, x, width, networks, seed, readout=readout, preactivations=preactivations,
-                 dtype=dtype, first_network=first_network)
+                 dtype=dtype, first_network=first_network, method=method)
     if on_network is not None:
         for _ in range(networks):
             on_network()

@@ -32,6 +32,8 @@ class Ensemble(Storable):
         ntk: (networks, M, M) empirical neural tangent kernels on the readout rows
             (``netfield.sample(..., ntk=True)``; docs/ntk.md), or None when not computed.
         parameterization: ``"ntk"`` or ``"standard"``, the parameterization of ``ntk`` (None without it).
+        method: how the networks were sampled, ``"weights"`` (weight matrices) or ``"conditional"``
+            (pre-activations by Gaussian conditioning, :mod:`netfield.finite.conditional`).
     """
 
     readout: np.ndarray
@@ -43,6 +45,7 @@ class Ensemble(Storable):
     steps: int = 0
     ntk: np.ndarray | None = None
     parameterization: str | None = None
+    method: str = "weights"
 
     @property
     def networks(self) -> int:
@@ -81,16 +84,18 @@ class Ensemble(Storable):
             raise ValueError("parts must be a non-empty list of Ensemble")
         first = parts[0]
         for p in parts[1:]:
-            if (p.width, p.seed, p.readout_mode, set(p.preactivations), p.ntk is None, p.parameterization) != (
+            if (p.width, p.seed, p.readout_mode, set(p.preactivations), p.ntk is None, p.parameterization,
+                    p.method) != (
                 first.width, first.seed, first.readout_mode, set(first.preactivations), first.ntk is None,
-                first.parameterization,
+                first.parameterization, first.method,
             ):
-                raise ValueError("parts must come from the same run (width, seed, readout, preactivations, ntk)")
+                raise ValueError("parts must come from the same run (width, seed, readout, preactivations, ntk, "
+                                 "method)")
         return Ensemble(
             readout=np.concatenate([p.readout for p in parts]),
             preactivations={k: np.concatenate([p.preactivations[k] for p in parts]) for k in first.preactivations},
             width=first.width, seed=first.seed, readout_mode=first.readout_mode,
             first_network=first.first_network, steps=first.steps,
             ntk=None if first.ntk is None else np.concatenate([p.ntk for p in parts]),
-            parameterization=first.parameterization,
+            parameterization=first.parameterization, method=first.method,
         )

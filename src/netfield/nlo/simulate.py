@@ -423,7 +423,7 @@ def _simulate_width(program, sampled, x, obs, net, width, seed, chunk, networks,
     inner = min(chunk, _chunk_networks(program, width))
 
     def compute(first, count, tick):
-        ens = sample(sampled, x, width, count, run_seed, readout="all", preactivations="none",
+        ens = sample(sampled, x, width, count, run_seed, readout="all", preactivations="none", method="weights",
                      chunk_size=inner, first_network=first)
         for _ in range(count):
             tick()
