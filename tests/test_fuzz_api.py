@@ -179,6 +179,9 @@ KERNEL = [
     err("kernel-x1-string", lambda t: netfield.kernel(dnn(), "abc"), "x1"),
     err("kernel-x1-mixed-list", lambda t: netfield.kernel(dnn(), [[1.0, "a"]]), "x1"),
     err("kernel-x1-complex", lambda t: netfield.kernel(dnn(), X + 1j), "x1"),
+    # a Zarr folder under a text file's name surprised a user: only '.zarr' paths are accepted
+    err("kernel-out-not-zarr", lambda t: netfield.kernel(dnn(), X, out=str(t / "K.txt")), "out"),
+    err("kernel-out-number", lambda t: netfield.kernel(dnn(), X, out=3), "out"),
     err("kernel-x1-object", lambda t: netfield.kernel(dnn(), np.array([_Obj(), _Obj()], dtype=object)), "x1"),
     err("kernel-x1-nan", lambda t: netfield.kernel(dnn(), np.where(X > 1, np.nan, X)), "x1"),
     err("kernel-x1-inf", lambda t: netfield.kernel(dnn(), np.where(X > 1, np.inf, X)), "x1"),

@@ -21,6 +21,7 @@ tiles cost less overhead, smaller ones spread better over workers and lose less 
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -93,6 +94,10 @@ def tiled_kernel(net, x1, x2, options: dict, *, tile, client, workers, out, prog
     """The kernel of :func:`netfield.kernel` (already validated, ``options`` its keyword arguments) in
     tiles (module docstring). Returns a NumPy array, or with ``out`` the Zarr array (read-only)."""
     tile = TILE if tile is None else check_positive_int("tile", tile)
+    if out is not None and not (isinstance(out, (str, os.PathLike))
+                                and os.fspath(out).rstrip("/\\").lower().endswith(".zarr")):
+        raise ValueError(f"out must be the path of a Zarr store ending in '.zarr' (a folder of tiles), got {out!r}; "
+                         f"for a .npy / .csv file save the returned array (numpy.save / numpy.savetxt)")
     if any(is_traced(v) for v in net.hyper_values):
         raise ValueError("tile/client/workers/out: a tiled kernel is not differentiable (its tiles are NumPy "
                          "arrays); call netfield.kernel without them inside jax.grad")
