@@ -37,15 +37,17 @@ def test_bad_memory_limit_names_the_variable(monkeypatch, bad):
 def test_sample_refuses_a_network_that_cannot_fit_and_runs_below_the_limit(monkeypatch):
     t = time.perf_counter()
     with pytest.raises(SizeLimitError, match=r"width=1000000: one sampled network .* needs an estimated 16 TB") as err:
-        nf.sample(nf.dnn(3, "erf"), X, width=10**6, networks=2)
+        nf.sample(nf.dnn(3, "erf"), X, width=10**6, networks=2, method="weights")
     assert "NETFIELD_MEMORY_LIMIT" in str(err.value) and time.perf_counter() - t < 30
+    with pytest.raises(SizeLimitError, match=r"width=1000000000: one network sampled by conditioning .* 352 GB"):
+        nf.sample(nf.dnn(3, "erf"), X, width=10**9, networks=2)
     with pytest.raises(SizeLimitError, match="width=1000000"):  # the generic interpreter (a GRU) too
         nf.sample(nf.gru(2), X[:, None, :], width=10**6, networks=2)
     with pytest.raises(SizeLimitError, match="chunk_size=4000: a chunk of 4000 networks"):
-        nf.sample(nf.dnn(3, "erf"), X, width=4096, networks=4000, chunk_size=4000)
+        nf.sample(nf.dnn(3, "erf"), X, width=4096, networks=4000, chunk_size=4000, method="weights")
     monkeypatch.setenv(limits.MEMORY_ENV, "10kB")  # the guard is the limit's: a small one refuses width 64
     with pytest.raises(SizeLimitError, match=r"above the memory limit 10 kB \(NETFIELD_MEMORY_LIMIT=10kB"):
-        nf.sample(nf.dnn(3, "erf"), X, width=64, networks=2)
+        nf.sample(nf.dnn(3, "erf"), X, width=64, networks=2, method="weights")
     monkeypatch.setenv(limits.MEMORY_ENV, "1GB")
     assert nf.sample(nf.dnn(3, "erf"), X, width=64, networks=2).readout.shape == (2, 4, 4)
 
@@ -72,6 +74,7 @@ def test_kernel_refuses_an_output_that_cannot_fit():
 
 def test_cli_names_the_option_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "netfield", "sample", "--width", "1000000", "--networks", "2",
+                           "--method", "weights",
                            "--out", str(tmp_path / "s.npz")], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 2

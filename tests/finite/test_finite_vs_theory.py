@@ -1,10 +1,20 @@
 """Mean-field kernels against ensembles of sampled finite-width networks (docs/design.md section 5).
 
 The mean of the empirical kernels over `networks` sampled networks must lie within 4 standard errors
-of the theory at two widths, and the deviation must shrink as the width grows. The empirical mean
+of the theory at two widths, and that bound on the deviation must shrink as the width grows (the
+standard error at least 3x from width 128 to 512; expected 4x). The empirical mean
 carries a genuine O(1/n) bias (docs/theory.md section 4), ~1/n in units where the per-network fluctuation
 is ~3/sqrt(n): with networks = width / 2 the bias stays ~0.3 standard errors at both widths, and the
 error bar shrinks like 1/width (expected: 4x from width 128 to 512).
+
+The realised deviations themselves are noise at both widths (the bias is ~0.3 standard errors), so
+their ratio is the ratio of two noise draws: an earlier check "deviation at 512 < half that at 128"
+failed whenever the draw at 128 happened to be small (seen with the conditional sampler's draws: 9.0e-3
+at 128, 8.3e-3 at 512, both within 1.6 standard errors; for fully correlated entries the chance is
+(2 / pi) atan(1/2) ~ 30 %). The standard error is a stable statistic (estimated from 64 and 256
+networks: ~9 % and ~4 % relative precision); it shrinks 2x from the width and 2x from the networks,
+and a sampler whose fluctuations did not shrink with n (a mis-scaled W, or one network repeated)
+would show ~2x or less and fail.
 """
 
 from __future__ import annotations
@@ -28,18 +38,26 @@ DNN = nf.dnn(3, "relu", weight_var=2.0, bias_var=0.1, input_var=1.0, readout_var
 
 
 def _check(theory, samples, what):
-    """|mean - theory| < 4 sem for every entry; returns the largest deviation."""
+    """|mean - theory| < 4 sem for every entry; returns (largest deviation, largest standard error)."""
     mean, sem = nf.finite.mean_and_sem(samples)
     theory = np.asarray(theory)
     assert mean.shape == theory.shape, what
     z = np.abs(mean - theory) / sem
     assert z.max() < SIGMAS, f"{what}: max |mean - theory| / sem = {z.max():.2f} at {np.unravel_index(z.argmax(), z.shape)}"
-    return float(np.abs(mean - theory).max())
+    return float(np.abs(mean - theory).max()), float(sem.max())
 
 
-def _check_shrinks(deviation, what):
-    small, large = deviation[WIDTHS[0]], deviation[WIDTHS[1]]
-    assert large < 0.5 * small, f"{what}: max deviation {small:.3e} at n={WIDTHS[0]}, {large:.3e} at n={WIDTHS[1]}"
+def _check_shrinks(checks, what):
+    """The 4-sem bound on the deviation shrinks at least 3x from the small width to the large one
+    (module docstring); ``checks``: {width: (deviation, standard error)}."""
+    (dev_s, sem_s), (dev_l, sem_l) = checks[WIDTHS[0]], checks[WIDTHS[1]]
+    assert sem_l < sem_s / 3, (f"{what}: standard error {sem_s:.3e} at n={WIDTHS[0]}, {sem_l:.3e} at n={WIDTHS[1]} "
+                               f"(deviations {dev_s:.3e}, {dev_l:.3e})")
+
+
+def _worst(checks):
+    """(largest deviation, largest standard error) over several _check results."""
+    return max(c[0] for c in checks), max(c[1] for c in checks)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +71,8 @@ def test_rnn_two_time_kernels_match_theory(rnn_runs):
     pairs = [(t, s) for t in range(1, 4) for s in range(t, 4)]
     deviation = {}
     for n, ens in rnn_runs.items():
-        deviation[n] = max(_check(mf.preactivation(t, s), ens.preactivation(t, s), f"C({t},{s}) n={n}") for t, s in pairs)
+        deviation[n] = _worst([_check(mf.preactivation(t, s), ens.preactivation(t, s), f"C({t},{s}) n={n}")
+                               for t, s in pairs])
         # the cross-time blocks are substantial (shared W, U, b), not a trivially passing zero
         assert np.abs(np.asarray(mf.preactivation(1, 3))).max() > 0.2
     _check_shrinks(deviation, "RNN two-time kernels")
