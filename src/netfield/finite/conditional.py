@@ -27,9 +27,9 @@ Work per network: O(n N^2 T^2 + N^3 T^3), against O(n^2 N T) with weights (cheap
 
 Singular Gram matrices (duplicate inputs, N t > n, bias_var = 0, phi = 0) are handled by a jittered
 Cholesky factor: each (Schur complement) block S gets the Cholesky factor of S + delta I with
-delta = 8 (m + n) eps max(diag K) (m = the order of K so far, eps the dtype's machine epsilon, at
-least the smallest normal number where K is zero: rounding in the Gram sums of n terms and in the
-Schur complements stays below it); where that is not finite, the factor of S + 1e4 delta I (and, for
+delta = 8 (m + n) eps max(diag K_tt) (m = the order of K so far, eps the dtype's machine epsilon, at
+least the smallest normal number where K is zero; K_tt the step's own diagonal block, which bounds its
+Schur complement: rounding in the Gram sums of n terms and in the Schur complements stays below it); where that is not finite, the factor of S + 1e4 delta I (and, for
 an S that is no covariance at all, sqrt of its diagonal: never NaN). The factor is invertible, and
 the sampler is exact for the network whose pre-activations get an extra independent N(0, delta)
 noise: the kernels' error is ~delta, ~1e-12 of their scale in float64 at n = 1024 (1e-8 after a
@@ -136,14 +136,16 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
     values = {}
     normals, phis = [], []
     factor = None  # RNN: the lower-triangular factor L of K so far
-    scale = jnp.asarray(0.0, dtype)
     for t in range(1, steps + 1):
         z = jax.random.normal(jax.random.fold_in(key, t), (width, n_pat), dtype)
         diag = inputs(t, t)
         if t > 1:
             diag = diag + wv * (phis[-1].T @ phis[-1])
+        # the jitter's scale is this step's block K_tt: the rounding of its Schur complement is relative to
+        # it (L_{t,<t} L_{t,<t}^T <= K_tt), not to earlier steps, whose scale may be far larger (huge inputs
+        # at step 1: a running maximum gave the later steps a jitter of 1e288 and saturated them)
+        scale = jnp.max(jnp.diagonal(diag))
         if not shared or t == 1:
-            scale = jnp.maximum(scale, jnp.max(jnp.diagonal(diag)))
             low = _root(diag, _jitter(scale, n_pat, width, dtype))
             h = z @ low.T
             factor = low
@@ -158,7 +160,6 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
                 row.append(block)
             row = jnp.concatenate(row, axis=1)  # (N, N (t - 1))
             past = solve_triangular(factor, row.T, lower=True).T  # L_{t,<t}
-            scale = jnp.maximum(scale, jnp.max(jnp.diagonal(diag)))
             low = _root(diag - past @ past.T, _jitter(scale, n_pat * t, width, dtype))
             h = jnp.concatenate(normals, axis=1) @ past.T + z @ low.T
             m = factor.shape[0]
