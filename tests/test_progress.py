@@ -133,13 +133,14 @@ def test_transition_shows_its_solutions_and_is_quiet_on_request():
     from netfield.feature.transition import transition
 
     x, y = np.random.default_rng(0).normal(size=(2, 3)), np.array([1.0, -1.0])
-    kw = {"kappa": 0.1, "signals": (0.2, 1.0), "refine": 1, "points": 2**11, "rule": "qmc"}
+    kw = {"kappa": 0.1, "signals": (0.2, 1.0), "refine": 1, "points": 2**11, "rule": "qmc", "replicates": 2,
+          "rtol": None}
     scan, out, err = run_captured(transition, nf.rnn(3, "erf", weight_var=1.5), x, y, **kw)
-    assert out == "" and "transition: solutions" in err and "3/3" in err  # 2 signals + 1 refinement
+    assert out == "" and "transition: solutions" in err and "6/6" in err  # 2 replicates x (2 signals + 1 refinement)
     assert scan.critical_signal is not None
     # quiet, with the scan's eigenvalues given: only the refinement is computed again
     again, out, err = run_captured(transition, nf.rnn(3, "erf", weight_var=1.5), x, y, progress=False,
-                                   eigenvalues=scan.eigenvalue, **kw)
+                                   eigenvalues=scan.replicate_eigenvalues, **kw)
     assert out == err == "" and again.critical_signal == scan.critical_signal
 
 

@@ -54,6 +54,8 @@ class TransitionScan:
             m - 1 to m nodes per dimension); None where not computed (the DNN, no crossing).
         rule, points, replicates: the node rule and the number of points that gave these numbers
             (after any increase to meet ``rtol``), and the replicates behind the error.
+        replicate_eigenvalues: each replicate's (Gauss-Hermite: each grid's) leading eigenvalue at
+            ``signals``, shape (replicates, signals): what ``transition(..., eigenvalues=...)`` reuses.
     """
 
     signals: tuple
@@ -65,13 +67,16 @@ class TransitionScan:
     rule: str | None = None
     points: int | None = None
     replicates: int | None = None
+    replicate_eigenvalues: tuple | None = None
 
     def to_dict(self) -> dict:
         return {"signals": list(self.signals), "eigenvalue": list(self.eigenvalue),
                 "critical_signal": self.critical_signal, "architecture": self.architecture,
                 "eigenvalue_error": None if self.eigenvalue_error is None else list(self.eigenvalue_error),
                 "critical_signal_error": self.critical_signal_error, "rule": self.rule, "points": self.points,
-                "replicates": self.replicates}
+                "replicates": self.replicates,
+                "replicate_eigenvalues": None if self.replicate_eigenvalues is None
+                else [list(r) for r in self.replicate_eigenvalues]}
 
 
 def _leading(prob, result: FeatureResult) -> float:
@@ -225,7 +230,8 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
                       f"({critical_err / critical:.1%}) above rtol={rtol:g} at {variants[0][0]} points ({rule}); raise "
                       f"max_points (now {max_points}) or replicates, or loosen rtol", AccuracyWarning, stacklevel=2)
     return TransitionScan(signals, tuple(float(v) for v in est), critical, chain.kind, tuple(float(e) for e in err),
-                          critical_err, rule, int(variants[0][0]), n_var)
+                          critical_err, rule, int(variants[0][0]), n_var,
+                          tuple(tuple(float(v) for v in row) for row in np.asarray(lam, float)))
 
 
 def order_parameter(kernel, kernel_sq=None, *, train_patterns: int, free=None) -> float:
