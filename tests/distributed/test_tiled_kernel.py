@@ -105,8 +105,10 @@ def test_a_zarr_store_of_another_run_is_refused(tmp_path):
         nf.kernel(ERF.replace(weight_var=2.0), X[:200], tile=100, out=path, progress=False)
     with pytest.raises(ValueError, match=r"differs in x1"):
         nf.kernel(ERF, X[200:400], tile=100, out=path, progress=False)
-    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain.zarr").mkdir()  # a folder named like a store that is none
     with pytest.raises(ValueError, match="is not a Zarr group"):
+        nf.kernel(ERF, X[:200], tile=100, out=str(tmp_path / "plain.zarr"), progress=False)
+    with pytest.raises(ValueError, match=r"out must be the path of a Zarr store ending in '\.zarr'"):
         nf.kernel(ERF, X[:200], tile=100, out=str(tmp_path / "plain"), progress=False)
 
 
