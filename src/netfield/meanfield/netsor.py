@@ -89,6 +89,7 @@ class ProgramEngine:
         self._mom: dict = {}
         self._moment_values: dict = {}
         self._weights: dict = {}
+        self._chains: dict = {}
         self.backend_counts = {"closed": 0, "lowdim": 0, "qmc": 0}
         self.lowdim_error = 0.0
         self.clipped_eigenvalue = 0.0
@@ -164,6 +165,8 @@ class ProgramEngine:
         return symmetric_block(self._mom, h1, h2, self._moment_rule)
 
     def _moment_rule(self, h1, h2):
+        if self._gated_chain(h1, h2):  # GRU states: all moments of the chain at once (docs/theory.md 7.2)
+            return self._mom[(h1, h2)]
         a, b = self.program[h1], self.program[h2]
         if isinstance(a, RowMap):
             return jnp.asarray(a.rows)[None] @ self.moment(a.arg, h2)
@@ -179,6 +182,21 @@ class ProgramEngine:
             return self._entrywise_moment(h1, h2, _leaves(self.program, h1), _leaves(self.program, h2))
         self.backend_counts["qmc"] += 1
         return self._sampled_moment(h1, h2)
+
+    def _gated_chain(self, h1, h2) -> bool:
+        """Solve the gated recurrence both states belong to (:mod:`netfield.meanfield.gated`) into the
+        moment memo; False if they are not states of one recognised chain."""
+        from .gated import GatedSolver, find_chain
+
+        chains = []
+        for h in (h1, h2):
+            if h not in self._chains:
+                self._chains[h] = find_chain(self.program, h)
+            chains.append(self._chains[h])
+        if chains[0] is None or chains[1] is None or chains[0].states != chains[1].states:
+            return False
+        GatedSolver(self, chains[0]).solve()
+        return True
 
     def _pair_moment(self, a: Nonlin, b: Nonlin):
         g1, g2 = a.args[0], b.args[0]

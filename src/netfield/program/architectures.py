@@ -21,7 +21,7 @@ import numpy as np
 from .._checks import check_choice, check_finite_array, check_positive_int
 from ..gauss import get_activation
 from .inputs import parse_inputs
-from .netsor import ProgramError
+from .netsor import GatedBlend, GatedProduct, ProgramError
 from .network import Network, make_network
 
 Architecture = Network  # the former name of the network object of non-DNN/RNN builders
@@ -190,7 +190,7 @@ def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.
             else:
                 if rc is None:
                     gr = _affine(p, [p.matmul("W_r", h, hp.weight_var), u["r"], p.bias("b_r", hp.bias_var)])
-                    rh = p.nonlin(lambda g, hh: sig(g) * hh, gr, h)
+                    rh = p.nonlin(GatedProduct(sig), gr, h)
                 else:
                     rh = h if rc == 1 else p.nonlin(lambda hh, c=rc: c * hh, h)
                 gh = _affine(p, [p.matmul("W_h", rh, hp.weight_var), u["h"], p.bias("b_h", hp.bias_var)])
@@ -202,6 +202,8 @@ def gru(steps: int, activation="erf", weight_var=1.0, bias_var=1.0, input_var=1.
 
             if zc == 1 and mask is None:
                 h = p.nonlin(act, gh)  # gate fixed open: the simple RNN's state phi(gh)
+            elif zc is None and mask is None:  # h_t = (1 - z) h_{t-1} + z phi(gh): a gated recurrence
+                h = p.nonlin(GatedBlend(sig, act), gz, gh, *(() if h is None else (h,)))
             else:
                 keep = h is not None and zc != 1
                 h = _state(p, update, {"z": gz, "gh": gh, "h": h if keep else None}, h, mask)

@@ -169,6 +169,35 @@ class ErfGates:
         return f"ErfGates({self.signs})"
 
 
+@dataclass(frozen=True)
+class GatedBlend:
+    """Coordinatewise gated state update ``sig(z) * phi(c) + (1 - sig(z)) * h_old`` (a GRU step).
+
+    Arguments ``(z, c)`` at the first step (h_0 = 0) and ``(z, c, h_old)`` after it; ``gate`` is the
+    gate function sig, ``activation`` the candidate's phi. A chain of such updates whose z's and c's
+    are independent Gaussian families is a gated recurrence: the mean-field interpreter computes its
+    moments jointly over the trajectory (docs/tensor_programs.md B5, :mod:`netfield.meanfield.gated`).
+    """
+
+    gate: Callable
+    activation: Activation
+
+    def __call__(self, z, c, h_old=None):
+        g = self.gate(z)
+        new = g * self.activation.fn(c)
+        return new if h_old is None else new + (1.0 - g) * h_old
+
+
+@dataclass(frozen=True)
+class GatedProduct:
+    """Coordinatewise ``sig(g) * h`` (a GRU's reset gate applied to its state): arguments ``(g, h)``."""
+
+    gate: Callable
+
+    def __call__(self, g, h):
+        return self.gate(g) * h
+
+
 @dataclass(frozen=True, eq=False)
 class Moment:
     """Scalar per row: ``(1/n) sum_alpha fn(*args)_alpha`` -> E fn(Z) at infinite width (NETSOR+)."""

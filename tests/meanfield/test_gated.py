@@ -1,0 +1,132 @@
+"""The gated-recurrence back-end (meanfield/gated.py, docs/tensor_programs.md B5) for GRU states.
+
+- recognition by the program's shape: GRU chains with and without a reset gate are found; LSTM,
+  the masked steps of unequal-length batches, fixed or logistic-reset gates and programs whose gate
+  and candidate share a matrix take the generic path;
+- against the independent GP4A-style orthant computation (tests/program/gru_gp4a_reference.py): the
+  reported error honest and falling with points;
+- the generic per-entry quasi-Monte-Carlo path agrees within the combined errors;
+- repeated sequences (a singular gate covariance) give the diagonal entry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import netfield as nf
+from netfield.meanfield import gated
+from netfield.meanfield.gated import find_chain
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("gru_gp4a_reference",
+                                               HERE.parent / "program" / "gru_gp4a_reference.py")
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+
+
+def _program(net, x):
+    return nf.mean_field(net, x, qmc_points=2**8, qmc_replicates=2).program
+
+
+def _states(program):
+    from netfield.program.netsor import GatedBlend, Nonlin
+
+    return [i.name for i in program.instructions if isinstance(i, Nonlin) and isinstance(i.fn, GatedBlend)]
+
+
+# -- recognition -------------------------------------------------------------------------------------
+def test_gru_chain_is_recognised_with_and_without_reset_gate():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3))
+    prog = _program(nf.gru(4), x)
+    states = _states(prog)
+    chain = find_chain(prog, states[1])
+    assert chain is not None and chain.states == tuple(states) and len(states) == 4
+    assert chain.r is not None
+    prog = _program(nf.gru(4, fixed_gates={"reset": 1}), x)
+    chain = find_chain(prog, _states(prog)[-1])
+    assert chain is not None and chain.r is None
+    mf = nf.mean_field(nf.gru(4), x, qmc_points=2**8)
+    assert mf.readout.shape == (2, 2)
+    assert mf.backends.get("gated") == 1 and mf.backends["qmc"] == 0
+
+
+@pytest.mark.parametrize("case", ["masked", "fixed-update", "logistic", "lstm"])
+def test_other_programs_take_the_generic_path(case):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 2))
+    if case == "masked":  # sequences of different lengths: the states are masked, coupled Nonlins
+        net, x = nf.gru(3), [rng.normal(size=(3, 2)), rng.normal(size=(2, 2))]
+    else:
+        net = {"fixed-update": nf.gru(3, fixed_gates={"update": 0.5}), "logistic": nf.gru(3, gate="logistic"),
+               "lstm": nf.lstm(3)}[case]
+    mf = nf.mean_field(net, x, qmc_points=2**8, qmc_replicates=2)
+    assert np.all(np.isfinite(mf.readout)) and mf.backends["qmc"] > 0
+    if case == "masked":  # steps 1-2 (both sequences running) are a chain; step 3 masks: generic
+        last = mf.program.readout.arg
+        assert find_chain(mf.program, last) is None
+        assert find_chain(mf.program, _states(mf.program)[-1]).states == tuple(_states(mf.program))
+    else:
+        assert "gated" not in mf.backends
+        assert all(find_chain(mf.program, h) is None for h in _states(mf.program))
+
+
+def test_shared_matrix_between_gate_and_candidate_is_not_a_chain():
+    """z and c both use W: not independent families, so (G1) does not factorise."""
+    from netfield.program.architectures import erf_sigmoid
+    from netfield.program.netsor import GatedBlend
+
+    blend = GatedBlend(erf_sigmoid, nf.gauss.get_activation("erf"))
+
+    def shared(p, x):
+        h = None
+        for t in range(3):
+            u = p.input(f"U{t}", x[:, t], 1.0)
+            z = u if h is None else p.matmul("W", h, 1.0) + u
+            c = u if h is None else p.matmul("W", h, 1.0) + p.bias("b", 1.0)
+            h = p.nonlin(blend, z, c) if h is None else p.nonlin(blend, z, c, h)
+        return p.readout(h)
+
+    x = np.random.default_rng(2).normal(size=(2, 3, 2))
+    prog = _program(nf.architecture(shared), x)
+    assert all(find_chain(prog, h) is None for h in _states(prog))
+
+
+# -- accuracy -----------------------------------------------------------------------------------------
+def test_error_falls_with_points_and_is_honest():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 3, 2))
+    expected = ref.gru_readout_kernel(x, abseps=1e-7)
+    errs = []
+    for points in (2**10, 2**14):
+        mf = nf.mean_field(nf.gru(3), x, qmc_points=points)
+        dev = np.abs(mf.readout - expected)
+        assert np.all(dev <= 4 * mf.error + 5e-7), (dev / mf.error).max()
+        errs.append(mf.max_error)
+    assert errs[1] < errs[0] / 4, errs
+
+
+def test_generic_path_agrees(monkeypatch):
+    x = np.random.default_rng(4).normal(size=(2, 3, 2))
+    fast = nf.mean_field(nf.gru(3), x, qmc_points=2**12)
+    assert fast.readout.shape == (2, 2)
+    assert fast.backends.get("gated") == 1
+    monkeypatch.setattr(gated, "find_chain", lambda program, h: None)
+    slow = nf.mean_field(nf.gru(3), x, qmc_points=2**12)
+    assert slow.readout.shape == (2, 2)
+    assert "gated" not in slow.backends
+    dev = np.abs(fast.readout - slow.readout)
+    assert np.all(dev <= 4 * np.hypot(fast.error, slow.error) + 1e-9), dev.max()
+
+
+def test_repeated_sequence_equals_the_diagonal():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 4, 3))
+    x = np.concatenate([x, x[:1]])  # row 2 repeats row 0: a singular pair covariance
+    mf = nf.mean_field(nf.gru(4), x, qmc_points=2**12)
+    k = mf.readout
+    assert np.all(np.isfinite(k))
+    assert abs(k[0, 2] - k[0, 0]) <= 4 * np.hypot(mf.error[0, 2], mf.error[0, 0]) + 1e-12
