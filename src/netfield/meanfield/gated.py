@@ -73,6 +73,20 @@ class GatedChain:
     r: _Family | None  # reset gates (GatedProduct args of the candidates' MatMuls)
     reset_gate: object = None
 
+    @property
+    def families(self) -> dict:
+        return {"z": self.z, "c": self.c, **({"r": self.r} if self.r is not None else {})}
+
+    @property
+    def memo(self) -> tuple:
+        """The state variables of each moment set the kernel returns (here one: E[h_t h_s])."""
+        return (self.states,)
+
+    dims = 1  # Sobol' dimensions per sequence and step
+
+    def kernel(self, T, same, method):
+        return _pair_kernel(T, same, (self.gate, self.reset_gate, self.activation), method, self.r is not None)
+
 
 def _terms(program, g, coef=1.0):
     ins = program[g]
@@ -89,16 +103,17 @@ def _terms(program, g, coef=1.0):
     return None
 
 
-def _family(program, gvars, arg_ok):
-    """Split each G-variable into one recurrent MatMul term and Input / Bias atoms; None if not of
-    that shape or if a MatMul's argument fails ``arg_ok(t, arg)``."""
+def _family(program, gvars, arg_ok, first_recurrent: bool = False):
+    """Split each G-variable into one recurrent MatMul term (none at t = 0 unless
+    ``first_recurrent``) and Input / Bias atoms; None if not of that shape or if a MatMul's argument
+    fails ``arg_ok(t, arg)``."""
     rec, atoms = [], []
     for t, g in enumerate(gvars):
         terms = _terms(program, g)
         if terms is None:
             return None
         mats = [(c, n) for c, n in terms if isinstance(program[n], MatMul)]
-        if len(mats) > 1 or (t == 0) != (not mats):
+        if len(mats) > 1 or bool(mats) != (t > 0 or first_recurrent):
             return None
         if mats:
             c, n = mats[0]
@@ -112,8 +127,9 @@ def _family(program, gvars, arg_ok):
     return _Family(tuple(rec), tuple(atoms))
 
 
-def find_chain(program, h: str) -> GatedChain | None:
-    """The gated recurrence that state ``h`` belongs to (extended to its last step), or None."""
+def find_chain(program, h: str):
+    """The gated recurrence (GRU :class:`GatedChain` or :class:`~netfield.meanfield.gated_lstm.LSTMChain`)
+    that state ``h`` belongs to, extended to its last step, or None."""
     def blend(name):
         ins = program[name]
         ok = isinstance(ins, Nonlin) and isinstance(ins.fn, GatedBlend) and not ins.coupled and not ins.params
@@ -121,7 +137,9 @@ def find_chain(program, h: str) -> GatedChain | None:
 
     first = blend(h)
     if first is None:
-        return None
+        from .gated_lstm import find_lstm_chain
+
+        return find_lstm_chain(program, h)
     chain = [h]
     while len(program[chain[0]].args) == 3:  # walk back to h_1
         prev = program[chain[0]].args[2]
@@ -177,16 +195,14 @@ def find_chain(program, h: str) -> GatedChain | None:
     if reset_gate is not None and reset_gate is not erf_sigmoid:  # no closed-form reset moments: generic path
         return None
     chain = GatedChain(states, first.fn.gate, first.fn.activation, z, c, r, reset_gate)
-    return chain if _independent(program, chain) else None
+    return chain if _independent_families(program, list(chain.families.values())) else None
 
 
-def _independent(program, chain) -> bool:
+def _independent_families(program, families) -> bool:
     """Different matrices / inputs / bias vectors per family: independent Gaussian families."""
-    def used(fam, skip_first=False):
+    def used(fam):
         names = set()
-        for t, (rec, atoms) in enumerate(zip(fam.rec, fam.atoms)):
-            if skip_first and t == 0:
-                continue
+        for rec, atoms in zip(fam.rec, fam.atoms):
             if rec is not None:
                 names.add(("W", rec[1]))
             for _, n in atoms:
@@ -194,8 +210,8 @@ def _independent(program, chain) -> bool:
                 names.add(("U", ins.matrix) if isinstance(ins, Input) else ("b", ins.vector))
         return names
 
-    fams = [used(chain.z), used(chain.c)] + ([used(chain.r, True)] if chain.r is not None else [])
-    return all(not (fams[i] & fams[j]) for i in range(len(fams)) for j in range(i + 1, len(fams)))
+    sets = [used(f) for f in families]
+    return all(not (sets[i] & sets[j]) for i in range(len(sets)) for j in range(i + 1, len(sets)))
 
 
 def _gate_pair(gate, v1, v2, c, method):
@@ -212,9 +228,9 @@ class GatedSolver:
 
     def __init__(self, engine, chain: GatedChain):
         self.engine, self.chain = engine, chain
-        self.T = len(chain.states)
+        self.T = len(chain.memo[0])
         self.R = engine.replicates
-        self.N = engine.size(chain.states[0])
+        self.N = engine.size(chain.memo[0][0])
         self.points = engine.points
         self.method = engine.method
 
@@ -248,45 +264,44 @@ class GatedSolver:
             else jnp.zeros((), jnp.float64) for s in range(T)]) for t in range(T)])
 
     def solve(self):
-        """E[h_t h_s] for all steps into the engine's memo (JAX arrays: differentiable with respect to
-        the hyper-parameters, the quasi-Monte-Carlo points being fixed, eq. D1)."""
+        """All moment sets of the chain into the engine's memo (JAX arrays: differentiable with respect
+        to the hyper-parameters, the quasi-Monte-Carlo points being fixed, eq. D1)."""
         import jax.numpy as jnp
 
         from ..gauss.multivariate import sobol_normals
 
         eng, chain = self.engine, self.chain
-        self.families = {"z": (self._rec_scale(chain.z), self._drive(chain.z)),
-                         "c": (self._rec_scale(chain.c), self._drive(chain.c))}
-        if chain.r is not None:
-            self.families["r"] = (self._rec_scale(chain.r), self._drive(chain.r))
+        self.families = {k: (self._rec_scale(f), self._drive(f)) for k, f in chain.families.items()}
         T, R, N, P = self.T, self.R, self.N, self.points
+        K = len(chain.memo)
         eng._draws += 1
         seed = int(np.random.SeedSequence([eng.seed, eng._draws]).generate_state(1)[0])
         rows = np.arange(N)
-        diag = self._pairs(rows, rows, None, sobol_normals(P * DIAG_BOOST, T, R, seed=seed))  # (R, N, T, T)
-        full = jnp.zeros((R, T, T, N, N)).at[:, :, :, rows, rows].set(diag.transpose(0, 2, 3, 1))
+        dims = chain.dims * T
+        diag = self._pairs(rows, rows, None, sobol_normals(P * DIAG_BOOST, dims, R, seed=seed))  # (K, R, N, T, T)
+        full = jnp.zeros((K, R, T, T, N, N)).at[..., rows, rows].set(diag.transpose(0, 1, 3, 4, 2))
         ia, ib = np.triu_indices(N, 1)
         if ia.size:
-            s = self._pairs(ia, ib, diag, sobol_normals(P, 2 * T, R, seed=seed + 1))  # (R, pairs, T, T)
-            full = full.at[:, :, :, ia, ib].set(s.transpose(0, 2, 3, 1))
-            full = full.at[:, :, :, ib, ia].set(s.transpose(0, 3, 2, 1))
-        for t, ht in enumerate(chain.states):
-            for u, hu in enumerate(chain.states):
-                eng._mom[(ht, hu)] = full[:, t, u]
+            s = self._pairs(ia, ib, diag, sobol_normals(P, 2 * dims, R, seed=seed + 1))  # (K, R, pairs, T, T)
+            full = full.at[..., ia, ib].set(s.transpose(0, 1, 3, 4, 2))
+            full = full.at[..., ib, ia].set(s.transpose(0, 1, 4, 3, 2))
+        for k, states in enumerate(chain.memo):
+            for t, ht in enumerate(states):
+                for u, hu in enumerate(states):
+                    eng._mom[(ht, hu)] = full[k, :, t, u]
         eng.backend_counts["gated"] = eng.backend_counts.get("gated", 0) + 1
 
     def _pairs(self, a, b, diag, xi):
-        """E[h_t(a_i) h_s(b_i)] (R, pairs, T, T) in chunks of pairs; ``diag is None``: a == b."""
+        """Moment sets (K, R, pairs, T, T) of rows a_i, b_i in chunks of pairs; ``diag is None``: a == b."""
         import jax.numpy as jnp
 
         T, R = self.T, self.R
-        P = xi.shape[1]
+        P, nv = xi.shape[1], xi.shape[2]
         same = diag is None
-        nv = T if same else 2 * T
         block = int(min(P, max(64, _CHUNK_ELEMENTS // (R * nv * 16))))
         block = 1 << (block.bit_length() - 1)  # a power of 2 dividing P
         chunk = int(max(1, min(a.size, _CHUNK_ELEMENTS // (R * block * nv))))
-        fn = _pair_kernel(T, same, chain_key(self.chain), self.method, self.chain.r is not None)
+        fn = self.chain.kernel(T, same, self.method)
         xi_blocks = jnp.asarray(np.ascontiguousarray(xi.reshape(R, P // block, block, nv).transpose(1, 0, 2, 3)))
         out = []
         for lo in range(0, a.size, chunk):
@@ -295,13 +310,9 @@ class GatedSolver:
             inputs = {name: (scale, *(drive[:, :, :, r1, r2].transpose(0, 3, 1, 2)
                                       for r1, r2 in ((ca, ca), (cb, cb), (ca, cb))))
                       for name, (scale, drive) in self.families.items()}
-            saa, sbb = (None, None) if same else (diag[:, ca], diag[:, cb])
-            out.append(fn(xi_blocks, inputs, saa, sbb)[:, :min(chunk, a.size - lo)])
-        return jnp.concatenate(out, axis=1)
-
-
-def chain_key(chain):
-    return (chain.gate, chain.reset_gate, chain.activation)
+            saa, sbb = (None, None) if same else (diag[:, :, ca], diag[:, :, cb])
+            out.append(fn(xi_blocks, inputs, saa, sbb)[:, :, :min(chunk, a.size - lo)])
+        return jnp.concatenate(out, axis=2)
 
 
 @functools.lru_cache(maxsize=32)
@@ -325,7 +336,7 @@ def _pair_kernel(T, same, key, method, has_reset):
         R, B = fams["z"][1].shape[:2]
         S = jnp.zeros((R, B, T, T))
         for m in range(T):
-            Sp = {"ab": shifted(S), "aa": shifted(S if same else saa), "bb": shifted(S if same else sbb)}
+            Sp = {"ab": shifted(S), "aa": shifted(S if same else saa[0]), "bb": shifted(S if same else sbb[0])}
             kz = {side: fam_cov(fams["z"], side, Sp) for side in ("aa", "bb", "ab")}
             n1 = m + 1
             if same:
@@ -360,7 +371,7 @@ def _pair_kernel(T, same, key, method, has_reset):
             acc = acc / xi_blocks.shape[0]
             S = S.at[:, :, m, :n1].set(acc[0])
             S = S.at[:, :, :m, m].set(acc[0][..., :m] if same else acc[1][..., :m])
-        return S
+        return S[None]
 
     return jax.jit(run)
 

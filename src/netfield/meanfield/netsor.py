@@ -193,7 +193,7 @@ class ProgramEngine:
             if h not in self._chains:
                 self._chains[h] = find_chain(self.program, h)
             chains.append(self._chains[h])
-        if chains[0] is None or chains[1] is None or chains[0].states != chains[1].states:
+        if chains[0] is None or chains[1] is None or chains[0].memo != chains[1].memo:
             return False
         GatedSolver(self, chains[0]).solve()
         return True

@@ -21,7 +21,7 @@ import numpy as np
 from .._checks import check_choice, check_finite_array, check_positive_int
 from ..gauss import get_activation
 from .inputs import parse_inputs
-from .netsor import GatedBlend, GatedProduct, ProgramError
+from .netsor import GatedBlend, GatedCell, GatedOutput, GatedProduct, ProgramError
 from .network import Network, make_network
 
 Architecture = Network  # the former name of the network object of non-DNN/RNN builders
@@ -259,12 +259,16 @@ def lstm(steps: int, activation="tanh", weight_var=1.0, bias_var=1.0, input_var=
 
             if ci == 1 and (c is None or cf == 0) and mask is None:
                 c = p.nonlin(act, pre["g"])
+            elif ci is None and cf is None and mask is None:  # c_t = f c_{t-1} + i phi(g): a gated recurrence
+                c = p.nonlin(GatedCell(sig, act), pre["i"], pre["g"], *(() if c is None else (pre["f"], c)))
             else:
                 keep = c is not None and cf != 0
                 c = _state(p, cell_update, {"i": pre.get("i"), "f": pre.get("f"), "g": pre["g"],
                                             "c": c if keep else None}, c, mask)
             if co == 1 and cell.name == "linear":
                 h = c  # h_t = c_t
+            elif co is None and mask is None:
+                h = p.nonlin(GatedOutput(sig, cell), pre["o"], c)
             else:
                 h_mask = mask if co is None else None  # a fixed output gate keeps a frozen cell frozen
                 h = _state(p, lambda d: (sig(d["o"]) if "o" in d else co) * cell.fn(d["c"]),

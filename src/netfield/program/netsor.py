@@ -198,6 +198,30 @@ class GatedProduct:
         return self.gate(g) * h
 
 
+@dataclass(frozen=True)
+class GatedCell:
+    """Coordinatewise LSTM cell update ``sig(i) * phi(g) + sig(f) * c_old``: arguments ``(i, g)`` at
+    the first step (c_0 = 0), ``(i, g, f, c_old)`` after it (docs/tensor_programs.md B5)."""
+
+    gate: Callable
+    activation: Activation
+
+    def __call__(self, i, g, f=None, c_old=None):
+        new = self.gate(i) * self.activation.fn(g)
+        return new if f is None else new + self.gate(f) * c_old
+
+
+@dataclass(frozen=True)
+class GatedOutput:
+    """Coordinatewise LSTM output ``sig(o) * psi(c)``: arguments ``(o, c)``."""
+
+    gate: Callable
+    activation: Activation
+
+    def __call__(self, o, c):
+        return self.gate(o) * self.activation.fn(c)
+
+
 @dataclass(frozen=True, eq=False)
 class Moment:
     """Scalar per row: ``(1/n) sum_alpha fn(*args)_alpha`` -> E fn(Z) at infinite width (NETSOR+)."""
