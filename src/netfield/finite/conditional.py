@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
+from .._runtime import draws
 from ..program.shape import CHAIN_HYPER
 
 METHODS = ("auto", "conditional", "weights")
@@ -137,7 +138,7 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
     normals, phis = [], []
     factor = None  # RNN: the lower-triangular factor L of K so far
     for t in range(1, steps + 1):
-        z = jax.random.normal(jax.random.fold_in(key, t), (width, n_pat), dtype)
+        z = draws.normal(jax.random.fold_in(key, t), (width, n_pat), dtype)
         diag = inputs(t, t)
         if t > 1:
             diag = diag + wv * (phis[-1].T @ phis[-1])

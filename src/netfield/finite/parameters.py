@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._runtime import draws
 from ..program.netsor import Bias, Input, MatMul, Program, Readout
 
 PARAMETERIZATIONS = ("ntk", "standard")
@@ -82,14 +83,14 @@ def sample_parameters(program: Program, key, width: int, dtype=jnp.float64, outp
     a last axis of K outputs (V (n, K) or (n, P, K), b_o (K,)); with K = 1 they have none."""
     params = {}
     for k, (name, (shape, _)) in enumerate(hidden_shapes(program, width).items()):
-        params[name] = jax.random.normal(jax.random.fold_in(key, k), shape, dtype)
+        params[name] = draws.normal(jax.random.fold_in(key, k), shape, dtype)
     if not readout:
         return params
     first = len(params)
     for j, (name, (shape, _)) in enumerate(readout_shapes(program, width).items()):
         sub = jax.random.fold_in(key, first + j)
-        draws = [jax.random.normal(jax.random.fold_in(sub, k), shape, dtype) for k in range(outputs)]
-        params[name] = draws[0] if outputs == 1 else jnp.stack(draws, axis=-1)
+        outs = [draws.normal(jax.random.fold_in(sub, k), shape, dtype) for k in range(outputs)]
+        params[name] = outs[0] if outputs == 1 else jnp.stack(outs, axis=-1)
     return params
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .._checks import check_choice, check_positive_int
+from .._runtime import draws
 from .._runtime.limits import check_memory
 from .._runtime.seeds import check_seed
 from ..meanfield.kernels import READOUTS, check_network
@@ -88,11 +89,11 @@ def _sample_parameters(shared: bool, steps: int, t_in: int, key, width: int, dim
         sub = jax.random.fold_in(key, k)
         var = jnp.asarray(hyper[which], dtype)
         if which == "weight_var":
-            params[name] = jnp.sqrt(var / width) * jax.random.normal(sub, (width, width), dtype)
+            params[name] = jnp.sqrt(var / width) * draws.normal(sub, (width, width), dtype)
         elif which == "input_var":
-            params[name] = jnp.sqrt(var / dim) * jax.random.normal(sub, (width, dim), dtype)
+            params[name] = jnp.sqrt(var / dim) * draws.normal(sub, (width, dim), dtype)
         else:
-            params[name] = jnp.sqrt(var) * jax.random.normal(sub, (width,), dtype)
+            params[name] = jnp.sqrt(var) * draws.normal(sub, (width,), dtype)
     return params
 
 
