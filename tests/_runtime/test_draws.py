@@ -25,3 +25,24 @@ def test_flat_draw_equals_jax_draw_under_vmap_and_jit():
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     # and different keys give different draws (the equality above is not that of two constants)
     assert not np.allclose(np.asarray(got[0]), np.asarray(got[1]))
+
+
+def test_folded_draws_equal_one_draw_per_parameter():
+    shapes = [(6, 6), (6, 3), (6,), (6, 6), (6,), (6, 6), (6,)]
+
+    def looped(i):
+        key = jax.random.fold_in(jax.random.PRNGKey(2), i)
+        return [jax.random.normal(jax.random.fold_in(key, k), s, jnp.float64) for k, s in enumerate(shapes)]
+
+    def folded(i):
+        return draws.folded_normals(jax.random.fold_in(jax.random.PRNGKey(2), i), shapes)
+
+    for got, want in zip(folded(0), looped(0)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    # vmapped over networks and compiled, as the samplers run it
+    got = jax.jit(jax.vmap(folded))(jnp.arange(3))
+    want = jax.vmap(looped)(jnp.arange(3))
+    for g, w, shape in zip(got, want, shapes):
+        assert g.shape == (3, *shape)
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    assert not np.allclose(np.asarray(got[0][0]), np.asarray(got[3][0]))  # two parameters differ

@@ -23,4 +23,26 @@ def normal(key, shape, dtype=jnp.float64):
     return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
 
 
-__all__ = ["normal"]
+def folded_normals(key, shapes, dtype=jnp.float64) -> list:
+    """``[normal(jax.random.fold_in(key, k), shape_k, dtype) for k, shape_k in enumerate(shapes)]``, the same
+    numbers bit for bit, with the parameters of each distinct shape drawn in one ``lax.map`` loop: one
+    threefry draw to compile per shape instead of one per parameter (a depth-L network has ~3L
+    parameters but three shapes; 59 parameters of a 20-layer DNN, vmapped over 3 networks: 5.0 -> 1.7 s
+    of compilation measured under load, the run time unchanged)."""
+    shapes = [tuple(int(s) for s in shape) for shape in shapes]
+    groups: dict = {}
+    for k, shape in enumerate(shapes):
+        groups.setdefault(shape, []).append(k)
+    out = [None] * len(shapes)
+    for shape, ks in groups.items():
+        if len(ks) == 1:
+            out[ks[0]] = normal(jax.random.fold_in(key, ks[0]), shape, dtype)
+            continue
+        block = jax.lax.map(lambda k, shape=shape: normal(jax.random.fold_in(key, k), shape, dtype),
+                            jnp.asarray(ks, jnp.uint32))
+        for row, k in enumerate(ks):
+            out[k] = block[row]
+    return out
+
+
+__all__ = ["folded_normals", "normal"]

@@ -81,9 +81,8 @@ def sample_parameters(program: Program, key, width: int, dtype=jnp.float64, outp
     """{name: omega}: standard-normal entries of every hidden matrix / vector and (``readout=True``) of
     the readout V / b_o (module docstring for the keys). With ``outputs`` = K > 1 the readout arrays get
     a last axis of K outputs (V (n, K) or (n, P, K), b_o (K,)); with K = 1 they have none."""
-    params = {}
-    for k, (name, (shape, _)) in enumerate(hidden_shapes(program, width).items()):
-        params[name] = draws.normal(jax.random.fold_in(key, k), shape, dtype)
+    hidden = hidden_shapes(program, width)
+    params = dict(zip(hidden, draws.folded_normals(key, [shape for shape, _ in hidden.values()], dtype)))
     if not readout:
         return params
     first = len(params)

@@ -84,17 +84,12 @@ def _sample_parameters(shared: bool, steps: int, t_in: int, key, width: int, dim
     ``hyper`` the variances as a tuple in CHAIN_HYPER order (the readout's are integrated out
     analytically in the conditional readout kernel)."""
     hyper = dict(zip(CHAIN_HYPER, hyper))
-    params = {}
-    for k, (name, which) in enumerate(chain_matrices(shared, steps, t_in)):
-        sub = jax.random.fold_in(key, k)
-        var = jnp.asarray(hyper[which], dtype)
-        if which == "weight_var":
-            params[name] = jnp.sqrt(var / width) * draws.normal(sub, (width, width), dtype)
-        elif which == "input_var":
-            params[name] = jnp.sqrt(var / dim) * draws.normal(sub, (width, dim), dtype)
-        else:
-            params[name] = jnp.sqrt(var) * draws.normal(sub, (width,), dtype)
-    return params
+    matrices = chain_matrices(shared, steps, t_in)
+    shapes = {"weight_var": (width, width), "input_var": (width, dim)}
+    fan_in = {"weight_var": width, "input_var": dim}
+    omegas = draws.folded_normals(key, [shapes.get(which, (width,)) for _, which in matrices], dtype)
+    return {name: jnp.sqrt(jnp.asarray(hyper[which], dtype) / fan_in.get(which, 1)) * omega
+            for (name, which), omega in zip(matrices, omegas)}
 
 
 def run_chain(shared: bool, activation, x, params, steps: int):
