@@ -79,9 +79,9 @@ def summarise(paths, top: int = 30) -> str:
         row[1] += t["compiles"]
         row[2] += t["compile_s"]
         row[3] += t["wall_s"]
-    lines = [f"{len(tests)} tests: {sum(t['wall_s'] for t in tests):.0f} s, of which XLA compilation "
-             f"{sum(t['compile_s'] for t in tests):.0f} s ({sum(t['compiles'] for t in tests)} programs)", "",
-             "   wall_s compile_s programs tests  file"]
+    head = (f"{len(tests)} tests: {sum(t['wall_s'] for t in tests):.0f} s, of which XLA compilation "
+            f"{sum(t['compile_s'] for t in tests):.0f} s ({sum(t['compiles'] for t in tests)} programs)")
+    lines = [head, "", "   wall_s compile_s programs tests  file"]
     for name, (n, c, cs, w) in sorted(files.items(), key=lambda kv: -kv[1][3])[:top]:
         lines.append(f"{w:9.1f} {cs:9.1f} {c:8d} {n:5d}  {name}")
     lines += ["", "   wall_s compile_s programs  test (largest compilations)"]
