@@ -88,7 +88,7 @@ def sample_parameters(program: Program, key, width: int, dtype=jnp.float64, outp
     first = len(params)
     for j, (name, (shape, _)) in enumerate(readout_shapes(program, width).items()):
         sub = jax.random.fold_in(key, first + j)
-        outs = [draws.normal(jax.random.fold_in(sub, k), shape, dtype) for k in range(outputs)]
+        outs = draws.folded_normals(sub, [shape] * outputs, dtype)
         params[name] = outs[0] if outputs == 1 else jnp.stack(outs, axis=-1)
     return params
 
