@@ -320,6 +320,17 @@ def _jit_map(prob, C, ct, qt):
     return saddle_map(prob, C, ct, qt)
 
 
+@jax.jit
+def _jit_residual(prob, v):
+    """G(v), the residual G(v) - v and its max norm (inf where it is not finite or the Gaussian tilt's
+    precision is not positive): one compiled program per iteration of :func:`solve`."""
+    c2, ct2, qt2, diag = saddle_map(prob, *_unpack(prob, v))
+    gv = _pack(prob, c2, ct2, qt2)
+    r = gv - v
+    ok = jnp.all(jnp.isfinite(r)) & (diag["min_precision"] > 0)
+    return gv, r, jnp.where(ok, jnp.abs(r).max(), jnp.inf)
+
+
 def _pack(prob, C, ct, qt):
     return jnp.concatenate([C.reshape(-1), ct.reshape(-1), qt.reshape(-1)])
 
@@ -333,17 +344,21 @@ def _unpack(prob, v):
 
 def lazy_point(prob: Problem):
     """The Gaussian-process (lazy, signal -> 0) kernels: F5 with E = 0, iterated step by step."""
+    return _jit_lazy_point(prob)
+
+
+@jax.jit
+def _jit_lazy_point(prob: Problem):
     T, P = prob.T, prob.P
     free = jnp.asarray(prob.free)[:, :, None, None]
-    C = jnp.asarray(prob.c_in)
+    c_in = jnp.asarray(prob.c_in, float)
     zero = jnp.zeros((T, T, P, P))
-    for _ in range(T):
-        if prob.linear:
-            phph = C
-        else:
-            phph = _tilted_moments(prob, C, zero)[0]
-        C = jnp.asarray(prob.c_in) + free * prob.net.weight_var * jnp.pad(phph[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))
-    return C
+
+    def step(_, C):  # a loop, not unrolled: one copy of the tilted moments to compile whatever T
+        phph = C if prob.linear else _tilted_moments(prob, C, zero)[0]
+        return c_in + free * prob.net.weight_var * jnp.pad(phph[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))
+
+    return jax.lax.fori_loop(0, T, step, c_in)
 
 
 # -- result ---------------------------------------------------------------------------------------------
@@ -439,15 +454,9 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     state = (gp, jnp.zeros((T, T, P, P)), jnp.zeros((k, k))) if init is None else tuple(jnp.asarray(a) for a in init)
     v = _pack(prob, *state)
 
-    def g(v):
-        c2, ct2, qt2, diag = _jit_map(prob, *_unpack(prob, v))
-        return _pack(prob, c2, ct2, qt2), diag["min_precision"]
-
     def residual(v):
-        gv, min_prec = g(v)
-        r = gv - v
-        ok = bool(jnp.all(jnp.isfinite(r))) and float(min_prec) > 0
-        return gv, r, (float(jnp.abs(r).max()) if ok else np.inf)
+        gv, r, res = _jit_residual(prob, v)
+        return gv, r, float(res)
 
     if method == "newton":
         v, residuals, converged = _newton(prob, v, tol, max_iter, [_pack(prob, *d) for d in deflate])
