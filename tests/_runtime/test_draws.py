@@ -27,15 +27,16 @@ def test_flat_draw_equals_jax_draw_under_vmap_and_jit():
     assert not np.allclose(np.asarray(got[0]), np.asarray(got[1]))
 
 
-def test_folded_draws_equal_one_draw_per_parameter():
-    shapes = [(6, 6), (6, 3), (6,), (6, 6), (6,), (6, 6), (6,)]
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_folded_draws_equal_one_draw_per_parameter(dtype):
+    shapes = [(6, 6), (6, 3), (6,), (6, 6), (6,), (6, 6), (6,), (), (1,)]
 
     def looped(i):
         key = jax.random.fold_in(jax.random.PRNGKey(2), i)
-        return [jax.random.normal(jax.random.fold_in(key, k), s, jnp.float64) for k, s in enumerate(shapes)]
+        return [jax.random.normal(jax.random.fold_in(key, k), s, dtype) for k, s in enumerate(shapes)]
 
     def folded(i):
-        return draws.folded_normals(jax.random.fold_in(jax.random.PRNGKey(2), i), shapes)
+        return draws.folded_normals(jax.random.fold_in(jax.random.PRNGKey(2), i), shapes, dtype)
 
     for got, want in zip(folded(0), looped(0)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
@@ -43,6 +44,16 @@ def test_folded_draws_equal_one_draw_per_parameter():
     got = jax.jit(jax.vmap(folded))(jnp.arange(3))
     want = jax.vmap(looped)(jnp.arange(3))
     for g, w, shape in zip(got, want, shapes):
-        assert g.shape == (3, *shape)
+        assert g.shape == (3, *shape) and g.dtype == dtype
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
     assert not np.allclose(np.asarray(got[0][0]), np.asarray(got[3][0]))  # two parameters differ
+
+
+def test_folded_draws_compile_one_hash():
+    """All parameters' draws are one threefry hash (the point of folded_normals: one to compile)."""
+    shapes = [(8, 8), (8, 3), (8,), (4,)]
+    text = jax.jit(jax.vmap(lambda i: draws.folded_normals(jax.random.fold_in(jax.random.PRNGKey(0), i), shapes)))
+    jaxpr = str(jax.make_jaxpr(text)(jnp.arange(2)))
+    # one hash for the draws (the parameters' keys come from one vmapped fold_in); no per-parameter draw
+    assert jaxpr.count("threefry2x32") == 1 and "random_bits" not in jaxpr, jaxpr
+    assert jaxpr.count("random_fold_in") <= 2, jaxpr  # the network's key and the parameters' keys

@@ -15,6 +15,8 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.extend.random import threefry2x32_p
 
 
 def normal(key, shape, dtype=jnp.float64):
@@ -25,24 +27,75 @@ def normal(key, shape, dtype=jnp.float64):
 
 def folded_normals(key, shapes, dtype=jnp.float64) -> list:
     """``[normal(jax.random.fold_in(key, k), shape_k, dtype) for k, shape_k in enumerate(shapes)]``, the same
-    numbers bit for bit, with the parameters of each distinct shape drawn in one ``lax.map`` loop: one
-    threefry draw to compile per shape instead of one per parameter (a depth-L network has ~3L
-    parameters but three shapes; 59 parameters of a 20-layer DNN, vmapped over 3 networks: 5.0 -> 1.7 s
-    of compilation measured under load, the run time unchanged)."""
+    numbers bit for bit, from ONE threefry hash over all parameters together.
+
+    Why: XLA:CPU takes ~0.3 s to compile each threefry hash (and ~0.1 s each normal transform), whatever its
+    size, and a network has one per parameter shape (RNN: input, recurrent, bias, readout). The hash is
+    elementwise in (key, counter) pairs, so the draws of all parameters are one hash whose key is that of
+    the element's parameter, fold_in(key, k), and whose counter is the element's position in it (what
+    ``jax.random.normal`` of a flat draw hashes; tests/_runtime/test_draws.py checks the equality). The
+    uniform -> normal transform is JAX's (52 random mantissa bits in [1, 2), shifted to (-1, 1),
+    sqrt(2) erfinv), so the numbers are those of ``jax.random.normal``. Keys of another PRNG
+    implementation than threefry fall back to one draw per parameter.
+    """
     shapes = [tuple(int(s) for s in shape) for shape in shapes]
-    groups: dict = {}
-    for k, shape in enumerate(shapes):
-        groups.setdefault(shape, []).append(k)
-    out = [None] * len(shapes)
-    for shape, ks in groups.items():
-        if len(ks) == 1:
-            out[ks[0]] = normal(jax.random.fold_in(key, ks[0]), shape, dtype)
-            continue
-        block = jax.lax.map(lambda k, shape=shape: normal(jax.random.fold_in(key, k), shape, dtype),
-                            jnp.asarray(ks, jnp.uint32))
-        for row, k in enumerate(ks):
-            out[k] = block[row]
-    return out
+    if not shapes:
+        return []
+    key = jnp.asarray(key)
+    if not _threefry(key):
+        return [normal(jax.random.fold_in(key, k), shape, dtype) for k, shape in enumerate(shapes)]
+    return keyed_normals(folded_keys(key, len(shapes)), shapes, dtype)
 
 
-__all__ = ["folded_normals", "normal"]
+def folded_keys(key, count: int):
+    """(count, 2) array of ``jax.random.fold_in(key, k)``, k = 0 .. count - 1 (one vmapped fold_in)."""
+    return jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(count, dtype=jnp.uint32))
+
+
+def _threefry(key) -> bool:
+    return (key.dtype == jnp.uint32 and key.shape[-1:] == (2,) and jax.config.jax_default_prng_impl == "threefry2x32"
+            and bool(jax.config.jax_threefry_partitionable))
+
+
+def keyed_normals(keys, shapes, dtype=jnp.float64) -> list:
+    """``[jax.random.normal(keys[k], shape_k, dtype) for k ...]`` (raw threefry keys, shape (K, 2)), the same
+    numbers bit for bit, from one threefry hash (:func:`folded_normals`)."""
+    shapes = [tuple(int(s) for s in shape) for shape in shapes]
+    dtype = jnp.dtype(dtype)
+    keys = jnp.asarray(keys)
+    sizes = [math.prod(shape) for shape in shapes]
+    total = sum(sizes)
+    if keys.shape != (len(shapes), 2):
+        raise ValueError(f"keys must have shape ({len(shapes)}, 2) (one raw threefry key per shape), got {keys.shape}")
+    if not _threefry(keys) or dtype not in (jnp.float32, jnp.float64) or total == 0 or total >= 2**32:
+        return [normal(keys[k], shape, dtype) for k, shape in enumerate(shapes)]
+    offsets = np.cumsum([0] + sizes)
+    position = jax.lax.iota(jnp.uint32, total)
+    owner = jnp.searchsorted(jnp.asarray(offsets[1:], jnp.uint32), position, side="right")  # parameter k
+    counter = position - jnp.asarray(offsets[:-1], jnp.uint32)[owner]  # the element's index in its parameter
+    bits_hi, bits_lo = threefry2x32_p.bind(keys[owner, 0], keys[owner, 1], jnp.zeros_like(counter), counter)
+    u = _uniform_in_minus_one_one(bits_hi, bits_lo, dtype)
+    z = jnp.asarray(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+    return [z[offsets[k]:offsets[k + 1]].reshape(shape) for k, shape in enumerate(shapes)]
+
+
+def _uniform_in_minus_one_one(bits_hi, bits_lo, dtype):
+    """Uniform numbers in [nextafter(-1, 0), 1) from threefry's two 32-bit words, as ``jax.random.uniform``
+    makes them: float64 from the 64-bit word hi << 32 | lo, float32 from hi ^ lo; the top mantissa-many
+    bits become a number in [1, 2), shifted and scaled to the interval."""
+    finfo = jnp.finfo(dtype)
+    if dtype == jnp.float64:
+        bits = (bits_hi.astype(jnp.uint64) << jnp.uint64(32)) | bits_lo.astype(jnp.uint64)
+        uint = jnp.uint64
+    else:
+        bits = bits_hi ^ bits_lo
+        uint = jnp.uint32
+    nbits, nmant = finfo.bits, finfo.nmant
+    one = np.array(1.0, dtype).view(np.dtype(uint))
+    floats = jax.lax.bitcast_convert_type((bits >> uint(nbits - nmant)) | uint(one), dtype) - jnp.asarray(1.0, dtype)
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    hi = np.array(1.0, dtype)
+    return jax.lax.max(jnp.asarray(lo, dtype), floats * jnp.asarray(hi - lo, dtype) + jnp.asarray(lo, dtype))
+
+
+__all__ = ["folded_keys", "folded_normals", "keyed_normals", "normal"]

@@ -82,14 +82,20 @@ def sample_parameters(program: Program, key, width: int, dtype=jnp.float64, outp
     the readout V / b_o (module docstring for the keys). With ``outputs`` = K > 1 the readout arrays get
     a last axis of K outputs (V (n, K) or (n, P, K), b_o (K,)); with K = 1 they have none."""
     hidden = hidden_shapes(program, width)
-    params = dict(zip(hidden, draws.folded_normals(key, [shape for shape, _ in hidden.values()], dtype)))
     if not readout:
-        return params
-    first = len(params)
-    for j, (name, (shape, _)) in enumerate(readout_shapes(program, width).items()):
-        sub = jax.random.fold_in(key, first + j)
-        outs = draws.folded_normals(sub, [shape] * outputs, dtype)
-        params[name] = outs[0] if outputs == 1 else jnp.stack(outs, axis=-1)
+        return dict(zip(hidden, draws.folded_normals(key, [shape for shape, _ in hidden.values()], dtype)))
+    # hidden parameter k: key fold_in(key, k); output o of readout array j: fold_in(fold_in(key, first + j), o);
+    # all drawn in one threefry hash (draws.keyed_normals)
+    first = len(hidden)
+    outs = readout_shapes(program, width)
+    keys = [draws.folded_keys(key, first)] + [draws.folded_keys(jax.random.fold_in(key, first + j), outputs)
+                                               for j in range(len(outs))]
+    shapes = [shape for shape, _ in hidden.values()] + [shape for shape, _ in outs.values() for _ in range(outputs)]
+    values = draws.keyed_normals(jnp.concatenate(keys), shapes, dtype)
+    params = dict(zip(hidden, values[:first]))
+    for j, name in enumerate(outs):
+        block = values[first + j * outputs:first + (j + 1) * outputs]
+        params[name] = block[0] if outputs == 1 else jnp.stack(block, axis=-1)
     return params
 
 
