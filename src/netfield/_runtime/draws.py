@@ -47,9 +47,10 @@ def folded_normals(key, shapes, dtype=jnp.float64) -> list:
     return keyed_normals(folded_keys(key, len(shapes)), shapes, dtype)
 
 
-def folded_keys(key, count: int):
-    """(count, 2) array of ``jax.random.fold_in(key, k)``, k = 0 .. count - 1 (one vmapped fold_in)."""
-    return jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(count, dtype=jnp.uint32))
+def folded_keys(key, count: int, first: int = 0):
+    """(count, 2) array of ``jax.random.fold_in(key, k)``, k = first .. first + count - 1 (one vmapped
+    fold_in)."""
+    return jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(first, first + count, dtype=jnp.uint32))
 
 
 def _threefry(key) -> bool:

@@ -137,8 +137,10 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
     values = {}
     normals, phis = [], []
     factor = None  # RNN: the lower-triangular factor L of K so far
+    # step t's normals: key fold_in(key, t), every step's drawn in one threefry hash (draws.keyed_normals)
+    all_normals = draws.keyed_normals(draws.folded_keys(key, steps, first=1), [(width, n_pat)] * steps, dtype)
     for t in range(1, steps + 1):
-        z = draws.normal(jax.random.fold_in(key, t), (width, n_pat), dtype)
+        z = all_normals[t - 1]
         diag = inputs(t, t)
         if t > 1:
             diag = diag + wv * (phis[-1].T @ phis[-1])
