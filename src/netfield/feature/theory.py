@@ -660,6 +660,9 @@ def refine(result: FeatureResult, *, passes: int = PROPOSAL_PASSES, method: str 
     return result
 
 
+RUNG_TOL = 1e-6  # residual of the continuation's intermediate solutions
+
+
 def continuation(prob_at, signal: float, *, steps: int = 6, passes: int = PROPOSAL_PASSES, **kw) -> FeatureResult:
     """Solve at ``signal`` by continuation from a weak signal: geometric ramp of ``steps`` signals, each
     solved from the previous solution (robust where a direct solve from the lazy point fails); then
@@ -667,11 +670,14 @@ def continuation(prob_at, signal: float, *, steps: int = 6, passes: int = PROPOS
     ladder = signal * np.geomspace(1.0 / 2 ** (steps - 1), 1.0, steps)
     result = None
     spectrum = kw.pop("spectrum", True)
+    tol = kw.pop("tol", 1e-10)
     for i, s in enumerate(ladder):
         init = None if result is None else (result.base, result.conjugate, result.readout_conjugate)
         last = i == len(ladder) - 1
+        # the rungs below the target only give the next one its start: solved to RUNG_TOL (about half the
+        # iterations); the target to ``tol``, so the result is the same solution
         result = solve(prob_at(float(s)), init=init, raise_on_failure=last, spectrum=last and spectrum and not passes,
-                       **kw)
+                       tol=tol if last else max(tol, RUNG_TOL), **kw)
     if passes:
         result = refine(result, passes=passes, spectrum=spectrum)
     return result

@@ -83,8 +83,9 @@ FAST_PLAN = {"widths": (16, 32, 64, 128, 256), "networks": 32, "kernel_width": 6
 FULL_PLAN = {"widths": (16, 32, 64, 128, 256, 512), "networks": 32, "kernel_width": 64, "cross_time_width": 512}
 
 # sections that run in a second process, beside the main study and the other sections (the longest:
-# feature learning, about half the demo's CPU time); their numbers do not depend on where they run
-BESIDE = ("feature",)
+# feature learning, about half the demo's CPU time, then training, which balances the two processes: measured 2026-12-06,
+# main 173 s of work, the second 163 s); their numbers do not depend on where they run
+BESIDE = ("feature", "training")
 
 # (key, module with demo_section(out, full=...), title, stage message)
 SECTIONS = (
