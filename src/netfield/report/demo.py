@@ -9,8 +9,8 @@ of the demo"):
   classification), netfield.nlo (1/n fluctuations, DNN vs RNN), netfield.experiments.architecture_figures
   (kernels of any architecture vs sampled networks), netfield.feature.figures (feature learning) and
   netfield.experiments.training_figures (trained networks vs the NTK dynamics; ~12 s of CPU), each
-  with a smaller but still resolving sample plan; measured on 2 cores shared with other work (load ~5):
-  321 s wall / 324 s CPU with an empty compilation cache, 178 s / 178 s with a warm one;
+  with a smaller but still resolving sample plan; measured on 2 idle cores (2026-12-06): 171 s wall /
+  301 s CPU with an empty compilation cache, 107 s / 170 s with a warm one;
 - full (``full=True``, ``netfield demo --full``): the larger plans (widths 16..512, more networks and
   posterior samples); 761 s wall / 516 s CPU with an empty cache under the same load.
 
