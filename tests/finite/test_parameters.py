@@ -113,3 +113,19 @@ def test_parameterization_is_checked():
     om = sample_parameters(program, jax.random.PRNGKey(0), 4)
     with pytest.raises(ValueError, match="parameterization must be one of 'ntk', 'standard', got 'mup'"):
         network_outputs(program, om, 4, readout_rows(program, "last"), parameterization="mup")
+
+
+def test_extra_draws_have_the_keys_after_the_matrices():
+    """hidden_matrices_and_normals: the matrices of hidden_matrices and extra normals with the keys
+    fold_in(key, H + j) (the Lyapunov probe's tangent), the numbers of separate jax.random.normal draws."""
+    from netfield.finite.parameters import hidden_matrices, hidden_matrices_and_normals
+
+    program = DNN.program(X)
+    key = jax.random.fold_in(jax.random.PRNGKey(4), 2)
+    mats, extra = hidden_matrices_and_normals(program, key, 6, extra=[(6,), (2, 3)])
+    for name, m in hidden_matrices(program, key, 6).items():
+        np.testing.assert_array_equal(np.asarray(mats[name]), np.asarray(m))
+    H = len(program.matrices)
+    for j, shape in enumerate([(6,), (2, 3)]):
+        want = jax.random.normal(jax.random.fold_in(key, H + j), shape, jnp.float64)
+        np.testing.assert_array_equal(np.asarray(extra[j]), np.asarray(want))

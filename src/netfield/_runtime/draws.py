@@ -7,6 +7,10 @@ becomes under ``vmap`` over networks: measured 0.72 s for bits of shape (3, 16, 
 (768,), one such draw per parameter of a sampled network. The flat draw keeps every sampled network of
 netfield identical (tests/_runtime/test_draws.py checks the equality) and shortens the first call of
 ``netfield.sample`` (width 16, four layers, three networks: DNN 1.9 -> 1.4 s, RNN 1.6 -> 0.9 s).
+
+:func:`folded_normals` / :func:`keyed_normals` go further: the draws of every parameter of a network (keys
+``fold_in(key, k)``) come from one threefry hash, again the same numbers as one ``jax.random.normal`` per
+parameter (the 4-step RNN sampler of the demo's architectures section: 1.6 -> 0.9 s of compilation).
 """
 
 from __future__ import annotations

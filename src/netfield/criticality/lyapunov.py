@@ -36,7 +36,8 @@ import numpy as np
 
 from .._checks import check_choice, check_positive_int, check_variance
 from ..finite.ensemble import mean_and_sem
-from ..finite.netsor import _sample_matrices, run_program
+from ..finite.netsor import run_program
+from ..finite.parameters import hidden_matrices_and_normals
 from ..meanfield.kernels import check_network
 from ..program import Network
 from ..program.shape import require_chain
@@ -237,12 +238,11 @@ def _measurement(program, names: tuple, rows: tuple, width: int, dtype, seed: in
     vector with key fold_in(network key, number of matrices), an index no matrix of the program uses."""
     a = rows[0]
     rows_count = program.size(names[0])
-    delta_key = len(program.matrices)
 
     def one(index):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-        params = _sample_matrices(program, key, width, dtype)
-        delta = jax.random.normal(jax.random.fold_in(key, delta_key), (width,), dtype)
+        # the tangent's key is fold_in(key, len(program.matrices)), drawn in the matrices' hash
+        params, (delta,) = hidden_matrices_and_normals(program, key, width, dtype, extra=[(width,)])
         direction = jnp.zeros((width, rows_count), dtype).at[:, a].set(delta / jnp.linalg.norm(delta))
 
         def states(scale):

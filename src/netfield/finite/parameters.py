@@ -101,9 +101,17 @@ def sample_parameters(program: Program, key, width: int, dtype=jnp.float64, outp
 
 def hidden_matrices(program: Program, key, width: int, dtype=jnp.float64) -> dict:
     """{name: s * omega} of the hidden layers: the matrices the finite interpreter runs with."""
-    omega = sample_parameters(program, key, width, dtype, readout=False)
-    return {name: jnp.sqrt(jnp.asarray(var, dtype)) * omega[name]
-            for name, (_, var) in hidden_shapes(program, width).items()}
+    return hidden_matrices_and_normals(program, key, width, dtype)[0]
+
+
+def hidden_matrices_and_normals(program: Program, key, width: int, dtype=jnp.float64, extra=()) -> tuple:
+    """(:func:`hidden_matrices`, [standard normals of each shape in ``extra``]): extra draw j has the key
+    fold_in(key, H + j), H = len(program.matrices), an index no matrix uses; all drawn in one threefry
+    hash (netfield._runtime.draws)."""
+    hidden = hidden_shapes(program, width)
+    omegas = draws.folded_normals(key, [shape for shape, _ in hidden.values()] + list(extra), dtype)
+    matrices = {name: jnp.sqrt(jnp.asarray(var, dtype)) * omega for (name, (_, var)), omega in zip(hidden.items(), omegas)}
+    return matrices, omegas[len(hidden):]
 
 
 def readout_outputs(program: Program, values: dict, theta: dict, rows, dtype=jnp.float64):
