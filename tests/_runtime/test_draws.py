@@ -28,8 +28,11 @@ def test_flat_draw_equals_jax_draw_under_vmap_and_jit():
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
-def test_folded_draws_equal_one_draw_per_parameter(dtype):
-    shapes = [(6, 6), (6, 3), (6,), (6, 6), (6,), (6, 6), (6,), (), (1,)]
+@pytest.mark.parametrize("shapes", [
+    [(6, 6), (6, 3), (6,), (6, 6), (6,), (6, 6), (6,), (), (1,)],  # every shape in the single hash
+    [(6, 3)] + [(6, 6), (6,)] * draws.LOOPED_GROUP + [(2,)],  # two shapes drawn in loops, the rest hashed
+], ids=["hashed", "looped"])
+def test_folded_draws_equal_one_draw_per_parameter(dtype, shapes):
 
     def looped(i):
         key = jax.random.fold_in(jax.random.PRNGKey(2), i)
@@ -46,7 +49,8 @@ def test_folded_draws_equal_one_draw_per_parameter(dtype):
     for g, w, shape in zip(got, want, shapes):
         assert g.shape == (3, *shape) and g.dtype == dtype
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
-    assert not np.allclose(np.asarray(got[0][0]), np.asarray(got[3][0]))  # two parameters differ
+    i, j = [k for k, shape in enumerate(shapes) if shape == (6, 6)][:2]
+    assert not np.allclose(np.asarray(got[i][0]), np.asarray(got[j][0]))  # two parameters differ
 
 
 def test_folded_draws_compile_one_hash():
