@@ -31,7 +31,8 @@ def normal(key, shape, dtype=jnp.float64):
 
 def folded_normals(key, shapes, dtype=jnp.float64) -> list:
     """``[normal(jax.random.fold_in(key, k), shape_k, dtype) for k, shape_k in enumerate(shapes)]``, the same
-    numbers bit for bit, from ONE threefry hash over all parameters together.
+    numbers bit for bit, from ONE threefry hash over all parameters together (:func:`keyed_normals`; a shape
+    shared by LOOPED_GROUP or more parameters is drawn in a loop of its own, which compiles faster there).
 
     Why: XLA:CPU takes ~0.3 s to compile each threefry hash (and ~0.1 s each normal transform), whatever its
     size, and a network has one per parameter shape (RNN: input, recurrent, bias, readout). The hash is
