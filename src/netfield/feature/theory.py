@@ -316,19 +316,15 @@ def saddle_map(prob: Problem, C, ct, qt):
 
 
 @jax.jit
-def _jit_map(prob, C, ct, qt):
-    return saddle_map(prob, C, ct, qt)
-
-
-@jax.jit
 def _jit_residual(prob, v):
-    """G(v), the residual G(v) - v and its max norm (inf where it is not finite or the Gaussian tilt's
-    precision is not positive): one compiled program per iteration of :func:`solve`."""
+    """G(v), the residual G(v) - v, its max norm (inf where it is not finite or the Gaussian tilt's
+    precision is not positive) and the map's diagnostics: the one compiled program of :func:`solve`'s
+    iterations, its final state and :func:`refine`."""
     c2, ct2, qt2, diag = saddle_map(prob, *_unpack(prob, v))
     gv = _pack(prob, c2, ct2, qt2)
     r = gv - v
     ok = jnp.all(jnp.isfinite(r)) & (diag["min_precision"] > 0)
-    return gv, r, jnp.where(ok, jnp.abs(r).max(), jnp.inf)
+    return gv, r, jnp.where(ok, jnp.abs(r).max(), jnp.inf), diag
 
 
 def _pack(prob, C, ct, qt):
@@ -455,7 +451,7 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     v = _pack(prob, *state)
 
     def residual(v):
-        gv, r, res = _jit_residual(prob, v)
+        gv, r, res, _ = _jit_residual(prob, v)
         return gv, r, float(res)
 
     if method == "newton":
@@ -463,7 +459,7 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     else:
         v, residuals, converged = _iterate(v, residual, method, damping, tol, max_iter)
     C, ct, qt = _unpack(prob, v)
-    _, _, _, diag = _jit_map(prob, C, ct, qt)
+    diag = _jit_residual(prob, _pack(prob, C, ct, qt))[3]
     if not converged and raise_on_failure:
         raise NonConvergenceError(
             f"saddle-point solve did not converge in {len(residuals)} iterations (residual {residuals[-1]:.3g} > "
@@ -646,8 +642,8 @@ def refine(result: FeatureResult, *, passes: int = PROPOSAL_PASSES, method: str 
             # reweighted, the integrand carries exp(-eta^T (A - I) eta / 2), far from a polynomial, and
             # the grid lost 2-5 digits (measured on the toy task, docs/accuracy.md)
             return result
-        _, _, _, diag = _jit_map(prob0, jnp.asarray(result.base), jnp.asarray(result.conjugate),
-                                 jnp.asarray(result.readout_conjugate))
+        diag = _jit_residual(prob0, _pack(prob0, jnp.asarray(result.base), jnp.asarray(result.conjugate),
+                                          jnp.asarray(result.readout_conjugate)))[3]
         xixi = np.asarray(diag["xixi"])
         xixi = 0.5 * (xixi + xixi.T)
         if not np.linalg.eigvalsh(xixi)[0] > 1e-3:
