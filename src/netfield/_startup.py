@@ -18,7 +18,9 @@ a weakref callback, the exception is printed as "Exception ignored in ..." and t
 a Ctrl-C during the import, and the command then finished and exited 0). So the command's SIGINT
 handler (installed only where SIGINT is not ignored) also marks the interrupt pending, and a watcher
 thread delivers it again every :data:`REDELIVER_S` seconds until :func:`acknowledge` (called by
-``netfield.cli.main`` when it catches the KeyboardInterrupt) clears it.
+``netfield.cli.main`` when it catches the KeyboardInterrupt) clears it. When ``main`` returns (the result
+written), :func:`finished` makes the command ignore SIGINT for the interpreter's shutdown, where Python
+would otherwise restore the default action and a Ctrl-C would end the process by the signal.
 """
 
 from __future__ import annotations
@@ -114,6 +116,16 @@ def running() -> None:
     _running[:] = [True]
 
 
+def finished() -> None:
+    """``netfield.cli.main`` is returning its exit status in the command: a Ctrl-C from now on is ignored.
+    The result is written by then; what is left is the interpreter's shutdown, where Python puts the
+    default SIGINT action back before XLA and JAX are torn down, so a Ctrl-C there ended the process by
+    the signal (status -2, no hint; seen in tests/cli/test_cli_kill_resume.py) instead of with main's
+    status. An ignored SIGINT stays ignored through the shutdown."""
+    if _command and signal.getsignal(signal.SIGINT) is _on_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def acknowledge() -> None:
     """The KeyboardInterrupt of a Ctrl-C was caught (by ``netfield.cli.main``): stop delivering it again."""
     _pending.clear()
@@ -140,4 +152,4 @@ def install() -> None:
         sys.unraisablehook = _unraisable(sys.unraisablehook)
 
 
-__all__ = ["HINT", "LATE_HINT", "acknowledge", "exit_command", "install", "is_command", "running"]
+__all__ = ["HINT", "LATE_HINT", "acknowledge", "exit_command", "finished", "install", "is_command", "running"]

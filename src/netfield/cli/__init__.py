@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of the ``netfield`` console script; returns the exit status."""
+    try:
+        return _main(argv)
+    finally:  # in the command: a Ctrl-C during the interpreter's shutdown no longer kills it by the signal
+        _startup.finished()
+
+
+def _main(argv) -> int:
     _startup.running()  # a Ctrl-C now raises KeyboardInterrupt, caught below (exit 130 with the hint)
     parser = build_parser()
     try:
