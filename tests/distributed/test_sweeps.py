@@ -40,3 +40,20 @@ def test_feature_width_scan_on_workers_is_the_single_process_one(tmp_path, dask_
     strip = lambda r: [{k: v for k, v in e.items() if k != "seconds"} for e in r["samples"]]
     assert strip(here) == strip(there)
     assert strip(json.loads((tmp_path / "b.json").read_text())) == strip(there)  # saved in plan order
+
+
+def test_posterior_chain_groups_on_workers_are_the_single_process_ones(dask_client):
+    # issue 22 part 3: the posterior sampler's chains as tasks (one per chain group). Fails if a task drew
+    # another group's chains, the groups came back in completion order, or a worker's program differed.
+    from netfield.feature import posterior_samples
+
+    x, y = np.array([[1.0, 0.0], [0.3, 1.0], [0.5, -0.4]]), np.array([[1.0, -1.0, 0.3]])
+    for net in (nf.rnn(2, "erf", weight_var=1.5), nf.gru(2)):
+        kw = {"width": 8, "kappa": 0.5, "chains": 4, "samples": 4, "thin": 2, "burn_in": 6, "chain_group": 1,
+              "x_test": x[:1] + 0.2}
+        here = posterior_samples(net, x, y, **kw)
+        there = posterior_samples(net, x, y, client=dask_client, **kw)
+        for name in ("kernel", "kernel_se", "kernel_sq", "overlap", "prediction", "prediction_se", "acceptance",
+                     "step_size", "readout_trace", "chain_kernel", "w_eigenvalues"):
+            assert np.array_equal(getattr(here, name), getattr(there, name)), (net, name)
+        assert len({tuple(r) for r in np.round(here.readout_trace, 12)}) == 4  # four distinct chains

@@ -172,6 +172,34 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path):
         posterior_samples(_NET, _X, _Y, checkpoint=path, resume=True, **{**kw, "kappa": 0.7})
 
 
+def test_chain_groups_are_the_chains_of_their_size_and_resume_from_their_own_files(tmp_path):
+    """chain_group: chains 0-1 and 2 run as two programs; each chain's numbers are those of the same chain
+    in a run of its group's size alone (fails if a group drew another chain's keys or initial state, or
+    the groups were put together in another order), the statistics are those of the concatenated
+    chains, progress adds up to ``samples``, and each group resumes from its own checkpoint file (fails
+    if a group's file were ignored, shared or written under the run's own name)."""
+    kw = {**_KW, "chains": 3, "samples": 5, "burn_in": 6}
+    seen = _Interrupt(100)
+    grouped = posterior_samples(_NET, _X, _Y, chain_group=2, progress=seen, **kw)
+    assert seen.seen == 5 and grouped.readout_trace.shape == (3, 10) and grouped.chains == 3
+    pair = posterior_samples(_NET, _X, _Y, **{**kw, "chains": 2})  # chains 0, 1 in a program of size 2
+    np.testing.assert_array_equal(grouped.readout_trace[:2], pair.readout_trace)
+    np.testing.assert_array_equal(grouped.chain_kernel[:2], pair.chain_kernel)
+    assert not np.array_equal(grouped.readout_trace[2], grouped.readout_trace[1])
+    one = posterior_samples(_NET, _X, _Y, **kw)  # all three in one program: the same law, other rounding
+    np.testing.assert_allclose(grouped.readout_trace, one.readout_trace, rtol=1e-8, atol=1e-10)
+    assert np.isfinite(grouped.kernel_se).all() and (grouped.kernel_se > 0).all()
+    path = tmp_path / "post.npz"
+    first = posterior_samples(_NET, _X, _Y, chain_group=2, checkpoint=path, **kw)
+    files = sorted(p.name for p in tmp_path.glob("*.npz"))
+    assert files == ["post.chains-0-1.npz", "post.chains-2-2.npz"], files
+    (tmp_path / "post.chains-2-2.npz").unlink()  # one group lost: redone; the other read back
+    again = posterior_samples(_NET, _X, _Y, chain_group=2, checkpoint=path, resume=True, **kw)
+    for name in ("kernel", "kernel_se", "prediction", "readout_trace", "step_size", "w_eigenvalues"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(first, name), getattr(grouped, name), err_msg=name)
+
+
 def test_run_killed_during_burn_in_resumes_to_identical_numbers(tmp_path, monkeypatch):
     """A kill right after a burn-in checkpoint (step size still adapting) resumes exactly."""
     from netfield.feature import sampler
@@ -240,6 +268,9 @@ def test_result_fields_and_dict():
          r"x_test must have d = 2 features like x, got shape \(1, 3\)"),
         ({"integrator": "euler"}, ValueError, r"integrator must be one of 'split', 'leapfrog', got 'euler'"),
         ({"resume": True}, ValueError, r"resume=True needs checkpoint"),
+        ({"chain_group": 0}, ValueError, r"chain_group must be an integer >= 1, got 0"),
+        ({"chain_group": 5}, ValueError, r"chain_group must be between 1 and chains = 4, got 5"),
+        ({"workers": 0}, ValueError, r"workers must be an integer >= 1, got 0"),
         ({"net": "rnn"}, TypeError, r"net must be a network built by netfield.dnn"),
     ],
 )

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
 
-from .common import FORMATTER, CLIError, add_arch, check_output_file, examples, network, one_line
+from .common import (
+    FORMATTER,
+    CLIError,
+    add_arch,
+    add_cluster,
+    check_output_file,
+    cluster,
+    examples,
+    network,
+    one_line,
+)
 
 FEATURE_EXAMPLES = """
     netfield feature                                   # RNN, T=3, erf, toy task: q vs signal, critical signal
     netfield feature --arch dnn --signal 0.5 1.0      # the DNN: no cross-time order, no transition
     netfield feature --signal 0.2 1.0 --width 64 --samples 300 --out feature.json   # theory vs HMC sampling
     netfield feature --width 64 --checkpoint-dir ckpt --out f.json --resume          # continue a killed run
+    netfield feature --width 256 --chains 4 --chain-group 1 --workers 2             # one task per chain
     netfield feature --data task.npz --supervised-steps 1 3 --steps 3                # own x, y (y: (2, P))"""
 
 FEATURE_NOTES = """
@@ -78,6 +90,9 @@ def _feature_checks(args):
         raise CLIError(f"--rtol must be a finite number >= 0 (0: no tolerance), got {args.rtol:g}")
     if args.width is not None and args.width < 1:
         raise CLIError(f"--width must be an integer >= 1, got {args.width}")
+    if args.chain_group is not None and not 1 <= args.chain_group <= args.chains:
+        raise CLIError(f"--chain-group must be an integer between 1 and --chains ({args.chains}), got {args.chain_group}")
+    cluster(args)
     if args.checkpoint_dir is not None:
         if args.width is None:
             raise CLIError("--checkpoint-dir needs --width (it holds the sampler's checkpoints)")
@@ -131,6 +146,7 @@ def _feature_table(branch, sampled) -> str:
 
 def run(args) -> int:
     from .._runtime.progress import ProgressBar, Stages
+    from ..distributed import executor
     from ..feature import posterior_samples
     from ..feature.transition import broken_branch, order_parameter
     from ..program.shape import chain_of
@@ -151,17 +167,21 @@ def run(args) -> int:
     if args.width:
         sampled = []
         ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else None
-        for s in signals:
-            stages(f"sampling width {args.width} at signal {s:g} ({args.burn_in} burn-in iterations, then "
-                   f"{args.samples} samples x {args.thin})")
-            with ProgressBar(args.samples, f"signal {s:g}", enabled=not args.quiet) as bar:
-                post = posterior_samples(net, x, y, width=args.width, kappa=args.kappa, signal=s,
-                                         supervised_steps=steps, chains=args.chains, samples=args.samples,
-                                         thin=args.thin, burn_in=args.burn_in, seed=args.seed,
-                                         checkpoint=None if ckpt is None else ckpt / f"feature_{s!r}.npz",
-                                         resume=args.resume, progress=bar)
-            q = order_parameter(post.kernel, post.kernel_sq, train_patterns=P)
-            sampled.append({"signal": s, "order": q, **post.to_dict()})
+        where = cluster(args)
+        with contextlib.ExitStack() as stack:
+            client = None if where == {"client": None, "workers": None} else stack.enter_context(executor(**where))
+            for s in signals:
+                stages(f"sampling width {args.width} at signal {s:g} ({args.burn_in} burn-in iterations, then "
+                       f"{args.samples} samples x {args.thin})")
+                with ProgressBar(args.samples, f"signal {s:g}", enabled=not args.quiet) as bar:
+                    post = posterior_samples(net, x, y, width=args.width, kappa=args.kappa, signal=s,
+                                             supervised_steps=steps, chains=args.chains, samples=args.samples,
+                                             thin=args.thin, burn_in=args.burn_in, seed=args.seed,
+                                             checkpoint=None if ckpt is None else ckpt / f"feature_{s!r}.npz",
+                                             resume=args.resume, progress=bar,
+                                             chain_group=args.chain_group, client=client)
+                q = order_parameter(post.kernel, post.kernel_sq, train_patterns=P)
+                sampled.append({"signal": s, "order": q, **post.to_dict()})
     print(f"feature learning of {net!r}: kappa {args.kappa:g}, {P} patterns, supervised steps "
           f"{', '.join(map(str, steps))}" + (f", sampled width {args.width}" if args.width else ""))
     print(_feature_table(branch, sampled))
@@ -181,7 +201,7 @@ def run(args) -> int:
                   "data": args.data, "supervised_steps": list(steps), "points": args.points, "seed": args.seed,
                   "replicates": args.replicates, "rtol": args.rtol,
                   "width": args.width, "chains": args.chains, "samples": args.samples, "thin": args.thin,
-                  "burn_in": args.burn_in}
+                  "burn_in": args.burn_in, "chain_group": args.chain_group}
         payload = {"config": config, "theory": branch.to_dict(), "critical_signal": critical,
                    "critical_signal_error": critical_error, "sampling": sampled}
         from .._runtime.checkpoint import atomic_write
@@ -240,8 +260,14 @@ def add_parser(sub):
     g.add_argument("--samples", type=int, default=300, help="measurements per chain (default: %(default)s, the feature study's; posterior_samples: 200)")
     g.add_argument("--thin", type=int, default=2, help="HMC iterations per measurement (default: %(default)s, the feature study's; posterior_samples: 10)")
     g.add_argument("--burn-in", type=int, default=300, help="discarded HMC iterations (default: %(default)s, the feature study's; posterior_samples: 500)")
-    g.add_argument("--checkpoint-dir", metavar="DIR", help="sampler checkpoints, DIR/feature_<signal>.npz")
+    g.add_argument("--chain-group", type=int, default=None, metavar="G",
+                   help="chains run together in one program (default: all --chains); the groups are run one "
+                        "after another, or as one Dask task each with --workers / --scheduler (the same "
+                        "numbers either way for the same G)")
+    g.add_argument("--checkpoint-dir", metavar="DIR", help="sampler checkpoints, DIR/feature_<signal>.npz "
+                   "(with --chain-group: DIR/feature_<signal>.chains-<a>-<b>.npz per group)")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoints in --checkpoint-dir")
+    add_cluster(p)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--out", metavar="FILE.json", help="write config, theory, critical signal and samples here")
     p.set_defaults(func=run)

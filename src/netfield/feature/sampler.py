@@ -32,7 +32,8 @@ than a batch-norm network's, whose test patterns are normalised with the trainin
 Sampler (:mod:`netfield.feature.hmc`): Hamiltonian Monte Carlo with a Metropolis-Hastings correction
 (exact for every step size) on theta_hat: unit mass, ``leapfrog`` integrator steps per trajectory, each
 trajectory's step size jittered by a uniform factor in [0.9, 1.1] (state-independent, so still exact).
-Chains are ``jax.vmap``-ed; a block of ``thin`` iterations is one jitted ``lax.scan``. Two symplectic,
+Chains are ``jax.vmap``-ed (in groups of ``chain_group``, one program each, run here one after another
+or as Dask tasks: docs/distributed.md section 3); a block of ``thin`` iterations is one jitted ``lax.scan``. Two symplectic,
 reversible integrators (Strang splittings), both exact after the Metropolis step:
 
 - ``"split"`` (default): the Gaussian prior part |theta_hat|^2/2 + |p|^2/2 is integrated exactly (a
@@ -95,6 +96,8 @@ import numpy as np
 
 from .._checks import check_finite_array, check_positive_int
 from .._runtime.checkpoint import array_digest, run_key
+from ..distributed import executor
+from ..distributed.executor import check_workers
 from ..program import Network
 from ..program.network import dnn, rnn
 from ..program.shape import recognise_chain
@@ -267,7 +270,8 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
                       supervised_steps=None, x_test=None, chains: int = 4, samples: int = 200, thin: int = 10,
                       burn_in: int = 500, step_size: float | None = None, leapfrog: int = 10,
                       integrator: str = "split", seed: int = 0, checkpoint=None, resume: bool = False,
-                      checkpoint_every: int = 50, progress=None) -> PosteriorSamples:
+                      checkpoint_every: int = 50, progress=None, chain_group: int | None = None, client=None,
+                      workers: int | None = None) -> PosteriorSamples:
     """Sample the posterior of a width-n muP network by HMC and average its kernels (module docstring).
 
     Args:
@@ -285,15 +289,27 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
             LSTM readout t is step t).
         x_test: test inputs (measured, not in the likelihood), with the shape of x beyond the first axis
             (DNN / RNN: any T_in, zero-padded).
-        chains: independent chains (vmapped). samples: measurements per chain after burn-in.
+        chains: independent chains (vmapped). samples: measurements per chain after burn-in. Cost:
+            chains x (burn_in + samples x thin) HMC iterations of ``leapfrog`` gradient evaluations of a
+            width-n network on the P + P_test patterns; ``samples`` and ``width`` are the levers.
         thin: HMC iterations between measurements. burn_in: HMC iterations discarded (step size adapted).
         step_size: fixed leapfrog step (no adaptation); default adaptive (module docstring).
         leapfrog: integrator steps per trajectory. integrator: ``"split"`` (default) or ``"leapfrog"``.
         seed: integer >= 0; chain c starts from numpy's default_rng([seed, c]) and runs on the JAX key
             fold_in(PRNGKey(seed), c).
-        checkpoint: path of a .npz file for the sampler state; resume: continue from it.
+        checkpoint: path of a .npz file for the sampler state; resume: continue from it. With more than
+            one chain group, group ``a..b`` keeps its state in ``<stem>.chains-a-b.npz`` beside it.
         checkpoint_every: samples between checkpoint writes.
-        progress: callable(count) told about finished samples (total: ``samples``; burn-in not counted).
+        progress: callable(count) told about finished samples (total: ``samples``; burn-in not counted;
+            with more than one chain group, told as each group finishes, its share of ``samples``).
+        chain_group: chains run together in one vmapped program (default: all ``chains``). The chains
+            are split into groups of this size (the last may be smaller), run one after another here or
+            as one task each on Dask. A chain's numbers depend only on its index and its group's
+            size, so the same ``chain_group`` gives the same bits in one process and on any number of
+            workers (a vmapped program of another size may round differently, ~1e-16).
+        client, workers: run the chain groups as Dask tasks (a ``distributed.Client`` or a scheduler
+            address, or a local cluster of ``workers`` processes; docs/distributed.md). A lost worker
+            loses only the group it was running (its checkpoint, if any, is resumed with ``resume``).
 
     Returns:
         :class:`PosteriorSamples`.
@@ -327,6 +343,10 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         raise ValueError(f"integrator must be one of {', '.join(map(repr, INTEGRATORS))}, got {integrator!r}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable(count) or None, got {type(progress).__name__}")
+    chain_group = chains if chain_group is None else check_positive_int("chain_group", chain_group)
+    if chain_group > chains:
+        raise ValueError(f"chain_group must be between 1 and chains = {chains}, got {chain_group}")
+    check_workers(workers)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of a .npz file>, got checkpoint=None")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
@@ -334,6 +354,58 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
             f"checkpoint must be a file path (str or os.PathLike) or None, got {type(checkpoint).__name__}"
         )
 
+    settings = {"width": width, "kappa": kappa, "signal": signal, "supervised_steps": supervised_steps,
+                "x_test": x_test, "chains": chains, "samples": samples, "thin": thin, "burn_in": burn_in,
+                "step_size": step_size, "leapfrog": leapfrog, "integrator": integrator, "seed": seed,
+                "checkpoint_every": checkpoint_every}
+    groups = [tuple(range(a, min(a + chain_group, chains))) for a in range(0, chains, chain_group)]
+    path = None if checkpoint is None else Path(checkpoint)
+    if len(groups) == 1 and client is None and workers is None:
+        parts = [_run_chains(net, x, y, settings, groups[0], path, resume, progress)]
+    else:
+        shares = [len(b) for b in np.array_split(np.arange(samples), len(groups))]
+        tasks = [(net, x, y, settings, g, _group_path(path, g, chains), resume, None) for g in groups]
+        with executor(client, workers) as ex:
+            parts = ex.run(_run_chains, tasks, label="posterior-chains",
+                           on_result=None if progress is None else (lambda i, _: progress(shares.pop())))
+    first = parts[0]
+    per_chain = {name: np.concatenate([p[name] for p in parts]) for name in
+                 ("acc_sum", "trace", "log_eps", "eig")}
+    sums = {name: np.concatenate([p["sums"][name] for p in parts]) for name in MEASURED}
+    sizes = first["sizes"]
+    stats = {name: batch_stats(sums[name], sizes, chains) for name in sums}
+    trace = per_chain["trace"]
+    return PosteriorSamples(
+        kernel=stats["kernel"][0], kernel_se=stats["kernel"][1],
+        kernel_sq=stats["kernel_sq"][0], kernel_sq_se=stats["kernel_sq"][1],
+        chain_kernel=sums["kernel"].sum(axis=1) / samples,
+        overlap=stats["overlap"][0], overlap_se=stats["overlap"][1],
+        prediction=stats["prediction"][0], prediction_se=stats["prediction"][1],
+        acceptance=per_chain["acc_sum"] / (samples * thin), step_size=np.exp(per_chain["log_eps"][:, 0]),
+        tau=autocorr_time(trace), rhat=split_rhat(trace), w_eigenvalues=per_chain["eig"],
+        readout_trace=trace.copy(), width=width, chains=chains, samples=samples, thin=thin, burn_in=burn_in,
+        leapfrog=leapfrog, supervised_steps=first["S"], train_patterns=first["P"], batches=len(sizes),
+        seconds=time.monotonic() - start_time, matrices=first["matrices"],
+    )
+
+
+def _group_path(path, group, chains):
+    """The checkpoint file of a chain group: ``path`` itself for the group of all chains."""
+    if path is None or len(group) == chains:
+        return path
+    return path.with_name(f"{path.stem}.chains-{group[0]}-{group[-1]}{path.suffix or '.npz'}")
+
+
+def _run_chains(net, x, y, settings, group, path, resume, progress) -> dict:
+    """Burn-in and sampling of the chains ``group`` (indices into 0..chains-1) in one vmapped program
+    (:func:`posterior_samples`): their per-chain batch sums, acceptance sums, traces, step sizes and
+    final eigenvalues. A pure function of its arguments (a Dask task)."""
+    width, kappa, signal = settings["width"], settings["kappa"], settings["signal"]
+    x_test, samples, thin = settings["x_test"], settings["samples"], settings["thin"]
+    burn_in, step_size, leapfrog = settings["burn_in"], settings["step_size"], settings["leapfrog"]
+    integrator, seed, checkpoint_every = settings["integrator"], settings["seed"], settings["checkpoint_every"]
+    supervised_steps = settings["supervised_steps"]
+    chains = len(group)
     xs, xs_all = joint_inputs(net, x, x_test)
     train = net.program(xs)
     P, p_all = xs.shape[0], xs_all.shape[0]
@@ -373,15 +445,16 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     description = {
         "format": FORMAT_VERSION, "net": repr(net), "x": array_digest(xs_all), "train_patterns": P,
         "y": array_digest(y), "width": width, "kappa": kappa, "signal": signal, "supervised_steps": list(S),
-        "chains": chains, "samples": samples, "thin": thin, "burn_in": burn_in, "step_size": step_size,
+        "chains": settings["chains"], "samples": samples, "thin": thin, "burn_in": burn_in, "step_size": step_size,
         "leapfrog": leapfrog, "integrator": integrator, "seed": seed,
     }
+    if chains != settings["chains"]:  # one group of several: its own checkpoint and configuration
+        description["chain_ids"] = [int(c) for c in group]
     key = run_key(**description)
-    path = None if checkpoint is None else Path(checkpoint)
 
     # chain c: initial theta_hat ~ N(0, 1) from numpy's generator seeded by (seed, c), HMC randomness
     # from the JAX key fold_in(PRNGKey(seed), c)
-    rngs = [np.random.default_rng([seed, c]) for c in range(chains)]
+    rngs = [np.random.default_rng([seed, c]) for c in group]
     theta0 = {name: np.stack([r.standard_normal(fns["shapes"][name]) for r in rngs]) for name in names}
     if x_test is not None:
         params = {b.name: s * theta0[b.name][0] for (b, _), s in zip(kept, scales)}
@@ -399,7 +472,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         acc_sum, trace = loaded["acc_sum"], loaded["trace"]
         frozen = bool(loaded["frozen"])
     else:
-        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), c) for c in range(chains)])
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), c) for c in group])
         state = init(theta0, keys, hyper, feeds, yy_j)
         if step_size is None:
             s_data = readout_var / kappa * (1.0 + float(np.mean(yy ** 2)) / kappa)
@@ -460,22 +533,11 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         if progress is not None:
             progress(1)
 
-    stats = {name: batch_stats(sums[name], sizes, chains) for name in sums}
     matrices = [(b.name, s) for (b, _), s in zip(kept, scales) if b.kind == "matrix"]
     eig = np.stack([np.linalg.eigvals(np.asarray(state["theta"][name]) * s) for name, s in matrices], axis=1) \
         if matrices else np.zeros((chains, 0, width), complex)
     chain = recognise_chain(train)[0]
     if chain is not None and chain.shared:  # an RNN: its one W ((chains, 0) if T = 1)
         eig = eig[:, 0] if matrices else np.zeros((chains, 0), complex)
-    return PosteriorSamples(
-        kernel=stats["kernel"][0], kernel_se=stats["kernel"][1],
-        kernel_sq=stats["kernel_sq"][0], kernel_sq_se=stats["kernel_sq"][1],
-        chain_kernel=sums["kernel"].sum(axis=1) / samples,
-        overlap=stats["overlap"][0], overlap_se=stats["overlap"][1],
-        prediction=stats["prediction"][0], prediction_se=stats["prediction"][1],
-        acceptance=acc_sum / (samples * thin), step_size=np.exp(np.asarray(log_eps)[:, 0]),
-        tau=autocorr_time(trace), rhat=split_rhat(trace), w_eigenvalues=eig, readout_trace=trace.copy(),
-        width=width, chains=chains, samples=samples, thin=thin, burn_in=burn_in, leapfrog=leapfrog,
-        supervised_steps=S, train_patterns=P, batches=n_batches, seconds=time.monotonic() - start_time,
-        matrices=tuple(name for name, _ in matrices),
-    )
+    return {"sums": sums, "acc_sum": acc_sum, "trace": trace, "log_eps": np.asarray(log_eps), "eig": eig,
+            "sizes": sizes, "S": S, "P": P, "matrices": tuple(name for name, _ in matrices)}
