@@ -140,6 +140,14 @@ def test_two_time_kernels_match_independent_recursion(act, sequential, builder):
             np.testing.assert_allclose(np.asarray(mf.preactivation(t, s)), ref[t - 1, s - 1], rtol=0,
                                        atol=1e-12, err_msg=f"C({t}, {s})")
     np.testing.assert_allclose(mf.preactivations(), ref, rtol=0, atol=1e-12)
+    # the all-blocks recursion pairs lag k with lag T - 1 - k (meanfield/two_time.py): an even T, and
+    # inputs that end before the last step, place every block as well
+    for steps in (1, 2, 6, 7):
+        longer = builder(steps, act, weight_var=wv, bias_var=bv, input_var=iv)
+        xs = x[:, :min(steps, x.shape[1])]
+        expected = reference_two_time(act, xs, steps, wv, bv, iv, shared=builder is nf.rnn)
+        got = nf.mean_field(longer, xs if sequential else xs[:, 0]).preactivations()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=f"T = {steps}")
     # readout='all': K[(a, t), (b, s)] = readout_var E[phi(h_t a) phi(h_s b)] + readout_bias_var
     if builder is nf.rnn:
         rv, rbv = 0.9, 0.1

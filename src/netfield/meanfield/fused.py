@@ -46,6 +46,7 @@ from .factorisations import (
     series_factorisation,
     series_tables,
 )
+from .two_time import lag_recursion
 
 TILE = 256
 TILES_PER_CALL = 1
@@ -412,55 +413,7 @@ def _readout_variance_program(act: Activation):
 __all__ = ["diagonals", "readout_kernel", "supports", "supports_ntk", "two_time_kernels"]
 
 
-# ---- all two-time blocks of an RNN (or DNN) -------------------------------------------------------
-
-@lru_cache(maxsize=32)
-def _row_recursion(act: Activation, steps: int, t_in: int, shared: bool):
-    """Jitted scan over rows t of the blocks C(t, s), s = 1..T (docs/theory.md 2.2):
-
-    C(t, 1) = bias_var + input_var x_t . x_1 / d
-    C(t, s) = bias_var + input_var x_t . x_s / d + weight_var E[phi phi](D_{t-1}, D_{s-1}, C(t-1, s-1))
-
-    The carry is one row of blocks (T, N, N); row t is an elementwise map of row t - 1 shifted by one
-    step, so the whole (T, T, N, N) result is written once, in order, with no transposes or scatters
-    (a fori_loop updating single blocks of the big buffer made XLA copy it at every block). Every block
-    is computed, T^2 instead of T (T + 1) / 2 evaluations: the price of contiguous, vectorised rows.
-    For a DNN (``shared`` False) only the blocks s = t exist (the rest is 0).
-    """
-    prep, entry, _ = factorisation(act)
-
-    @partial(jax.jit, compiler_options=wide_vector_options())
-    def run(hyper, x, diag):
-        wv, bv, iv = hyper[0], hyper[1], hyper[2]
-        n, dim = x.shape[0], x.shape[2]
-        preps = prep(diag)  # each (T, N)
-        pb = tuple(p[:-1, None, :] for p in preps)  # block s >= 1 of a row uses D_{s-1}
-        eye = jnp.eye(n, dtype=bool)
-        xs = jnp.swapaxes(x, 0, 1)  # (T, N, d)
-        first_gram = xs[0] @ xs[0].T / dim
-
-        def step(prev, t):
-            pa = tuple(jax.lax.dynamic_index_in_dim(p, jnp.maximum(t - 1, 0), 0, False)[None, :, None] for p in preps)
-            rec = jnp.where(t > 0, wv * entry(prev[:-1], pa, pb), 0.0)  # C(t-1, s-1) -> C(t, s)
-            row = bv + jnp.concatenate([jnp.zeros((1, n, n), rec.dtype), rec])
-            if t_in == 1:  # static: only x_1 is non-zero
-                row = row.at[0].add(jnp.where(t == 0, iv * first_gram, 0.0))
-            else:
-                xt = jax.lax.dynamic_index_in_dim(xs, t, 0, False)
-                row = row + iv * jnp.einsum("ad,sbd->sab", xt, xs) / dim
-            d = jax.lax.dynamic_index_in_dim(diag, t, 0, False)
-            own = jax.lax.dynamic_index_in_dim(row, t, 0, False)
-            own = jnp.where(eye, d[:, None], own)
-            if not shared:
-                row = jnp.zeros_like(row)
-            row = jax.lax.dynamic_update_index_in_dim(row, own, t, 0)
-            return row, row
-
-        _, rows = jax.lax.scan(step, jnp.zeros((steps, n, n), x.dtype), jnp.arange(steps))
-        return rows
-
-    return run
-
+# ---- all two-time blocks of an RNN (or DNN): two_time.py -------------------------------------------
 
 def two_time_kernels(chain, x: np.ndarray, steps: int | None = None) -> np.ndarray:
     """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)) of a chain program, shape
@@ -475,5 +428,5 @@ def two_time_kernels(chain, x: np.ndarray, steps: int | None = None) -> np.ndarr
     diag = diagonals(act, hyper, x, steps)
     xin = np.zeros((x.shape[0], steps, x.shape[2]))
     xin[:, : min(steps, x.shape[1])] = x[:, :steps]
-    run = _row_recursion(act, steps, min(steps, x.shape[1]), chain.shared)
+    run = lag_recursion(act, steps, min(steps, x.shape[1]), chain.shared)
     return np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag))
