@@ -271,6 +271,8 @@ def test_result_fields_and_dict():
         ({"chain_group": 0}, ValueError, r"chain_group must be an integer >= 1, got 0"),
         ({"chain_group": 5}, ValueError, r"chain_group must be between 1 and chains = 4, got 5"),
         ({"workers": 0}, ValueError, r"workers must be an integer >= 1, got 0"),
+        ({"chain_group": 2, "y": np.zeros((2, 3))}, ValueError,  # checked before the groups run
+         r"y must have shape \(len\(supervised_steps\), P\) = \(1, 3\).*\(2, 3\)"),
         ({"net": "rnn"}, TypeError, r"net must be a network built by netfield.dnn"),
     ],
 )

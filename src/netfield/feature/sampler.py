@@ -32,9 +32,9 @@ than a batch-norm network's, whose test patterns are normalised with the trainin
 Sampler (:mod:`netfield.feature.hmc`): Hamiltonian Monte Carlo with a Metropolis-Hastings correction
 (exact for every step size) on theta_hat: unit mass, ``leapfrog`` integrator steps per trajectory, each
 trajectory's step size jittered by a uniform factor in [0.9, 1.1] (state-independent, so still exact).
-Chains are ``jax.vmap``-ed (in groups of ``chain_group``, one program each, run here one after another
-or as Dask tasks: docs/distributed.md section 3); a block of ``thin`` iterations is one jitted ``lax.scan``. Two symplectic,
-reversible integrators (Strang splittings), both exact after the Metropolis step:
+Chains are ``jax.vmap``-ed (in groups of ``chain_group``, one program each, run here one after
+another or as Dask tasks: docs/distributed.md section 3); a block of ``thin`` iterations is one jitted
+``lax.scan``. Two symplectic, reversible integrators (Strang splittings), both exact after the Metropolis step:
 
 - ``"split"`` (default): the Gaussian prior part |theta_hat|^2/2 + |p|^2/2 is integrated exactly (a
   rotation by the step size), only the data term is kicked. The energy error then comes from the data
@@ -363,6 +363,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     if len(groups) == 1 and client is None and workers is None:
         parts = [_run_chains(net, x, y, settings, groups[0], path, resume, progress)]
     else:
+        _problem(net, x, y, x_test, supervised_steps)  # bad input fails here, before any task starts
         shares = [len(b) for b in np.array_split(np.arange(samples), len(groups))]
         tasks = [(net, x, y, settings, g, _group_path(path, g, chains), resume, None) for g in groups]
         with executor(client, workers) as ex:
@@ -389,6 +390,27 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
     )
 
 
+def _problem(net, x, y, x_test, supervised_steps):
+    """The checked problem: (xs, xs_all, train program, joint program, supervised readouts S, y as
+    (len(S), P)); raises on inputs outside the model (module docstring) or of the wrong shape."""
+    xs, xs_all = joint_inputs(net, x, x_test)
+    train = net.program(xs)
+    P, p_all = xs.shape[0], xs_all.shape[0]
+    joint = train if x_test is None else net.program(xs_all, batch_rows=P)
+    check_model(net, train, P)
+    check_model(net, joint, p_all)
+    S = _supervised(supervised_steps, len(train.readouts))
+    y = check_finite_array("y", y)
+    if y.ndim == 1 and len(S) == 1:
+        y = y[None, :]
+    if y.shape != (len(S), P):
+        raise ValueError(
+            f"y must have shape (len(supervised_steps), P) = ({len(S)}, {P}) (or ({P},) for one supervised "
+            f"step), got shape {np.shape(y)}"
+        )
+    return xs, xs_all, train, joint, S, y
+
+
 def _group_path(path, group, chains):
     """The checkpoint file of a chain group: ``path`` itself for the group of all chains."""
     if path is None or len(group) == chains:
@@ -406,22 +428,9 @@ def _run_chains(net, x, y, settings, group, path, resume, progress) -> dict:
     integrator, seed, checkpoint_every = settings["integrator"], settings["seed"], settings["checkpoint_every"]
     supervised_steps = settings["supervised_steps"]
     chains = len(group)
-    xs, xs_all = joint_inputs(net, x, x_test)
-    train = net.program(xs)
+    xs, xs_all, train, joint, S, y = _problem(net, x, y, x_test, supervised_steps)
     P, p_all = xs.shape[0], xs_all.shape[0]
-    joint = train if x_test is None else net.program(xs_all, batch_rows=P)
-    check_model(net, train, P)
-    check_model(net, joint, p_all)
     R = len(train.readouts)
-    S = _supervised(supervised_steps, R)
-    y = check_finite_array("y", y)
-    if y.ndim == 1 and len(S) == 1:
-        y = y[None, :]
-    if y.shape != (len(S), P):
-        raise ValueError(
-            f"y must have shape (len(supervised_steps), P) = ({len(S)}, {P}) (or ({P},) for one supervised "
-            f"step), got shape {np.shape(y)}"
-        )
     yy = np.sqrt(signal) * y.reshape(-1)
 
     blocks = weight_blocks(train, width)
