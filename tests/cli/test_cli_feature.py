@@ -41,21 +41,6 @@ def test_dnn_has_no_cross_time_order_and_samples_resume(tmp_path, capsys):
         assert again[key] == entry[key], key
 
 
-def test_chain_groups_on_two_workers_give_the_numbers_of_this_process(tmp_path):
-    # --chain-group 1 --workers 2: each chain a Dask task on a local cluster; the same sampled numbers as
-    # the same groups run here (fails if the command dropped --chain-group or ran the groups elsewhere
-    # with other keys), with one checkpoint per group
-    base = ["feature", "--arch", "dnn", "--signal", "0.5", "--points", "1024", *TINY_SAMPLING, "--chain-group", "1",
-            "--quiet"]
-    assert main(base + ["--out", str(tmp_path / "here.json"), "--checkpoint-dir", str(tmp_path / "ck")]) == 0
-    assert main(base + ["--out", str(tmp_path / "there.json"), "--workers", "2"]) == 0
-    here, there = (json.loads((tmp_path / f"{n}.json").read_text())["sampling"][0] for n in ("here", "there"))
-    for key in ("order", "kernel", "kernel_sq", "overlap", "prediction", "acceptance", "step_size", "tau"):
-        assert here[key] == there[key], key
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["feature_0.5.chains-0-0.npz",
-                                                                   "feature_0.5.chains-1-1.npz"]
-
-
 def test_rnn_order_parameter_vanishes_below_and_grows_above_the_transition(tmp_path, capsys):
     out = tmp_path / "f.json"
     assert main(["feature", "--arch", "rnn", "--steps", "3", "--signal", "0.2", "1.0", "--points", "16384",

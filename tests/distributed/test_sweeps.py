@@ -57,3 +57,22 @@ def test_posterior_chain_groups_on_workers_are_the_single_process_ones(dask_clie
                      "step_size", "readout_trace", "chain_kernel", "w_eigenvalues"):
             assert np.array_equal(getattr(here, name), getattr(there, name)), (net, name)
         assert len({tuple(r) for r in np.round(here.readout_trace, 12)}) == 4  # four distinct chains
+
+
+def test_feature_command_runs_chain_groups_on_a_scheduler_with_the_numbers_of_this_process(tmp_path, dask_client):
+    # netfield feature --chain-group 1 --scheduler ADDRESS: each chain a Dask task; the same sampled numbers
+    # as the same groups run here (fails if the command dropped --chain-group, or ran the groups elsewhere
+    # with other keys), with one checkpoint file per group
+    import json
+
+    from netfield.cli import main
+
+    base = ["feature", "--arch", "dnn", "--signal", "0.5", "--points", "1024", "--width", "16", "--chains", "2",
+            "--samples", "10", "--burn-in", "10", "--thin", "1", "--chain-group", "1", "--quiet"]
+    assert main(base + ["--out", str(tmp_path / "here.json"), "--checkpoint-dir", str(tmp_path / "ck")]) == 0
+    assert main(base + ["--out", str(tmp_path / "there.json"), "--scheduler", dask_client.scheduler.address]) == 0
+    here, there = (json.loads((tmp_path / f"{n}.json").read_text())["sampling"][0] for n in ("here", "there"))
+    for key in ("order", "kernel", "kernel_sq", "overlap", "prediction", "acceptance", "step_size", "tau"):
+        assert here[key] == there[key], key
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["feature_0.5.chains-0-0.npz",
+                                                                   "feature_0.5.chains-1-1.npz"]
