@@ -169,7 +169,8 @@ def run(args) -> int:
         ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else None
         where = cluster(args)
         with contextlib.ExitStack() as stack:
-            client = None if where == {"client": None, "workers": None} else stack.enter_context(executor(**where))
+            # one executor for every signal (a local cluster started once), none without --scheduler / --workers
+            client = stack.enter_context(executor(**where)) if any(v is not None for v in where.values()) else None
             for s in signals:
                 stages(f"sampling width {args.width} at signal {s:g} ({args.burn_in} burn-in iterations, then "
                        f"{args.samples} samples x {args.thin})")
