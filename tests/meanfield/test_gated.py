@@ -1,12 +1,14 @@
-"""The gated-recurrence back-end (meanfield/gated.py, docs/tensor_programs.md B5) for GRU states.
+"""The gated-recurrence back-ends for GRU states (docs/tensor_programs.md): the trajectory integral
+(meanfield/gated.py, B5) and, for erf gates and up to 8 steps, separation of variables (gated_sov.py, B6).
 
 - recognition by the program's shape: GRU chains with and without a reset gate are found; LSTM,
   the masked steps of unequal-length batches, fixed or logistic-reset gates and programs whose gate
   and candidate share a matrix take the generic path;
 - against the independent GP4A-style orthant computation (tests/program/gru_gp4a_reference.py): the
   committed high-precision reference (tests/data/gru_orthant_reference.npz, 8 sequences x 5 steps,
-  Genz abseps 2e-8, tests/data/generate_gru_reference.py) within 4 reported errors, every two-time
-  state moment, and the reported error honest and falling with points;
+  Genz abseps 2e-8, tests/data/generate_gru_reference.py) within 4 reported errors and, at 2^14
+  points per pass, to 1e-6 in every two-time state moment; the reported error honest and falling
+  with points; B5 and B6 agree, B6 chosen as documented;
 - LSTM (gated_lstm.py): recognised, equal to the generic path within the combined errors (cell and
   output taps), smaller error at the same points;
 - the generic per-entry quasi-Monte-Carlo path agrees within the combined errors;
@@ -107,23 +109,51 @@ def reference():
     return data["x"], data["state"], float(data["abseps"])
 
 
-@pytest.mark.slow
 def test_matches_high_precision_orthant_reference(reference):
     x, state, abseps = reference
-    mf = nf.mean_field(nf.gru(5), x, qmc_points=2**16)
-    T = state.shape[0]
+    mf = nf.mean_field(nf.gru(5), x)  # default points: the orthant back-end (B6) at 256 points per pass
     assert abseps <= 2e-8
+    readout_dev = np.abs(mf.readout - state[-1, -1])
+    assert np.all(readout_dev <= 4 * mf.error + 1e-7), (readout_dev / mf.error).max()
+    assert mf.max_error < 1e-4, mf.max_error
+
+
+@pytest.mark.slow
+def test_reaches_1e_6_against_the_reference(reference):
+    """Issue 19's target: GP4A's GRU to <= 1e-6 (three of the eight sequences: the kernel of a subset is
+    the sub-block, the GRU couples no patterns), every two-time state moment."""
+    x, state, _ = reference
+    mf = nf.mean_field(nf.gru(5), x[:3], qmc_points=2**18)  # 2^14 points per pass
+    T = state.shape[0]
     worst = 0.0
     for t in range(1, T + 1):
         for s in range(1, T + 1):
-            dev = np.abs(np.asarray(mf.tap("h", t, s)) - state[t - 1, s - 1])
+            dev = np.abs(np.asarray(mf.tap("h", t, s)) - state[t - 1, s - 1, :3, :3])
             worst = max(worst, dev.max())
-    readout_dev = np.abs(mf.readout - state[-1, -1])
-    assert np.all(readout_dev <= 4 * mf.error + 1e-7), (readout_dev / mf.error).max()
-    assert mf.max_error < 2e-5, mf.max_error
-    assert worst < 5e-5, worst
-    print(f"\n8 x 5 GRU at 2^16 points: max |dev| readout {readout_dev.max():.2e}, all states {worst:.2e}, "
-          f"reported max error {mf.max_error:.2e}")
+    readout_dev = np.abs(mf.readout - state[-1, -1, :3, :3])
+    assert np.all(readout_dev <= 4 * mf.error + 1e-8), (readout_dev / mf.error).max()
+    assert mf.max_error < 1e-6, mf.max_error
+    assert worst < 1e-6, worst
+    print(f"\n3 x 5 GRU at 2^14 points per pass: max |dev| readout {readout_dev.max():.2e}, all states "
+          f"{worst:.2e}, reported max error {mf.max_error:.2e}")
+
+
+def test_orthant_and_trajectory_back_ends_agree(monkeypatch):
+    """B6 (orthant: erf gates, T <= 8) and B5 (trajectory integral: longer chains) agree within their
+    combined errors; the selection follows ORTHANT_MAX_STEPS."""
+    from netfield.meanfield import gated_sov
+
+    x = np.random.default_rng(8).normal(size=(3, 4, 2))
+    orthant = nf.mean_field(nf.gru(4), x, qmc_points=2**12)
+    program = orthant.program
+    chain = find_chain(program, _states(program)[0])
+    assert chain.orthant(4) and not chain.orthant(gated_sov.ORTHANT_MAX_STEPS + 1)
+    monkeypatch.setattr(gated_sov, "ORTHANT_MAX_STEPS", 0)
+    trajectory = nf.mean_field(nf.gru(4), x, qmc_points=2**12, seed=1)  # a new seed: no memoised moments
+    assert trajectory.backends.get("gated") == 1
+    dev = np.abs(orthant.readout - trajectory.readout)
+    assert np.all(dev <= 4 * np.hypot(orthant.error, trajectory.error) + 1e-9), dev.max()
+    assert orthant.max_error < trajectory.max_error, (orthant.max_error, trajectory.max_error)  # at 1/16 of the points
 
 
 def test_error_falls_with_points_and_is_honest():

@@ -26,6 +26,10 @@ its points are z_p = A_m xi_p with A_m the PCA factor (M1, derivative D1), and t
 A reset gate, c_t = W_h (sig(r_t) h_{t-1}) + ..., enters through
 E[sig(r_t(a)) sig(r_s(b))] E[h_{t-1}(a) h_{s-1}(b)] (r independent of h's leaves; erf gates).
 
+With erf update gates and at most 8 steps the gate factors are instead integrated by separation of
+variables (:mod:`netfield.meanfield.gated_sov`, back-end B6: 50-100x smaller error at equal points);
+this module's trajectory integral serves longer chains.
+
 Pairs are independent given the diagonal pairs (a, a), which go first with DIAG_BOOST times the
 points (their error feeds every covariance); the rest run in chunks through one jitted kernel.
 Each of the engine's replicates uses its own scrambling and carries its own covariances, so the
@@ -84,8 +88,23 @@ class GatedChain:
 
     dims = 1  # Sobol' dimensions per sequence and step
 
+    def orthant(self, T: int) -> bool:
+        """erf update gates and T <= ORTHANT_MAX_STEPS: the gate factors are orthant probabilities,
+        integrated by separation of variables (:mod:`netfield.meanfield.gated_sov`, B6) instead of the
+        trajectory integral (B5); B6's cost grows like T^4 against B5's T^3 (break-even near T = 9,
+        measured: docs/tensor_programs.md, B6)."""
+        from ..program.architectures import erf_sigmoid
+        from .gated_sov import ORTHANT_MAX_STEPS
+
+        return self.gate is erf_sigmoid and T <= ORTHANT_MAX_STEPS
+
     def kernel(self, T, same, method):
-        return _pair_kernel(T, same, (self.gate, self.reset_gate, self.activation), method, self.r is not None)
+        key = (self.gate, self.reset_gate, self.activation)
+        if self.orthant(T):
+            from .gated_sov import sov_pair_kernel
+
+            return sov_pair_kernel(T, same, key, method, self.r is not None)
+        return _pair_kernel(T, same, key, method, self.r is not None)
 
 
 def _terms(program, g, coef=1.0):
@@ -278,11 +297,19 @@ class GatedSolver:
         seed = int(np.random.SeedSequence([eng.seed, eng._draws]).generate_state(1)[0])
         rows = np.arange(N)
         dims = chain.dims * T
-        diag = self._pairs(rows, rows, None, sobol_normals(P * DIAG_BOOST, dims, R, seed=seed))  # (K, R, N, T, T)
+        if getattr(chain, "orthant", lambda T: False)(T):  # uniforms of both copies of the pair (eq. G3)
+            from ..gauss.sov import sobol_uniforms
+            from .gated_sov import DIAG_BOOST as boost
+            from .gated_sov import orthant_points
+
+            points = lambda n, d, s: sobol_uniforms(orthant_points(n), 2 * dims, R, seed=s)
+        else:
+            boost, points = DIAG_BOOST, lambda n, d, s: sobol_normals(n, d, R, seed=s)
+        diag = self._pairs(rows, rows, None, points(P * boost, dims, seed))  # (K, R, N, T, T)
         full = jnp.zeros((K, R, T, T, N, N)).at[..., rows, rows].set(diag.transpose(0, 1, 3, 4, 2))
         ia, ib = np.triu_indices(N, 1)
         if ia.size:
-            s = self._pairs(ia, ib, diag, sobol_normals(P, 2 * dims, R, seed=seed + 1))  # (K, R, pairs, T, T)
+            s = self._pairs(ia, ib, diag, points(P, 2 * dims, seed + 1))  # (K, R, pairs, T, T)
             full = full.at[..., ia, ib].set(s.transpose(0, 1, 3, 4, 2))
             full = full.at[..., ib, ia].set(s.transpose(0, 1, 4, 3, 2))
         for k, states in enumerate(chain.memo):
@@ -298,11 +325,17 @@ class GatedSolver:
         T, R = self.T, self.R
         P, nv = xi.shape[1], xi.shape[2]
         same = diag is None
-        block = int(min(P, max(64, _CHUNK_ELEMENTS // (R * nv * 16))))
-        block = 1 << (block.bit_length() - 1)  # a power of 2 dividing P
-        chunk = int(max(1, min(a.size, _CHUNK_ELEMENTS // (R * block * nv))))
         fn = self.chain.kernel(T, same, self.method)
-        xi_blocks = jnp.asarray(np.ascontiguousarray(xi.reshape(R, P // block, block, nv).transpose(1, 0, 2, 3)))
+        if getattr(self.chain, "orthant", lambda T: False)(T):  # B6 takes the (R, P, 2T) uniforms as they are
+            from .gated_sov import chunk_size
+
+            chunk = chunk_size(T, R, a.size)
+            xi_blocks = jnp.asarray(xi)
+        else:
+            block = int(min(P, max(64, _CHUNK_ELEMENTS // (R * nv * 16))))
+            block = 1 << (block.bit_length() - 1)  # a power of 2 dividing P
+            chunk = int(max(1, min(a.size, _CHUNK_ELEMENTS // (R * block * nv))))
+            xi_blocks = jnp.asarray(np.ascontiguousarray(xi.reshape(R, P // block, block, nv).transpose(1, 0, 2, 3)))
         out = []
         for lo in range(0, a.size, chunk):
             idx = np.minimum(np.arange(lo, lo + chunk), a.size - 1)  # pad the last chunk (one compiled shape)
@@ -325,18 +358,11 @@ def _pair_kernel(T, same, key, method, has_reset):
 
     gate, reset_gate, activation = key
 
-    def shifted(S):  # E[h_{t-1} h_{s-1}] at (t, s), 0 where t = 0 or s = 0
-        return jnp.pad(S[..., :-1, :-1], ((0, 0), (0, 0), (1, 0), (1, 0)))
-
-    def fam_cov(fam, side, Sp):  # (R, B, T, T) covariance of a family between the rows of side
-        scale, daa, dbb, dab = fam
-        return scale * Sp[side] + {"aa": daa, "bb": dbb, "ab": dab}[side]
-
     def run(xi_blocks, fams, saa, sbb):
         R, B = fams["z"][1].shape[:2]
         S = jnp.zeros((R, B, T, T))
         for m in range(T):
-            Sp = {"ab": shifted(S), "aa": shifted(S if same else saa[0]), "bb": shifted(S if same else sbb[0])}
+            Sp = {"ab": _shifted(S), "aa": _shifted(S if same else saa[0]), "bb": _shifted(S if same else sbb[0])}
             kz = {side: fam_cov(fams["z"], side, Sp) for side in ("aa", "bb", "ab")}
             n1 = m + 1
             if same:
@@ -374,6 +400,19 @@ def _pair_kernel(T, same, key, method, has_reset):
         return S[None]
 
     return jax.jit(run)
+
+
+def _shifted(S):
+    """E[h_{t-1} h_{s-1}] at (t, s) from S (R, B, T, T), 0 where t = 0 or s = 0."""
+    import jax.numpy as jnp
+
+    return jnp.pad(S[..., :-1, :-1], ((0, 0), (0, 0), (1, 0), (1, 0)))
+
+
+def fam_cov(fam, side, Sp):
+    """(R, B, T, T) covariance of a family between the rows of ``side`` ("aa", "bb", "ab")."""
+    scale, daa, dbb, dab = fam
+    return scale * Sp[side] + {"aa": daa, "bb": dbb, "ab": dab}[side]
 
 
 def _last_weights(z):

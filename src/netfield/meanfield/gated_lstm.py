@@ -30,7 +30,8 @@ import functools
 from dataclasses import dataclass
 
 from ..program.netsor import GatedCell, GatedOutput, Nonlin
-from .gated import _Family, _family, _gate_pair, _independent_families
+from .gated import _Family, _family, _gate_pair, _independent_families, fam_cov
+from .gated import _shifted as shifted
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,6 @@ def _lstm_kernel(T, same, key, method):
 
     gate, act, cell = key
     sides = ("aa", "bb", "ab")
-
-    def shifted(S):
-        return jnp.pad(S[..., :-1, :-1], ((0, 0), (0, 0), (1, 0), (1, 0)))
-
-    def fam_cov(fam, side, Sp):
-        scale, daa, dbb, dab = fam
-        return scale * Sp[side] + {"aa": daa, "bb": dbb, "ab": dab}[side]
 
     def run(xi_blocks, fams, saa, sbb):
         R, B = fams["i"][1].shape[:2]
