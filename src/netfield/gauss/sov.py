@@ -103,7 +103,9 @@ def sov_accumulate(chol, kind, weight, uniforms, *, chunk: int = 512, block: int
     """Estimates (R, M) of eq. (M8), one per replicate r and batch element m.
 
     chol: (R, M, D, D) lower-triangular factors (padding rows/columns: the identity);
-    kind: (M, D) integers 0 / 1 / 2 (see the module docstring), the same for every replicate;
+    kind: (M, D) integers 0 / 1 / 2 (see the module docstring), the same for every replicate; positions
+    after an element's last non-zero kind are skipped where a whole chunk ends there (sort the batch by
+    length to make use of it);
     weight: (R, M, D), used where kind == 2;
     uniforms: (R, P, D) in (0, 1), replicate r's point set (P a multiple of ``block``).
     JAX-traceable (called inside jitted kernels) and differentiable in chol and weight.
@@ -130,13 +132,16 @@ def sov_accumulate(chol, kind, weight, uniforms, *, chunk: int = 512, block: int
     weights = weight.reshape(R * nch, chunk, D)
     reps = jnp.repeat(jnp.arange(R), nch)
     ublocks = jnp.asarray(uniforms).reshape(R, nblk, block, D)
+    skipping = M > chunk  # several chunks: each skips the positions after its longest element
 
     def one_chunk(args):
         lt_c, d_c, k_c, w_c, r = args
         active = k_c > 0
         record = k_c == 2
+        length = jnp.max(jnp.where(jnp.any(active, axis=0), jnp.arange(1, D + 1), 0))
 
         def one_block(total, u):
+
             def step(i, state):
                 mean, f, acc = state
                 e = _phi(-mean[:, :, i] / d_c[:, i, None])
@@ -146,8 +151,13 @@ def sov_accumulate(chol, kind, weight, uniforms, *, chunk: int = 512, block: int
                               phi_inverse(jnp.maximum(u[None, :, i] * e, _TINY)), 0.0)
                 return mean + y[:, :, None] * lt_c[:, i, None, :], f, acc
 
+            body = step
+            if skipping:  # positions past the chunk's longest element: nothing to do
+                def body(i, state):
+                    return jax.lax.cond(i < length, step, lambda i, s: s, i, state)
+
             state = (jnp.zeros((chunk, block, D)), jnp.ones((chunk, block)), jnp.zeros((chunk, block)))
-            _, _, acc = jax.lax.fori_loop(0, D, step, state)
+            _, _, acc = jax.lax.fori_loop(0, D, body, state)
             return total + acc.sum(axis=1), None
 
         if nblk == 1:  # no loop: smaller programs compile (and differentiate) faster

@@ -65,6 +65,7 @@ def step_plan(T: int, m: int, same: bool):
             hk = [0] * (short - k + 1) + ([k] * (long_ + 1) if spine_b else rec_t[short - k + 1:])
             pad = D - len(idx)
             rows.append((idx + [0] * pad, sign + [0.0] * pad, kind + [0] * pad, hj + [0] * pad, hk + [0] * pad, t * T + s))
+    rows.sort(key=lambda row: sum(k > 0 for k in row[2]))  # by length: chunks of similar passes (sov_accumulate)
     idx, sign, kind, hj, hk, entry = (np.asarray(c) for c in zip(*rows))
     return idx, sign, kind, hj, hk, entry
 
@@ -109,13 +110,13 @@ def sov_pair_kernel(T, same, key, method, has_reset):
             pad = kind == 0
             c = cy[:, :, idx[:, :, None], idx[:, None, :]] * (sign[:, :, None] * sign[:, None, :])
             c = jnp.where((pad[:, :, None] | pad[:, None, :]), np.eye(D), c)  # padding: identity
-            chol = jnp.linalg.cholesky(c)  # (R, B, npass, D, D)
-            w = jnp.where(kind == 2, hc[:, :, hj, hk], 0.0)  # (R, B, npass, D)
-            est = sov_accumulate(chol.reshape(R, B * npass, D, D), np.tile(kind, (B, 1)),
-                                 w.reshape(R, B * npass, D), u[:, :, :D])
+            chol = jnp.linalg.cholesky(jnp.swapaxes(c, 1, 2))  # (R, npass, B, D, D): pass-major, by length
+            w = jnp.where(kind[:, None] == 2, jnp.swapaxes(hc[:, :, hj, hk], 1, 2), 0.0)  # (R, npass, B, D)
+            est = sov_accumulate(chol.reshape(R, npass * B, D, D), np.repeat(kind, B, axis=0),
+                                 w.reshape(R, npass * B, D), u[:, :, :D])
             onehot = np.zeros((npass, T * T))
             onehot[np.arange(npass), entry] = 1.0
-            vals = (est.reshape(R, B, npass) @ onehot).reshape(R, B, T, T)  # entries with max(t, s) = m
+            vals = jnp.einsum("rpb,pe->rbe", est.reshape(R, npass, B), onehot).reshape(R, B, T, T)  # max(t, s) = m
             mask = np.zeros((T, T), bool)
             mask[m, :n1] = True
             if same:
