@@ -10,7 +10,7 @@ Cases (x ~ N(0, 1), all variances 1, erf gates and candidate):
   high-precision values (Genz abseps 2e-8) give the *actual* error of every run; netfield (B6) at
   qmc_points 2^12 .. 2^18 and B5 forced at 2^12 and 2^16 (first call, compilation included, then a
   warm call with a new seed), the peer at abseps 1e-6 (its accuracy) once;
-- "50x10": 50 sequences of 10 steps, d = 8, netfield (B5: more than 8 steps) at 2^12 and 2^13 points
+- "50x10": 50 sequences of 10 steps, d = 8, netfield (B5: more than 8 steps) at 2^12, 2^13, 2^14 points
   (first and warm call, reported error); the peer is not run (about 1.6e6 Genz integrals; GP4A's
   approach extrapolates to hours), its cost is estimated from the 8x5 run per integral.
 Timings are wall-clock seconds on this machine; the load average is recorded with them.
@@ -108,7 +108,7 @@ def main(argv=None):
     out["cases"]["8x5"] = case
     x50 = np.random.default_rng(0).normal(size=(50, 10, 8))
     rows = []
-    for points in ((2**12,) if args.quick else (2**12, 2**13)):
+    for points in ((2**12,) if args.quick else (2**12, 2**13, 2**14)):
         k, err, first, warm = _netfield(x50, 10, points)
         rows.append({"points": points, "backend": _backend(10, "auto"), "first_s": first, "warm_s": warm,
                      "reported_error": err})
