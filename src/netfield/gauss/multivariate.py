@@ -57,6 +57,7 @@ __all__ = [
     "psd_sqrt",
     "qmc_expectation",
     "sobol_normals",
+    "sobol_uniforms",
 ]
 
 _SYM_RTOL = 1e-10  # relative asymmetry tolerated in a covariance
@@ -136,17 +137,34 @@ def _sobol_engine(dim: int, rng: np.random.Generator):
 
 
 @functools.lru_cache(maxsize=8)
-def _sobol_normals_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
-    from scipy import special  # scipy (~0.1 s at import) loads on first use
-
+def _sobol_uniforms_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
     m = points.bit_length() - 1
     children = np.random.SeedSequence(seed).spawn(replicates)
     out = np.empty((replicates, points, dim))
     for r, child in enumerate(children):
-        u = _sobol_engine(dim, np.random.default_rng(child)).random_base2(m)
-        out[r] = special.ndtri(np.clip(u, _U_LO, _U_HI))
+        out[r] = np.clip(_sobol_engine(dim, np.random.default_rng(child)).random_base2(m), _U_LO, _U_HI)
     out.setflags(write=False)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _sobol_normals_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
+    from scipy import special  # scipy (~0.1 s at import) loads on first use
+
+    out = special.ndtri(_sobol_uniforms_cached(points, dim, replicates, seed))
+    out.setflags(write=False)
+    return out
+
+
+def sobol_uniforms(points: int, dim: int, replicates: int = 8, seed: int = 0) -> np.ndarray:
+    """Read-only (replicates, points, dim) scrambled Sobol' uniforms in [2^-60, 1 - 2^-53]: the points
+    behind :func:`sobol_normals` (which maps them by Phi^{-1}), same scramblings and cache policy."""
+    points = _check_power_of_two("points", points)
+    dim = check_positive_int("dim", dim)
+    if dim > _MAX_SOBOL_DIM:
+        raise ValueError(f"dim must be <= {_MAX_SOBOL_DIM} (scipy's Sobol' direction numbers), got {dim}")
+    replicates = check_positive_int("replicates", replicates)
+    return _sobol_uniforms_cached(points, dim, replicates, _check_seed(seed))
 
 
 def sobol_normals(points: int, dim: int, replicates: int = 8, seed: int = 0) -> np.ndarray:

@@ -28,9 +28,7 @@ processing ``chunk`` batch elements x ``block`` points at a time.
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
+from .multivariate import sobol_uniforms
 
 __all__ = ["sobol_uniforms", "sov_accumulate"]
 
@@ -75,28 +73,6 @@ def _phi(x):
     import jax.scipy.special as jsp
 
     return 0.5 * jsp.erfc(-_SQRT_HALF * x)
-
-
-@functools.lru_cache(maxsize=8)
-def _sobol_uniforms_cached(points: int, dim: int, replicates: int, seed: int) -> np.ndarray:
-    from .multivariate import _U_HI, _U_LO, _sobol_engine
-
-    m = points.bit_length() - 1
-    children = np.random.SeedSequence(seed).spawn(replicates)
-    out = np.empty((replicates, points, dim))
-    for r, child in enumerate(children):
-        out[r] = np.clip(_sobol_engine(dim, np.random.default_rng(child)).random_base2(m), _U_LO, _U_HI)
-    out.setflags(write=False)
-    return out
-
-
-def sobol_uniforms(points: int, dim: int, replicates: int = 8, seed: int = 0) -> np.ndarray:
-    """Read-only (replicates, points, dim) scrambled Sobol' uniforms, the same scramblings as
-    :func:`netfield.gauss.multivariate.sobol_normals` (whose points are Phi^{-1} of these)."""
-    from .multivariate import _check_power_of_two, _check_seed
-
-    return _sobol_uniforms_cached(_check_power_of_two("points", points), int(dim), int(replicates),
-                                  _check_seed(seed))
 
 
 def sov_accumulate(chol, kind, weight, uniforms, *, chunk: int = 512, block: int = 256):
