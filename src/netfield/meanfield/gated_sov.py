@@ -18,7 +18,8 @@ j are the first-exceedance probabilities of one separation-of-variables pass (eq
 with one pass per firing time k of the shorter side (the roles of a and b swapped when s > t). Each
 pass integrates a smooth bounded function (the constraint is built into the sampling), so its error
 is orders of magnitude below that of the trajectory integral (G2) at the same number of points:
-GP4A's GRU on 8 x 5 ~7e-7 at 2^14 points, ~3e-6 at 2^12 (B5: 2e-4 at 2^12).
+GP4A's GRU on 8 x 5 6.7e-7 at 2^14 points per pass (qmc_points=2**18), 2.6e-6 at 2^12 per pass
+(B5: 2.2e-4 at 2^12 points).
 
 Cost: pairs x replicates x qmc_points x sum_{t,s} (min(t,s) + 1)(max(t,s) + 1 + ...) x (2T + 2 special
 functions), about (T(T+1)/2)^2 pass-dimensions per pair: T^4 / 4 instead of B5's T^3; the accuracy
@@ -34,7 +35,7 @@ import numpy as np
 from .gated import _candidate_moments
 
 DIAG_BOOST = 2  # diagonal pairs (each entry's gate covariances use them) get 2x the points
-POINT_SHARE = 16  # a pass runs qmc_points / 16 points (at least 16): about B5's cost at T = 5, 10x its accuracy
+POINT_SHARE = 16  # a pass runs qmc_points / 16 points (at least 16): at T = 5 below B5's time, ~5x its accuracy
 ORTHANT_MAX_STEPS = 8  # longer chains: B5 (B6 costs ~T^4, B5 ~T^3; equal accuracy per second near T = 9)
 _PAIR_BYTES = 1 << 28  # working memory (factors of every pass) per chunk of pairs
 
