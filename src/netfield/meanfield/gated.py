@@ -256,6 +256,7 @@ class GatedSolver:
         self.N = engine.size(chain.memo[0][0])
         self.points = engine.points
         self.method = engine.method
+        self.orthant = bool(getattr(chain, "orthant", None) and chain.orthant(self.T))  # B6 (GRU, erf gates)
 
     # -- covariances of the Input / Bias parts: (R, T, T, N, N) per family ----------------------------
     def _drive(self, fam):
@@ -301,8 +302,8 @@ class GatedSolver:
         seed = int(np.random.SeedSequence([eng.seed, eng._draws]).generate_state(1)[0])
         rows = np.arange(N)
         dims = chain.dims * T
-        if getattr(chain, "orthant", lambda T: False)(T):  # uniforms of both copies of the pair (eq. G3)
-            from ..gauss.sov import sobol_uniforms
+        if self.orthant:  # uniforms for both copies of every pair, diagonal ones included (eq. G3)
+            from ..gauss.multivariate import sobol_uniforms
             from .gated_sov import DIAG_BOOST as boost
             from .gated_sov import orthant_points
 
@@ -330,7 +331,7 @@ class GatedSolver:
         P, nv = xi.shape[1], xi.shape[2]
         same = diag is None
         fn = self.chain.kernel(T, same, self.method)
-        if getattr(self.chain, "orthant", lambda T: False)(T):  # B6 takes the (R, P, 2T) uniforms as they are
+        if self.orthant:  # B6 takes the (R, P, 2T) uniforms as they are
             from .gated_sov import chunk_size
 
             chunk = chunk_size(T, R, a.size)
