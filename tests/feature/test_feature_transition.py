@@ -42,7 +42,7 @@ def test_quadrature_rules_agree_at_moderate_signal():
 
 
 def test_bad_rule_is_rejected():
-    with pytest.raises(ValueError, match=r"rule must be one of 'auto', 'hermite', 'qmc', got 'simpson'"):
+    with pytest.raises(ValueError, match=r"rule must be one of 'auto', 'hermite', 'qmc', 'mcmc', got 'simpson'"):
         build_problem(nf.rnn(2, "erf"), X2, Y2, kappa=0.1, rule="simpson")
 
 

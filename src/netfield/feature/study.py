@@ -255,6 +255,36 @@ def sequential_task(P_train=3, P_test=3, d=3, steps=3, seed=1):
     return seq[:P_train], labels[:P_train], seq[P_train:], labels[P_train:]
 
 
+def digit_rows_task(P_train=20, P_test=20, steps=5, classes=(3, 8), seed=0):
+    """Handwritten digits read row by row (scikit-learn's bundled 8 x 8 images, no download).
+
+    Each image's 8 pixel rows are averaged into ``steps`` consecutive bands (``steps`` <= 8; band t is
+    the input at step t, d = 8 pixel columns), the whole set scaled to unit mean square input; label +1
+    for ``classes[0]``, -1 for ``classes[1]``; ``P_train + P_test`` images drawn without replacement
+    (``seed``), balanced between the classes as far as the counts allow.
+
+    Returns (x, labels, x_test, labels_test) with x of shape (P, steps, 8).
+    """
+    from sklearn.datasets import load_digits
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 8:
+        raise ValueError(f"steps must be an integer in 1..8 (bands of the 8 pixel rows), got {steps!r}")
+    images, digit = load_digits(return_X_y=True)
+    images = images.reshape(-1, 8, 8)
+    rng = np.random.default_rng(seed)
+    total = P_train + P_test
+    picks = []
+    for i, c in enumerate(classes):
+        pool = np.flatnonzero(digit == c)
+        picks.append(rng.choice(pool, size=total // 2 + (i < total % 2), replace=False))
+    order = rng.permutation(np.concatenate(picks))
+    edges = np.linspace(0, 8, steps + 1).round().astype(int)
+    seq = np.stack([images[order, a:b].mean(axis=1) for a, b in itertools.pairwise(edges)], axis=1)
+    seq = seq / np.sqrt(np.mean(seq ** 2))
+    labels = np.where(digit[order] == classes[0], 1.0, -1.0)
+    return seq[:P_train], labels[:P_train], seq[P_train:], labels[P_train:]
+
+
 def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, sampler=None, seed=0) -> dict:
     """Test error at every step when targets are given at ``supervised`` steps only (RNN vs DNN)."""
     start = time.perf_counter()
@@ -287,4 +317,4 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
     return out
 
 
-__all__ = ["sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]
+__all__ = ["digit_rows_task", "sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]

@@ -71,20 +71,22 @@ class Problem:
     log_weights: np.ndarray = field(repr=False, default=None)
     proposal: np.ndarray | None = field(repr=False, default=None)
     defensive: np.ndarray | None = field(repr=False, default=None)
+    control_variate: bool = True
 
 
 def _flatten_problem(p: Problem):
     leaves = (p.net, p.c_in, p.targets, p.kappa, p.signal, p.inv_width, p.normals, p.log_weights, p.proposal,
               p.defensive)
-    aux = (p.T, p.P, p.P_train, p.supervised, tuple(map(tuple, np.asarray(p.free).tolist())), p.linear)
+    aux = (p.T, p.P, p.P_train, p.supervised, tuple(map(tuple, np.asarray(p.free).tolist())), p.linear,
+           p.control_variate)
     return leaves, aux
 
 
 def _unflatten_problem(aux, leaves) -> Problem:
-    T, P, P_train, supervised, free, linear = aux
+    T, P, P_train, supervised, free, linear, control_variate = aux
     net, c_in, targets, kappa, signal, inv_width, normals, log_weights, proposal, defensive = leaves
     return Problem(net, T, P, P_train, supervised, c_in, np.array(free, bool), targets, kappa, signal, inv_width,
-                   linear, normals, log_weights, proposal, defensive)
+                   linear, normals, log_weights, proposal, defensive, control_variate)
 
 
 # a pytree: the jitted map compiles once per structure (steps, patterns, supervised steps, activation),
@@ -169,16 +171,19 @@ def build_problem(net: Network, x, y, *, kappa: float, signal: float = 1.0, supe
                    log_weights)
 
 
-RULES = ("auto", "hermite", "qmc")
+RULES = ("auto", "hermite", "qmc", "mcmc")
 MIN_HERMITE = 6  # fewest Gauss-Hermite nodes per dimension the "auto" rule accepts
+MAX_QUADRATURE_DIM = 24  # largest T P the "auto" rule integrates by QMC; above, Markov chains (F8c)
 
 
 def resolve_rule(rule: str, points: int, T: int, P: int) -> tuple:
-    """(``"hermite"`` or ``"qmc"``, Gauss-Hermite nodes per dimension m) of a rule request
-    (:func:`_nodes`; m is 0 for QMC)."""
+    """(``"hermite"``, ``"qmc"`` or ``"mcmc"``, Gauss-Hermite nodes per dimension m) of a rule request
+    (:func:`_nodes`; m is 0 for QMC and Markov chains)."""
     m = int(np.floor(points ** (1.0 / (T * P)) + 1e-9))
     if rule == "hermite" or (rule == "auto" and m >= MIN_HERMITE):
         return "hermite", max(m, 2)
+    if rule == "mcmc" or (rule == "auto" and T * P > MAX_QUADRATURE_DIM):
+        return "mcmc", 0
     return "qmc", 0
 
 
@@ -188,9 +193,13 @@ def _nodes(rule: str, points: int, T: int, P: int, seed: int):
     ``"hermite"``: tensor Gauss-Hermite rule with m = floor(points^(1 / (T P))) nodes per dimension
     (at least 2; exact for polynomials of degree 2m - 1 in each variable: spectrally accurate for the
     smooth tilts of erf / tanh networks); ``"qmc"``: scrambled Sobol normals with all 2^T sign flips
-    (equal weights; ``points`` in all); ``"auto"``: Gauss-Hermite where m >= 6, else QMC.
+    (equal weights; ``points`` in all); ``"auto"``: Gauss-Hermite where m >= 6, else QMC (up to T P =
+    MAX_QUADRATURE_DIM), else Markov chains. ``"mcmc"``: the 2^T sign flips of one point (enough for the
+    lazy point, exact with the control variate; the averages come from Markov chains, feature/sampled.py).
     """
     d = T * P
+    if rule == "mcmc":
+        points = 2 ** T
     rule, m = resolve_rule(rule, points, T, P)
     if rule == "hermite":
         x1, w1 = np.polynomial.hermite_e.hermegauss(m)
@@ -280,20 +289,23 @@ def _tilted_moments(prob: Problem, C, B):
     bs = bm + bm.T  # E(h) = phi^T bm phi,  grad E = phi' * (bs phi)
     field = phi @ bs  # (S, T P)
     energy = 0.5 * jnp.sum(field * phi, axis=1)
-    w0 = jax.nn.softmax(lw)
     w = jax.nn.softmax(energy + lw)
+    # nodes that are not a sample of N(0, I) (Markov-chain draws of a tilted law, feature/sampled.py): no
+    # control variate (its Gaussian term would be importance-weighted from far away, adding noise)
+    w0 = jax.nn.softmax(lw) if prob.control_variate else jnp.zeros_like(w)
     # control variate: exact Gaussian <phi phi^T> (netfield.gauss.pair) + the tilt's effect estimated
     # with the same points (exact in the lazy limit; errors cancel where the tilt is weak)
     diag = jnp.diagonal(cm)
-    exact = pair(prob.net.activation, diag[:, None], diag[None, :], cm)
+    exact = pair(prob.net.activation, diag[:, None], diag[None, :], cm) if prob.control_variate else 0.0
     tilt_effect = jnp.einsum("n,ni,nj->ij", w - w0, phi, phi)
     phph = _blocks(exact + tilt_effect, T, P)
     # Stein / Price: d ln Z / dC = <grad grad^T E + grad E grad E^T> / 2 (no C^-1: low variance), F6
     g = dphi * field
     stein = (jnp.einsum("n,ni,nj->ij", w, g, g) + jnp.diag(w @ (ddphi * field))
              + bs * jnp.einsum("n,ni,nj->ij", w, dphi, dphi))
-    hh = cm + jnp.einsum("n,ni,nj->ij", w - w0, h, h)  # same control variate: <h h^T> = C + effect
-    xixi = eye + jnp.einsum("n,ni,nj->ij", w - w0, xi, xi)  # <xi xi^T> of the tilted law (whitened frame)
+    cv = 1.0 if prob.control_variate else 0.0
+    hh = cv * cm + jnp.einsum("n,ni,nj->ij", w - w0, h, h)  # same control variate: <h h^T> = C + effect
+    xixi = cv * eye + jnp.einsum("n,ni,nj->ij", w - w0, xi, xi)  # <xi xi^T> of the tilted law (whitened frame)
     # Kish effective sample size 1 / sum w^2 (for Gauss-Hermite nodes already < N without a tilt)
     return phph, _blocks(hh, T, P), 1.0 / jnp.sum(w ** 2), jnp.asarray(1.0), 0.5 * stein, xixi
 
@@ -379,7 +391,11 @@ class FeatureResult(Storable):
         kernel_error, overlap_error, prediction_error: numerical errors of ``kernel``, ``overlap`` and
             ``prediction`` (:func:`posterior_kernels` with ``replicates >= 2``: the standard deviation over
             independently scrambled QMC node sets, or the change from m - 1 to m Gauss-Hermite nodes per
-            dimension; 0 for linear networks, exact); None where not estimated.
+            dimension; 0 for linear networks, exact; ``rule="mcmc"``: the standard error from groups of
+            chains, docs/feature.md F8c); None where not estimated.
+        sampling: ``rule="mcmc"`` only: the Markov chains' diagnostics per sampling round and at the end
+            (acceptance, split-R-hat, effective sample size, the final move in errors ``z``;
+            :func:`netfield.feature.sampled.solve_sampled`); None for quadrature rules.
     """
 
     problem: Problem
@@ -399,6 +415,7 @@ class FeatureResult(Storable):
     kernel_error: np.ndarray | None = None
     overlap_error: np.ndarray | None = None
     prediction_error: np.ndarray | None = None
+    sampling: dict | None = None
 
     _storage_types = (Problem,)
     _storage_network = "problem.net"
@@ -429,7 +446,8 @@ METHODS = ("anderson", "iterate", "newton")
 
 
 def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol: float = 1e-10, max_iter: int = 500,
-          init=None, spectrum: bool = True, raise_on_failure: bool = True, deflate=()) -> FeatureResult:
+          init=None, spectrum: bool = True, raise_on_failure: bool = True, deflate=(), lazy=None,
+          min_ess: float = 0.0) -> FeatureResult:
     """Solve F5-F7 from the lazy point (or ``init`` = (C, Ct, Qt)).
 
     ``method="anderson"``: Anderson mixing of the last 6 residuals G(v) - v (restarted after a bad
@@ -438,7 +456,11 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     Jacobian J of G (JAX forward mode), step halved while the residual does not decrease. Newton
     converges to unstable solutions as well (the broken branch near its bifurcation, F10), which the
     iterations cannot; ``deflate`` (Newton only): known solutions (C, Ct, Qt) it must not return to
-    (deflation, :func:`_newton`). Converged when max |G(v) - v| < tol.
+    (deflation, :func:`_newton`). Converged when max |G(v) - v| < tol. ``lazy``: the lazy point
+    (:func:`lazy_point`) if already known (the result's ``gp_kernel``). ``min_ess`` (Anderson and
+    damped iteration): states whose importance weights keep a smaller effective sample size count as
+    failed (a trust region for reweighted draws, :mod:`netfield.feature.sampled`); the iteration then
+    restarts from the last state inside, and stops there if that fails too.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
@@ -446,13 +468,13 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
         raise ValueError(f"damping must be in (0, 1], got {damping!r}")
     T, P = prob.T, prob.P
     k = len(prob.supervised) * prob.P_train
-    gp = lazy_point(prob)
+    gp = lazy_point(prob) if lazy is None else jnp.asarray(lazy)
     state = (gp, jnp.zeros((T, T, P, P)), jnp.zeros((k, k))) if init is None else tuple(jnp.asarray(a) for a in init)
     v = _pack(prob, *state)
 
     def residual(v):
-        gv, r, res, _ = _jit_residual(prob, v)
-        return gv, r, float(res)
+        gv, r, res, diag = _jit_residual(prob, v)
+        return gv, r, float(res) if float(diag["ess"]) >= min_ess else np.inf
 
     if method == "newton":
         v, residuals, converged = _newton(prob, v, tol, max_iter, [_pack(prob, *d) for d in deflate])
@@ -474,9 +496,11 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
 
 
 def _iterate(v, residual, method, damping, tol, max_iter):
-    """Anderson mixing or damped iteration of v <- G(v) (``solve``)."""
+    """Anderson mixing or damped iteration of v <- G(v) (``solve``); where the residual is not finite,
+    the iteration stops at the last state where it was."""
     residuals, converged = [], False
     _, r, res = residual(v)
+    last_good = v
     history_v, history_r = [], []
     for _ in range(max_iter):
         residuals.append(res)
@@ -484,7 +508,8 @@ def _iterate(v, residual, method, damping, tol, max_iter):
             converged = True
             break
         if not np.isfinite(res):
-            break
+            return last_good, residuals, False
+        last_good = v
         history_v.append(np.asarray(v))
         history_r.append(np.asarray(r))
         history_v, history_r = history_v[-ANDERSON:], history_r[-ANDERSON:]
@@ -494,13 +519,12 @@ def _iterate(v, residual, method, damping, tol, max_iter):
             dv = np.stack([history_v[-1] - h for h in history_v[:-1]], axis=1)
             gamma = np.linalg.lstsq(dr, history_r[-1], rcond=None)[0]
             trial = jnp.asarray(history_v[-1] + damping * history_r[-1] - (dv + damping * dr) @ gamma)
-            _, _, res_t = residual(trial)
-            if not res_t < 10 * res:  # a bad extrapolation: restart the history with a plain damped step
-                history_v, history_r = [], []
-                trial = v + damping * r
-        else:
-            trial = v + damping * r
-        v = trial
+            _, r_t, res_t = residual(trial)
+            if res_t < 10 * res:
+                v, r, res = trial, r_t, res_t
+                continue
+            history_v, history_r = [], []  # a bad extrapolation: restart the history with a plain damped step
+        v = v + damping * r
         _, r, res = residual(v)
     return v, residuals, converged
 
@@ -681,7 +705,7 @@ def continuation(prob_at, signal: float, *, steps: int = 6, passes: int = PROPOS
 
 def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None, x_test=None,
                       width=None, points: int = 2**14, seed: int = 0, rule: str = "auto",
-                      spectrum: bool = False, replicates: int = 2) -> FeatureResult:
+                      spectrum: bool = False, replicates: int = 2, progress=True) -> FeatureResult:
     """Posterior (feature-learning) kernels of a muP-trained DNN or RNN: the saddle point F4-F7.
 
     Args:
@@ -693,23 +717,32 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
         supervised_steps: steps with targets (default: the last step only).
         x_test: test inputs for the predictor (same shape convention as x).
         width: if given, keep the O(1/n) log-determinant of the exact marginal likelihood (F7).
-        points: nodes of the tilted single-site averages (at most; see ``rule``).
+        points: nodes of the tilted single-site averages (at most; see ``rule``); with ``"mcmc"`` the
+            Markov-chain draws of the final rounds.
         rule: ``"hermite"`` (tensor Gauss-Hermite, floor(points^(1/(T P))) nodes per dimension),
-            ``"qmc"`` (scrambled Sobol with all 2^T sign flips) or ``"auto"`` (Gauss-Hermite when that
-            gives >= 6 nodes per dimension, else QMC).
-        spectrum: also return the eigenvalues of the saddle-point map's Jacobian (stability).
+            ``"qmc"`` (scrambled Sobol with all 2^T sign flips), ``"mcmc"`` (Hamiltonian Monte Carlo of
+            the single-site law with reweighting, for tens of patterns and steps: docs/feature.md F8c,
+            :func:`netfield.feature.sampled.solve_sampled`) or ``"auto"`` (Gauss-Hermite when that gives
+            >= 6 nodes per dimension, else QMC up to T P = MAX_QUADRATURE_DIM (24) dimensions, else
+            ``"mcmc"``).
+        spectrum: also return the eigenvalues of the saddle-point map's Jacobian (stability; not with
+            ``"mcmc"``, whose dimension makes the dense Jacobian the dominant cost).
         replicates: solutions behind the numerical error (``kernel_error``, ``overlap_error``,
             ``prediction_error``; docs/accuracy.md): QMC, the standard deviation over ``replicates``
             scramblings (seeds seed, seed + 1, ...); Gauss-Hermite, the change from m - 1 to m nodes per
             dimension (any ``replicates >= 2``). 1: no error estimate (None). The returned solution is
             always the one of ``seed`` (at m nodes), so its numbers do not depend on ``replicates``.
             The default 2 is a rough estimate (one degree of freedom); 4-8 for a reliable one.
+            ``"mcmc"``: not used; the error comes from 16 independent groups of chains (F8c).
+        progress: ``"mcmc"`` only: a bar counting the sampling rounds (True, False / None, or a callable).
 
     Returns:
         :class:`FeatureResult`; raises :class:`NonConvergenceError` if the solve fails.
 
     Cost: ``replicates`` saddle-point solves (the Gauss-Hermite pair: one on the coarser grid), each
-    ~``points`` x (T P)^2 work per iteration; ``points`` and ``replicates`` are the levers.
+    ~``points`` x (T P)^2 work per iteration; ``points`` and ``replicates`` are the levers. ``"mcmc"``:
+    a few rounds of sampling and solving at growing numbers of draws up to ``points`` (P = 20, T = 5 at
+    2^14 draws: about a minute on 2 cores, docs/feature.md F8c).
 
     Example:
         >>> import numpy as np, netfield
@@ -722,10 +755,21 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
     """
     replicates = check_positive_int("replicates", replicates)
 
+    def problem_at(pts, sd, rl=rule):
+        return lambda s: build_problem(net, x, y, kappa=kappa, signal=s, supervised_steps=supervised_steps,
+                                       x_test=x_test, width=width, points=pts, seed=sd, rule=rl)
+
     def at(pts, sd, spec):
-        return continuation(lambda s: build_problem(net, x, y, kappa=kappa, signal=s, supervised_steps=supervised_steps,
-                                                    x_test=x_test, width=width, points=pts, seed=sd, rule=rule),
-                            signal, spectrum=spec)
+        return continuation(problem_at(pts, sd), signal, spectrum=spec)
+
+    probe = problem_at(points, seed, "mcmc")(signal)  # validates the inputs; T, P; no nodes worth the name
+    if not probe.linear and resolve_rule(rule, points, probe.T, probe.P)[0] == "mcmc":
+        if spectrum:
+            raise ValueError("spectrum=True is not available with rule='mcmc' (the dense Jacobian of T P x T P "
+                             "blocks); use rule='qmc' for small problems, or spectrum=False")
+        from .sampled import solve_sampled
+
+        return solve_sampled(problem_at(points, seed, "mcmc"), signal, samples=points, seed=seed, progress=progress)
 
     result = at(points, seed, spectrum)
     if replicates < 2:

@@ -24,6 +24,7 @@ from .._runtime.accuracy import AccuracyWarning
 from .._runtime.progress import check_progress, progress_bar
 from ..program.shape import chain_of, require_chain
 from .theory import (
+    MAX_QUADRATURE_DIM,
     FeatureResult,
     _free_index,
     _pack,
@@ -192,6 +193,10 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     if not chain.shared:  # no cross-time sector (docs/feature.md F9)
         return TransitionScan(signals, tuple(0.0 for _ in signals), None, chain.kind)
     rule, m = resolve_rule(kw.pop("rule", "auto"), points, prob.T, prob.P)
+    if rule == "mcmc":
+        raise ValueError(f"transition needs a quadrature rule ('qmc' or 'hermite') for the Jacobian of the "
+                         f"saddle-point map; T P = {prob.T * prob.P} dimensions resolve to 'mcmc' (rule='mcmc' or "
+                         f"'auto' above {MAX_QUADRATURE_DIM}): pass rule='qmc'")
     n_var = replicates if rule == "qmc" else 2
     if rule == "hermite" and m < 3:
         raise ValueError(f"points must give at least 3 Gauss-Hermite nodes per dimension (3**{prob.T * prob.P} = "

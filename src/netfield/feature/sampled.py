@@ -1,0 +1,226 @@
+"""The muP saddle point with single-site averages from Markov chains, for tens of patterns and steps
+(docs/feature.md F8c).
+
+Quadrature in T P dimensions (QMC, Gauss-Hermite) collapses beyond ~20 dimensions: a grid is impossible
+and importance weights from any fixed Gaussian degenerate. Here the single-site law of the current state
+v_k is sampled by Hamiltonian Monte Carlo (:mod:`netfield.feature.single_site`), and the draws xi_i
+turn the saddle-point map into a smooth deterministic function of the state by self-normalised
+reweighting:
+
+    <f(h)>_v ~ sum_i w_i f(L_v xi_i),   w_i ~ exp(E_v(L_v xi_i) - E_{v_k}(L_{v_k} xi_i))              (F8c)
+
+(both laws in the whitened frame have the base N(0, I), so the ratio is known). Its fixed point v_{k+1}
+is found by the deterministic solver (Anderson mixing, :func:`netfield.feature.theory.solve`); then the
+chains continue at v_{k+1} (warm start, preconditioned by the Cholesky factor of <xi xi^T>) and the
+map is rebuilt. At the fixed point the weights are uniform: the averages are plain Markov-chain
+averages. A step whose reweighting keeps less than ESS_FLOOR of the draws is shortened (trust region).
+The signal is raised along a geometric ladder (as :func:`netfield.feature.theory.continuation`); on the
+last rung the number of draws doubles while the state still moves, up to ``samples``.
+
+Error: the chains are split into GROUPS groups, the map of each group's draws is solved separately
+from the final state, and the error of every output is the standard deviation of the group solutions
+over sqrt(GROUPS) (chains are independent, so this counts their autocorrelation). Converged when the
+last move of the state is within CONVERGED_Z of that error (root mean square of move / error over the
+free variables); otherwise more rounds (``max_rounds``).
+
+Cost: per round, chains x (warm-up + draws) x LEAPFROG x 3 (T P)^2 multiply-adds for the chains, and
+~50 Anderson iterations x samples x 4 (T P)^2 for the map; P = 20, T = 5 (100 dimensions) at 2^14 draws:
+see docs/feature.md. The levers: ``samples`` (error ~ samples^-1/2) and ``chains``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._runtime.progress import progress_bar
+from .single_site import _jit_tilt_energy, sample_single_site
+from .theory import (
+    FeatureResult,
+    NonConvergenceError,
+    _free_index,
+    _jit_residual,
+    _pack,
+    _unpack,
+    lazy_point,
+    solve,
+)
+
+jax.config.update("jax_enable_x64", True)
+
+ESS_FLOOR = 0.5  # least share of the draws a step's reweighting may keep (trust region)
+CLOSE = 0.8  # reweighting share above which the draws are taken as drawn at the new state
+GROUPS = 16  # independent groups of chains behind the error estimate (15 degrees of freedom)
+CONVERGED_Z = 2.0  # root-mean-square move / error at convergence (sqrt(2) expected for two estimates)
+RUNG_SAMPLES = 2048  # draws per round on the ladder's lower rungs
+WARMUP, REWARM = 150, 30  # warm-up transitions of fresh chains and of warm-started ones
+INNER_TOL = 1e-7  # residual of the reweighted map's fixed point
+MIN_TRUST = 0.25  # a rung whose first step must be cut below this is too far: the signal step is halved
+MIN_SIGNAL_STEP = 1e-4  # smallest signal step, relative to the signal
+
+
+def _surrogate(prob, v, xi):
+    """The saddle-point problem whose averages are the draws xi of the law at ``v``, reweighted (F8c)."""
+    xi = jnp.asarray(xi)
+    e0 = np.asarray(_jit_tilt_energy(prob, v, xi))
+    return replace(prob, normals=xi, log_weights=jnp.asarray(-e0), proposal=None, defensive=None,
+                   control_variate=False)
+
+
+def _reweight_share(sprob, v) -> float:
+    """Effective share of the draws at state ``v`` of the reweighted problem ``sprob``."""
+    ess = float(_jit_residual(sprob, v)[3]["ess"])
+    return ess / sprob.normals.shape[0] if np.isfinite(ess) else 0.0
+
+
+def _precond(sprob, v):
+    """Cholesky factor of <xi xi^T> at ``v`` (the chains' next preconditioner), or None if not positive."""
+    xixi = np.asarray(_jit_residual(sprob, v)[3]["xixi"])
+    xixi = 0.5 * (xixi + xixi.T)
+    try:
+        return np.linalg.cholesky(xixi + 1e-8 * np.eye(xixi.shape[0]))
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _fixed_point(sprob, v, lazy, floor=0.0):
+    r = solve(sprob, init=_unpack(sprob, v), tol=INNER_TOL, spectrum=False, raise_on_failure=False, lazy=lazy,
+              min_ess=floor * sprob.normals.shape[0])
+    return r, _pack(sprob, jnp.asarray(r.base), jnp.asarray(r.conjugate), jnp.asarray(r.readout_conjugate))
+
+
+def _group_errors(prob, v_k, draws, v, lazy, groups):
+    """Standard errors of the solution's state and outputs from the groups of chains (module docstring)."""
+    xi = draws.xi  # (draws, chains, d)
+    chains = xi.shape[1]
+    size = chains // groups
+    states, outs = [], []
+    for g in range(groups):
+        part = xi[:, g * size:(g + 1) * size].reshape(-1, xi.shape[2])
+        r, vg = _fixed_point(_surrogate(prob, v_k, part), v, lazy)
+        states.append(np.asarray(vg))
+        outs.append((r.kernel, r.overlap, r.prediction))
+    se = lambda a: np.std(np.asarray(a), axis=0, ddof=1) / np.sqrt(groups)
+    return se(states), [se([o[i] for o in outs]) for i in range(3)]
+
+
+def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int = 128, steps: int = 4,
+                  max_rounds: int = 12, groups: int = GROUPS, seed: int = 0, progress=True,
+                  raise_on_failure: bool = True) -> FeatureResult:
+    """Saddle point (F5-F7) at ``signal`` with Markov-chain single-site averages (module docstring, F8c).
+
+    Args:
+        prob_at: signal -> :class:`netfield.feature.theory.Problem` (``build_problem(..., signal=s)``).
+        samples: draws (chains x draws per chain) of the final rounds; error ~ samples^-1/2.
+        chains: chains run side by side (a multiple of ``groups``).
+        steps: rungs of the geometric signal ladder (the last is ``signal``).
+        max_rounds: sampling rounds per rung at most.
+        groups: groups of chains behind the error estimate (>= 2).
+        seed: the chains' random key.
+        progress: a bar counting the rounds (True, False / None, or a callable; README "Progress").
+
+    Returns:
+        :class:`FeatureResult` with ``kernel_error``, ``overlap_error`` and ``prediction_error`` (the
+        group estimate) and ``sampling``: per round the rung's signal, draws, the chains' acceptance,
+        split-R-hat and effective sample size, the step's reweighting share and move; and the final
+        ``z`` (move / error). Raises :class:`NonConvergenceError` (or, with ``raise_on_failure=False``,
+        returns ``converged=False``) when the move stays above CONVERGED_Z errors after ``max_rounds``.
+    """
+    if chains % groups or chains < 2 * groups or groups < 2:
+        raise ValueError(f"chains must be a multiple of groups >= 2 with at least 2 chains per group, got "
+                         f"chains={chains!r}, groups={groups!r}")
+    if samples < chains * 4:
+        raise ValueError(f"samples must be at least 4 draws per chain (>= {4 * chains}), got {samples!r}")
+    prob = prob_at(float(signal))
+    lazy = lazy_point(prob)
+    T, P = prob.T, prob.P
+    k = len(prob.supervised) * prob.P_train
+    v = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k)))
+    free = _free_index(prob)
+    key = jax.random.PRNGKey(seed)
+    state, precond, rounds = None, None, []
+    result, converged, z = None, False, np.inf
+    done, v_done = 0.0, v  # the highest signal solved (0: the lazy point) and its state
+    s = signal / 2 ** (steps - 1)
+    with progress_bar(progress, None, "feature saddle point (Markov chains)", unit="rounds") as bar:
+        while not converged:
+            last = s >= signal
+            prob = prob_at(float(s))
+            size = max(min(samples, RUNG_SAMPLES if not last else 2 * RUNG_SAMPLES), 4 * chains)
+            solved = False
+            for i in range(max_rounds):
+                key, sub = jax.random.split(key)
+                t0 = time.perf_counter()
+                draws = sample_single_site(prob, v, chains=chains, draws=-(-size // chains),
+                                           warmup=WARMUP if state is None else REWARM, key=sub, start=state,
+                                           precond=precond)
+                xi = draws.xi.reshape(-1, T * P)
+                t1 = time.perf_counter()
+                sprob = _surrogate(prob, v, xi)
+                # the reweighted map's fixed point, or where its iteration leaves the trust region
+                result, v_full = _fixed_point(sprob, v, lazy, ESS_FLOOR)
+                if result.iterations <= 2 and not result.converged:  # left it at once: along one map step
+                    v_full = _jit_residual(sprob, v)[0]
+                alpha, share = 1.0, _reweight_share(sprob, v_full)
+                v_new = v_full
+                while share < ESS_FLOOR and alpha > 1e-3:
+                    alpha /= 2
+                    v_new = v + alpha * (v_full - v)
+                    share = _reweight_share(sprob, v_new)
+                move = np.asarray(v_new - v)[free]
+                rounds.append({"signal": float(s), "draws": int(xi.shape[0]), "acceptance": draws.acceptance,
+                               "rhat": draws.rhat, "ess": draws.ess, "hmc_step": draws.state.step,
+                               "trust_step": alpha, "reweight_share": share, "move": float(np.abs(move).max()),
+                               "iterations": result.iterations, "sample_s": t1 - t0,
+                               "solve_s": time.perf_counter() - t1})
+                bar(1)
+                state = draws.state
+                if i == 0 and alpha < MIN_TRUST and s > done:
+                    break  # this rung is too far from the last solution: a smaller signal step
+                v_k, v = v, v_new
+                pre = _precond(sprob, v) if alpha == 1.0 else None
+                state = replace(state, precond=pre if pre is not None else state.precond)
+                precond = None  # from the state from now on
+                if alpha < 1.0 or share < CLOSE:
+                    continue
+                if not last:
+                    solved = True
+                    break
+                if xi.shape[0] < samples:
+                    size = min(samples, 2 * xi.shape[0])
+                    continue
+                t2 = time.perf_counter()
+                err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v_k, draws, v, lazy, groups)
+                rounds[-1]["error_s"] = time.perf_counter() - t2
+                e = err_v[free]
+                ok = e > 0
+                z = float(np.sqrt(np.mean((move[ok] / e[ok]) ** 2))) if ok.any() else 0.0
+                rounds[-1]["z"] = z
+                if z <= CONVERGED_Z:
+                    converged = True
+                    break
+            if converged:
+                break
+            if solved:
+                step = s - done
+                done, v_done = s, v
+                s = min(signal, done + 2 * step)
+                continue
+            if i == 0 and len(rounds) and rounds[-1]["trust_step"] < MIN_TRUST and (s - done) > signal * MIN_SIGNAL_STEP:
+                v, s = v_done, done + (s - done) / 2  # back to the last solution, half the signal step
+                continue
+            break  # max_rounds without settling
+    if not converged and raise_on_failure:
+        raise NonConvergenceError(
+            f"the sampled saddle point still moved by {z:.3g} errors after {max_rounds} rounds at signal {signal:g}; "
+            f"raise max_rounds or samples, or use more ladder steps; raise_on_failure=False returns the last state")
+    info = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains), "groups": int(groups),
+            "z": z, "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"], "ess": rounds[-1]["ess"]}
+    if not converged:
+        return replace(result, converged=False, sampling=info, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess)
+    return replace(result, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess, kernel_error=kernel_err,
+                   overlap_error=overlap_err, prediction_error=pred_err, sampling=info)

@@ -1,0 +1,113 @@
+"""The Markov-chain single-site solver of the muP saddle point (docs/feature.md F8b, F8c)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import netfield
+from netfield.feature import posterior_kernels
+from netfield.feature.sampled import solve_sampled
+from netfield.feature.single_site import sample_single_site
+from netfield.feature.study import TOY, digit_rows_task, toy_task
+from netfield.feature.theory import _jit_residual, _pack, build_problem
+
+
+def _state(r):
+    return _pack(r.problem, jnp.asarray(r.base), jnp.asarray(r.conjugate), jnp.asarray(r.readout_conjugate))
+
+
+def test_chains_draw_the_single_site_law():
+    """HMC's <xi xi^T> of a strongly tilted 3-dimensional single-site law (one pattern, s = 2) equals the
+    20^3-node Gauss-Hermite value (spectrally exact here) within 4 standard errors, every entry; the
+    standard errors are between-chain (256 independent chains), so a wrong kernel (a sign error in the
+    gradient, a missing Metropolis term) shifts the moments by many of them."""
+    x, y = np.array([[1.0, 0.5, -0.3]]), np.array([1.0])
+    net = netfield.rnn(3, "erf", weight_var=1.5)
+    r = posterior_kernels(net, x, y, kappa=0.1, signal=2.0, points=20**3, rule="hermite", replicates=1)
+    v = _state(r)
+    exact = np.asarray(_jit_residual(r.problem, v)[3]["xixi"])
+    assert np.abs(exact - np.eye(3)).max() > 0.2  # far from the untilted N(0, I): the test can fail
+    d = sample_single_site(r.problem, v, chains=256, draws=128, warmup=100, key=jax.random.PRNGKey(1))
+    per_chain = np.einsum("dci,dcj->cij", d.xi, d.xi) / d.xi.shape[0]
+    mean, se = per_chain.mean(0), per_chain.std(0, ddof=1) / np.sqrt(per_chain.shape[0])
+    assert np.all(np.abs(mean - exact) < 4 * se), (mean, exact, se)
+    assert d.rhat < 1.05 and 0.6 < d.acceptance < 0.95 and d.ess > 0.2 * d.energy.size
+
+
+@pytest.fixture(scope="module")
+def toy_solutions():
+    """The toy task at s = 0.4 by QMC (2^15 points, 4 scramblings) and by Markov chains (2^14 draws, 3 seeds)."""
+    x, y = toy_task()
+    net = netfield.rnn(TOY["steps"], TOY["activation"], weight_var=TOY["weight_var"])
+    qmc = posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=0.4, points=2**15, rule="qmc", replicates=4)
+    runs = [solve_sampled(lambda s: build_problem(net, x, y, kappa=TOY["kappa"], signal=s, rule="mcmc"), 0.4,
+                          samples=2**14, seed=seed, progress=False) for seed in range(3)]
+    return qmc, runs
+
+
+@pytest.mark.slow
+def test_sampled_solution_equals_quadrature_on_the_toy_task(toy_solutions):
+    """Every kernel entry of each Markov-chain solution within 4 combined errors of the QMC solution (the
+    QMC error: 4 scramblings' standard error; the chains' error: the root mean square of the 3 runs'
+    stated errors, 45 degrees of freedom, so one entry's unlucky estimate does not decide; test_sampled_error_is_honest
+    checks each run's own); the difference to the lazy (GP) kernel is many errors, so a solver that
+    stopped at the lazy point, or at a wrong fixed point, fails."""
+    qmc, runs = toy_solutions
+    stated = np.sqrt(np.mean([r.kernel_error ** 2 for r in runs], axis=0))
+    for r in runs:
+        assert r.converged and r.sampling["z"] <= 2.0 and r.sampling["rhat"] < 1.05
+        err = np.hypot(stated, qmc.kernel_error / 2)
+        assert np.all(np.abs(r.kernel - qmc.kernel) < 4 * err + 1e-12), np.max(np.abs(r.kernel - qmc.kernel) / err)
+        assert np.max(np.abs(qmc.kernel - qmc.gp_kernel) / err.max()) > 10
+
+
+@pytest.mark.slow
+def test_sampled_error_is_honest(toy_solutions):
+    """The stated error (16 groups of chains) against the scatter of 3 independently seeded runs, pooled
+    over the entries of the equal-time blocks: their mean square ratio within [1/4, 4] (an error stated 2x
+    too small or too large fails)."""
+    _, runs = toy_solutions
+    idx = np.arange(3)
+    K = np.array([r.kernel[idx, idx] for r in runs])  # (runs, T, P, P)
+    stated = np.mean([r.kernel_error[idx, idx] ** 2 for r in runs], axis=0)
+    ratio = np.mean(K.var(axis=0, ddof=1)) / np.mean(stated)
+    assert 0.25 < ratio < 4.0, ratio
+
+
+def test_posterior_kernels_routes_large_problems_to_markov_chains(monkeypatch):
+    """rule='auto' above MAX_QUADRATURE_DIM dimensions goes to the sampled solver; spectrum=True is refused there."""
+    from netfield.feature import sampled
+
+    calls = []
+    monkeypatch.setattr(sampled, "solve_sampled", lambda prob_at, signal, **kw: calls.append((prob_at(signal), kw)))
+    x, lab, _, _ = digit_rows_task(P_train=6, P_test=0, steps=5)
+    net = netfield.rnn(5, "erf", weight_var=1.5)
+    posterior_kernels(net, x, lab, kappa=1.0, signal=0.5, points=2**12)  # 30 dimensions
+    assert len(calls) == 1 and calls[0][1]["samples"] == 2**12 and calls[0][0].normals.shape[0] == 2**5
+    posterior_kernels(net, x[:4], lab[:4], kappa=1.0, signal=0.5, points=2**12, rule="mcmc")
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="spectrum"):
+        posterior_kernels(net, x, lab, kappa=1.0, signal=0.5, rule="mcmc", spectrum=True)
+
+
+def test_sampled_solver_rejects_bad_chain_layouts():
+    x, y = toy_task()
+    net = netfield.rnn(3, "erf")
+    at = lambda s: build_problem(net, x, y, kappa=0.1, signal=s, rule="mcmc")
+    with pytest.raises(ValueError, match="chains must be a multiple of groups"):
+        solve_sampled(at, 0.4, chains=100, groups=8)
+    with pytest.raises(ValueError, match="samples must be at least"):
+        solve_sampled(at, 0.4, chains=128, samples=256)
+
+
+def test_digit_rows_task():
+    x, lab, xt, lt = digit_rows_task(P_train=10, P_test=6, steps=4, seed=3)
+    assert x.shape == (10, 4, 8) and xt.shape == (6, 4, 8)
+    assert set(np.unique(np.concatenate([lab, lt]))) == {-1.0, 1.0}
+    assert np.sum(np.concatenate([lab, lt]) > 0) == 8
+    assert np.isclose(np.mean(np.concatenate([x, xt]) ** 2), 1.0)
+    again = digit_rows_task(P_train=10, P_test=6, steps=4, seed=3)
+    assert np.array_equal(again[0], x)
+    with pytest.raises(ValueError, match="steps must be an integer in 1..8"):
+        digit_rows_task(steps=9)
