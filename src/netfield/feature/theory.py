@@ -72,21 +72,22 @@ class Problem:
     proposal: np.ndarray | None = field(repr=False, default=None)
     defensive: np.ndarray | None = field(repr=False, default=None)
     control_variate: bool = True
+    single_precision: bool = False
 
 
 def _flatten_problem(p: Problem):
     leaves = (p.net, p.c_in, p.targets, p.kappa, p.signal, p.inv_width, p.normals, p.log_weights, p.proposal,
               p.defensive)
     aux = (p.T, p.P, p.P_train, p.supervised, tuple(map(tuple, np.asarray(p.free).tolist())), p.linear,
-           p.control_variate)
+           p.control_variate, p.single_precision)
     return leaves, aux
 
 
 def _unflatten_problem(aux, leaves) -> Problem:
-    T, P, P_train, supervised, free, linear, control_variate = aux
+    T, P, P_train, supervised, free, linear, control_variate, single_precision = aux
     net, c_in, targets, kappa, signal, inv_width, normals, log_weights, proposal, defensive = leaves
     return Problem(net, T, P, P_train, supervised, c_in, np.array(free, bool), targets, kappa, signal, inv_width,
-                   linear, normals, log_weights, proposal, defensive, control_variate)
+                   linear, normals, log_weights, proposal, defensive, control_variate, single_precision)
 
 
 # a pytree: the jitted map compiles once per structure (steps, patterns, supervised steps, activation),
@@ -280,16 +281,18 @@ def _tilted_moments(prob: Problem, C, B):
             log_q = jnp.logaddexp(jnp.log1p(-a) - 0.5 * za - logdet_a,
                                   jnp.log(a) - 0.5 * jnp.sum(xi * xi, axis=1) / g - 0.5 * d * jnp.log(g))
         lw = lw - 0.5 * jnp.sum(xi * xi, axis=1) - log_q
+    bm = _matrix(B)
+    bs = bm + bm.T  # E(h) = phi^T bm phi,  grad E = phi' * (bs phi)
+    if prob.single_precision:  # the per-point work in float32 (Markov-chain draws: MC error >> 1e-6)
+        xi, chol, bs = xi.astype(jnp.float32), chol.astype(jnp.float32), bs.astype(jnp.float32)
     h = xi @ chol.T  # (S, T P)
     fn = prob.net.activation.fn
     d1 = jax.grad(lambda z: jnp.sum(fn(z)))
     d2 = jax.grad(lambda z: jnp.sum(d1(z)))
     phi, dphi, ddphi = fn(h), d1(h), d2(h)
-    bm = _matrix(B)
-    bs = bm + bm.T  # E(h) = phi^T bm phi,  grad E = phi' * (bs phi)
     field = phi @ bs  # (S, T P)
     energy = 0.5 * jnp.sum(field * phi, axis=1)
-    w = jax.nn.softmax(energy + lw)
+    w = jax.nn.softmax(energy.astype(lw.dtype) + lw).astype(h.dtype)
     # nodes that are not a sample of N(0, I) (Markov-chain draws of a tilted law, feature/sampled.py): no
     # control variate (its Gaussian term would be importance-weighted from far away, adding noise)
     w0 = jax.nn.softmax(lw) if prob.control_variate else jnp.zeros_like(w)
@@ -297,17 +300,18 @@ def _tilted_moments(prob: Problem, C, B):
     # with the same points (exact in the lazy limit; errors cancel where the tilt is weak)
     diag = jnp.diagonal(cm)
     exact = pair(prob.net.activation, diag[:, None], diag[None, :], cm) if prob.control_variate else 0.0
-    tilt_effect = jnp.einsum("n,ni,nj->ij", w - w0, phi, phi)
+    wide = lambda a: a.astype(cm.dtype)  # sums back in the covariance's precision
+    tilt_effect = wide(jnp.einsum("n,ni,nj->ij", w - w0, phi, phi))
     phph = _blocks(exact + tilt_effect, T, P)
     # Stein / Price: d ln Z / dC = <grad grad^T E + grad E grad E^T> / 2 (no C^-1: low variance), F6
     g = dphi * field
-    stein = (jnp.einsum("n,ni,nj->ij", w, g, g) + jnp.diag(w @ (ddphi * field))
-             + bs * jnp.einsum("n,ni,nj->ij", w, dphi, dphi))
+    stein = wide(jnp.einsum("n,ni,nj->ij", w, g, g) + jnp.diag(w @ (ddphi * field))
+                 + bs * jnp.einsum("n,ni,nj->ij", w, dphi, dphi))
     cv = 1.0 if prob.control_variate else 0.0
-    hh = cv * cm + jnp.einsum("n,ni,nj->ij", w - w0, h, h)  # same control variate: <h h^T> = C + effect
-    xixi = cv * eye + jnp.einsum("n,ni,nj->ij", w - w0, xi, xi)  # <xi xi^T> of the tilted law (whitened frame)
+    hh = cv * cm + wide(jnp.einsum("n,ni,nj->ij", w - w0, h, h))  # same control variate: <h h^T> = C + effect
+    xixi = cv * eye + wide(jnp.einsum("n,ni,nj->ij", w - w0, xi, xi))  # <xi xi^T> of the tilted law (whitened)
     # Kish effective sample size 1 / sum w^2 (for Gauss-Hermite nodes already < N without a tilt)
-    return phph, _blocks(hh, T, P), 1.0 / jnp.sum(w ** 2), jnp.asarray(1.0), 0.5 * stein, xixi
+    return phph, _blocks(hh, T, P), wide(1.0 / jnp.sum(w ** 2)), jnp.asarray(1.0), 0.5 * stein, xixi
 
 
 def saddle_map(prob: Problem, C, ct, qt):
@@ -337,6 +341,15 @@ def _jit_residual(prob, v):
     r = gv - v
     ok = jnp.all(jnp.isfinite(r)) & (diag["min_precision"] > 0)
     return gv, r, jnp.where(ok, jnp.abs(r).max(), jnp.inf), diag
+
+
+@jax.jit
+def _jit_lean_residual(prob, v):
+    """:func:`_jit_residual` without the diagnostics the iteration does not read (<h h^T>, <xi xi^T>):
+    a third less work per point; a second compiled program, so used only where the points dominate
+    (``single_precision`` problems: Markov-chain draws, feature/sampled.py)."""
+    gv, r, res, diag = _jit_residual.__wrapped__(prob, v)
+    return gv, r, res, {"ess": diag["ess"]}
 
 
 def _pack(prob, C, ct, qt):
@@ -447,7 +460,7 @@ METHODS = ("anderson", "iterate", "newton")
 
 def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol: float = 1e-10, max_iter: int = 500,
           init=None, spectrum: bool = True, raise_on_failure: bool = True, deflate=(), lazy=None,
-          min_ess: float = 0.0) -> FeatureResult:
+          min_ess: float = 0.0, history: int | None = None) -> FeatureResult:
     """Solve F5-F7 from the lazy point (or ``init`` = (C, Ct, Qt)).
 
     ``method="anderson"``: Anderson mixing of the last 6 residuals G(v) - v (restarted after a bad
@@ -460,7 +473,8 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     (:func:`lazy_point`) if already known (the result's ``gp_kernel``). ``min_ess`` (Anderson and
     damped iteration): states whose importance weights keep a smaller effective sample size count as
     failed (a trust region for reweighted draws, :mod:`netfield.feature.sampled`); the iteration then
-    restarts from the last state inside, and stops there if that fails too.
+    restarts from the last state inside, and stops there if that fails too. ``history``: residuals
+    Anderson mixing combines (default ANDERSON).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
@@ -472,14 +486,17 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
     state = (gp, jnp.zeros((T, T, P, P)), jnp.zeros((k, k))) if init is None else tuple(jnp.asarray(a) for a in init)
     v = _pack(prob, *state)
 
+    evaluate = _jit_lean_residual if prob.single_precision else _jit_residual
+
     def residual(v):
-        gv, r, res, diag = _jit_residual(prob, v)
+        gv, r, res, diag = evaluate(prob, v)
         return gv, r, float(res) if float(diag["ess"]) >= min_ess else np.inf
 
     if method == "newton":
         v, residuals, converged = _newton(prob, v, tol, max_iter, [_pack(prob, *d) for d in deflate])
     else:
-        v, residuals, converged = _iterate(v, residual, method, damping, tol, max_iter)
+        v, residuals, converged = _iterate(v, residual, method, damping, tol, max_iter,
+                                           ANDERSON if history is None else history)
     C, ct, qt = _unpack(prob, v)
     diag = _jit_residual(prob, _pack(prob, C, ct, qt))[3]
     if not converged and raise_on_failure:
@@ -495,7 +512,7 @@ def solve(prob: Problem, *, method: str = "anderson", damping: float = 0.5, tol:
                          tuple(residuals), float(diag["ess"]), spec)
 
 
-def _iterate(v, residual, method, damping, tol, max_iter):
+def _iterate(v, residual, method, damping, tol, max_iter, history=ANDERSON):
     """Anderson mixing or damped iteration of v <- G(v) (``solve``); where the residual is not finite,
     the iteration stops at the last state where it was."""
     residuals, converged = [], False
@@ -512,7 +529,7 @@ def _iterate(v, residual, method, damping, tol, max_iter):
         last_good = v
         history_v.append(np.asarray(v))
         history_r.append(np.asarray(r))
-        history_v, history_r = history_v[-ANDERSON:], history_r[-ANDERSON:]
+        history_v, history_r = history_v[-history:], history_r[-history:]
         if method == "anderson" and len(history_r) > 1:
             # Anderson mixing (type II): minimise |sum_i c_i r_i| with sum_i c_i = 1
             dr = np.stack([history_r[-1] - h for h in history_r[:-1]], axis=1)
