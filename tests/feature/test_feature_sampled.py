@@ -83,7 +83,7 @@ def test_posterior_kernels_routes_large_problems_to_markov_chains(monkeypatch):
     monkeypatch.setattr(sampled, "solve_sampled", lambda prob_at, signal, **kw: calls.append((prob_at(signal), kw)))
     x, lab, _, _ = digit_rows_task(P_train=6, P_test=0, steps=5)
     net = netfield.rnn(5, "erf", weight_var=1.5)
-    posterior_kernels(net, x, lab, kappa=1.0, signal=0.5, points=2**12)  # 30 dimensions
+    posterior_kernels(net, x, lab, kappa=1.0, signal=0.5, points=2**12)  # 30 dimensions: 2 groups of 2048
     assert len(calls) == 1 and calls[0][1]["samples"] == 2**12 and calls[0][0].normals.shape[0] == 2**5
     posterior_kernels(net, x[:4], lab[:4], kappa=1.0, signal=0.5, points=2**12, rule="mcmc")
     assert len(calls) == 2
@@ -111,3 +111,18 @@ def test_digit_rows_task():
     assert np.array_equal(again[0], x)
     with pytest.raises(ValueError, match="steps must be an integer in 1..8"):
         digit_rows_task(steps=9)
+
+
+def test_error_groups_hold_enough_draws():
+    """Groups of chains for the error: a divisor of the chains, each with >= max(1024, 16 d) draws."""
+    from netfield.feature.sampled import error_groups
+
+    assert error_groups(128, 2**14, 6) == 16
+    assert error_groups(128, 2**14, 100) == 8  # 1600 draws per group at most 10 groups: 8 divides 128
+    assert error_groups(128, 2**17, 100) == 16
+    assert error_groups(128, 2**12, 100) == 2
+    assert error_groups(128, 2**11, 100) == 0
+    x, lab, _, _ = digit_rows_task(P_train=20, P_test=0, steps=5)
+    with pytest.raises(ValueError, match="samples must give at least 2 groups"):
+        solve_sampled(lambda s: build_problem(netfield.rnn(5, "erf"), x, lab, kappa=1.0, signal=s, rule="mcmc"), 0.5,
+                      samples=2**11)

@@ -17,15 +17,17 @@ averages. A step whose reweighting keeps less than ESS_FLOOR of the draws is sho
 The signal is raised along a geometric ladder (as :func:`netfield.feature.theory.continuation`); on the
 last rung the number of draws doubles while the state still moves, up to ``samples``.
 
-Error: the chains are split into GROUPS groups, the map of each group's draws is solved separately
-from the final state, and the error of every output is the standard deviation of the group solutions
-over sqrt(GROUPS) (chains are independent, so this counts their autocorrelation). Converged when the
+Error: the chains are split into GROUPS (16) groups, or fewer so that each holds at least MIN_GROUP_DRAWS
+and 16 x T P draws (a group's own solution must stay in the linear regime of the noise); the map of
+each group's draws is solved separately from the final state, and the error of every output is the
+standard deviation of the group solutions over sqrt(groups) (chains are independent, so this counts their autocorrelation). Converged when the
 last move of the state is within CONVERGED_Z of that error (root mean square of move / error over the
 free variables); otherwise more rounds (``max_rounds``).
 
-Cost: per round, chains x (warm-up + draws) x LEAPFROG x 3 (T P)^2 multiply-adds for the chains, and
-~50 Anderson iterations x samples x 4 (T P)^2 for the map; P = 20, T = 5 (100 dimensions) at 2^14 draws:
-see docs/feature.md. The levers: ``samples`` (error ~ samples^-1/2) and ``chains``.
+Cost: per round, chains x (warm-up + draws) x ~4 leapfrog steps x 3 (T P)^2 multiply-adds for the
+chains, and ~30 Anderson iterations x draws x 5 (T P)^2 (float32) for the map; P = 20, T = 5 (100
+dimensions) at 2^17 draws: under 3 minutes on 2 cores (docs/feature.md section 7). The levers:
+``samples`` (error ~ samples^-1/2) and ``chains``.
 """
 
 from __future__ import annotations
@@ -55,12 +57,15 @@ jax.config.update("jax_enable_x64", True)
 
 ESS_FLOOR = 0.5  # least share of the draws a step's reweighting may keep (trust region)
 CLOSE = 0.8  # reweighting share above which the draws are taken as drawn at the new state
-GROUPS = 16  # independent groups of chains behind the error estimate (15 degrees of freedom)
+GROUPS = 16  # independent groups of chains behind the error estimate (15 degrees of freedom), at most
+MIN_GROUP_DRAWS = 1024  # fewest draws per group (and 16 per dimension): a group's own solution must stay in
+#                         the linear regime (256 draws in 100 dimensions gave errors 5x too large)
 CONVERGED_Z = 2.0  # root-mean-square move / error at convergence (sqrt(2) expected for two estimates)
 RUNG_SAMPLES = 2048  # draws per round on the ladder's lower rungs
 WARMUP, REWARM = 150, 30  # warm-up transitions of fresh chains and of warm-started ones
 INNER_TOL = 1e-4  # residual of the reweighted map's fixed point: float32 sums over the draws leave ~1e-5, the
 #                   draws' own noise in each entry of the map is ~1 / sqrt(effective draws), 4e-3 at 2^17 draws
+INNER_ITERATIONS = 200
 HISTORY = 20  # residuals of the Anderson mixing (fewer iterations than 6 where each costs samples x (T P)^2)
 MIN_TRUST = 0.25  # a rung whose first step must be cut below this is too far: the signal step is halved
 MIN_SIGNAL_STEP = 1e-4  # smallest signal step, relative to the signal
@@ -92,8 +97,15 @@ def _precond(sprob, v):
 
 def _fixed_point(sprob, v, lazy, floor=0.0):
     r = solve(sprob, init=_unpack(sprob, v), tol=INNER_TOL, spectrum=False, raise_on_failure=False, lazy=lazy,
-              min_ess=floor * sprob.normals.shape[0], history=HISTORY)
+              min_ess=floor * sprob.normals.shape[0], history=HISTORY, max_iter=INNER_ITERATIONS)
     return r, _pack(sprob, jnp.asarray(r.base), jnp.asarray(r.conjugate), jnp.asarray(r.readout_conjugate))
+
+
+def error_groups(chains: int, draws: int, dim: int, groups: int = GROUPS) -> int:
+    """Groups of chains behind the error: at most ``groups``, a divisor of ``chains``, each with at least
+    MIN_GROUP_DRAWS and 16 x ``dim`` draws (module docstring); 0 where fewer than 2 such groups fit."""
+    most = min(groups, chains, draws // max(MIN_GROUP_DRAWS, 16 * dim))
+    return next((g for g in range(most, 1, -1) if chains % g == 0), 0)
 
 
 def _group_errors(prob, v_k, draws, v, lazy, groups):
@@ -122,7 +134,8 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
         chains: chains run side by side (a multiple of ``groups``).
         steps: rungs of the geometric signal ladder (the last is ``signal``).
         max_rounds: sampling rounds per rung at most.
-        groups: groups of chains behind the error estimate (>= 2).
+        groups: groups of chains behind the error estimate (>= 2), at most: fewer where a group would
+            hold fewer than MIN_GROUP_DRAWS (1024) or 16 x T P draws (:func:`error_groups`).
         seed: the chains' random key.
         progress: a bar counting the rounds (True, False / None, or a callable; README "Progress").
 
@@ -139,8 +152,13 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
     if samples < chains * 4:
         raise ValueError(f"samples must be at least 4 draws per chain (>= {4 * chains}), got {samples!r}")
     prob = prob_at(float(signal))
-    lazy = lazy_point(prob)
     T, P = prob.T, prob.P
+    used_groups = error_groups(chains, samples, T * P, groups)
+    if used_groups < 2:
+        least = 2 * max(MIN_GROUP_DRAWS, 16 * T * P)
+        raise ValueError(f"samples must give at least 2 groups of chains with {least // 2} draws each for the error "
+                         f"estimate (>= {least} for T P = {T * P} dimensions), got samples={samples!r}")
+    lazy = lazy_point(prob)
     k = len(prob.supervised) * prob.P_train
     v = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k)))
     free = _free_index(prob)
@@ -197,7 +215,7 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                     size = min(samples, 2 * xi.shape[0])
                     continue
                 t2 = time.perf_counter()
-                err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v_k, draws, v, lazy, groups)
+                err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v_k, draws, v, lazy, used_groups)
                 rounds[-1]["error_s"] = time.perf_counter() - t2
                 e = err_v[free]
                 ok = e > 0
@@ -221,7 +239,7 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
         raise NonConvergenceError(
             f"the sampled saddle point still moved by {z:.3g} errors after {max_rounds} rounds at signal {signal:g}; "
             f"raise max_rounds or samples, or use more ladder steps; raise_on_failure=False returns the last state")
-    info = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains), "groups": int(groups),
+    info = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains), "groups": int(used_groups),
             "z": z, "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"], "ess": rounds[-1]["ess"]}
     if not converged:
         return replace(result, converged=False, sampling=info, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess)
