@@ -126,3 +126,29 @@ def test_error_groups_hold_enough_draws():
     with pytest.raises(ValueError, match="samples must give at least 2 groups"):
         solve_sampled(lambda s: build_problem(netfield.rnn(5, "erf"), x, lab, kappa=1.0, signal=s, rule="mcmc"), 0.5,
                       samples=2**11)
+
+
+def test_interrupted_run_resumes_bit_for_bit(tmp_path):
+    """A run killed after 3 rounds (the checkpoint holds the state after round 2) and resumed gives exactly
+    the numbers of an uninterrupted run; a checkpoint of another setting is refused, naming it."""
+    x, y = toy_task()
+    net = netfield.rnn(TOY["steps"], TOY["activation"], weight_var=TOY["weight_var"])
+    at = lambda s: build_problem(net, x, y, kappa=TOY["kappa"], signal=s, rule="mcmc")
+    whole = solve_sampled(at, 0.4, samples=2**13, progress=False)
+    calls = []
+
+    def stop_at_third(k):
+        calls.append(k)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "saddle.npz"
+    with pytest.raises(KeyboardInterrupt):
+        solve_sampled(at, 0.4, samples=2**13, progress=stop_at_third, checkpoint=path)
+    assert path.is_file()
+    resumed = solve_sampled(at, 0.4, samples=2**13, progress=False, checkpoint=path, resume=True)
+    for name in ("kernel", "overlap", "conjugate", "kernel_error"):
+        assert np.array_equal(getattr(resumed, name), getattr(whole, name)), name
+    assert len(resumed.sampling["rounds"]) == len(whole.sampling["rounds"])
+    with pytest.raises(ValueError, match="another configuration.*seed"):
+        solve_sampled(at, 0.4, samples=2**13, seed=1, progress=False, checkpoint=path, resume=True)

@@ -32,15 +32,19 @@ dimensions) at 2^17 draws: under 3 minutes on 2 cores (docs/feature.md section 7
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._runtime.checkpoint import array_digest, run_key
 from .._runtime.progress import progress_bar
-from .single_site import _jit_tilt_energy, sample_single_site
+from .checkpoint import load_state, save_state
+from .single_site import ChainState, _jit_tilt_energy, sample_single_site
 from .theory import (
     FeatureResult,
     NonConvergenceError,
@@ -69,6 +73,7 @@ INNER_ITERATIONS = 200
 HISTORY = 20  # residuals of the Anderson mixing (fewer iterations than 6 where each costs samples x (T P)^2)
 MIN_TRUST = 0.25  # a rung whose first step must be cut below this is too far: the signal step is halved
 MIN_SIGNAL_STEP = 1e-4  # smallest signal step, relative to the signal
+CHECKPOINT_FORMAT = 1
 
 
 def _surrogate(prob, v, xi):
@@ -123,21 +128,54 @@ def _group_errors(prob, v_k, draws, v, lazy, groups):
     return se(states), [se([o[i] for o in outs]) for i in range(3)]
 
 
+def _description(prob, signal, samples, chains, groups, steps, max_rounds, seed) -> dict:
+    """What a checkpoint must match: the problem at ``signal`` and every setting of the run."""
+    return {"format": CHECKPOINT_FORMAT, "net": repr(prob.net), "c_in": array_digest(np.asarray(prob.c_in)),
+            "targets": array_digest(np.asarray(prob.targets)), "free": array_digest(np.asarray(prob.free)),
+            "T": prob.T, "P": prob.P, "P_train": prob.P_train, "supervised": list(prob.supervised),
+            "kappa": float(prob.kappa), "inv_width": float(prob.inv_width), "signal": float(signal),
+            "samples": samples, "chains": chains, "groups": groups, "steps": steps, "max_rounds": max_rounds,
+            "seed": seed}
+
+
+def _save(path, key, description, run):
+    arrays = {"v": np.asarray(run["v"]), "v_done": np.asarray(run["v_done"]), "key": np.asarray(run["key"]),
+              "numbers": np.array([run["s"], run["done"], run["size"], run["round"]], float),
+              "rounds": np.array(json.dumps(run["rounds"]))}
+    if run["chains"] is not None:
+        arrays.update(chain_xi=run["chains"].xi, chain_step=np.array(run["chains"].step),
+                      chain_precond=run["chains"].precond)
+    save_state(path, arrays, key, description)
+
+
+def _load(path, key, description) -> dict:
+    a = load_state(path, key, description)
+    s, done, size, rnd = (float(u) for u in a["numbers"])
+    chains = ChainState(a["chain_xi"], float(a["chain_step"]), a["chain_precond"]) if "chain_xi" in a else None
+    return {"v": jnp.asarray(a["v"]), "v_done": jnp.asarray(a["v_done"]), "key": jnp.asarray(a["key"]), "s": s,
+            "done": done, "size": int(size), "round": int(rnd), "rounds": json.loads(str(a["rounds"])),
+            "chains": chains}
+
+
 def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int = 128, steps: int = 4,
                   max_rounds: int = 12, groups: int = GROUPS, seed: int = 0, progress=True,
-                  raise_on_failure: bool = True) -> FeatureResult:
+                  raise_on_failure: bool = True, checkpoint=None, resume: bool = False) -> FeatureResult:
     """Saddle point (F5-F7) at ``signal`` with Markov-chain single-site averages (module docstring, F8c).
 
     Args:
         prob_at: signal -> :class:`netfield.feature.theory.Problem` (``build_problem(..., signal=s)``).
         samples: draws (chains x draws per chain) of the final rounds; error ~ samples^-1/2.
         chains: chains run side by side (a multiple of ``groups``).
-        steps: rungs of the geometric signal ladder (the last is ``signal``).
+        steps: the first rung is signal / 2^(steps - 1) (the continuation then adapts its steps).
         max_rounds: sampling rounds per rung at most.
         groups: groups of chains behind the error estimate (>= 2), at most: fewer where a group would
             hold fewer than MIN_GROUP_DRAWS (1024) or 16 x T P draws (:func:`error_groups`).
         seed: the chains' random key.
         progress: a bar counting the rounds (True, False / None, or a callable; README "Progress").
+        checkpoint: path of a .npz file written after every round (atomically, with a manifest:
+            :mod:`netfield.feature.checkpoint`); ``resume=True`` continues from it with exactly the
+            numbers of an uninterrupted run (a file of another problem or setting is refused, naming the
+            differing arguments).
 
     Returns:
         :class:`FeatureResult` with ``kernel_error``, ``overlap_error`` and ``prediction_error`` (the
@@ -151,6 +189,8 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                          f"chains={chains!r}, groups={groups!r}")
     if samples < chains * 4:
         raise ValueError(f"samples must be at least 4 draws per chain (>= {4 * chains}), got {samples!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path of a .npz file>, got checkpoint=None")
     prob = prob_at(float(signal))
     T, P = prob.T, prob.P
     used_groups = error_groups(chains, samples, T * P, groups)
@@ -160,88 +200,92 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                          f"estimate (>= {least} for T P = {T * P} dimensions), got samples={samples!r}")
     lazy = lazy_point(prob)
     k = len(prob.supervised) * prob.P_train
-    v = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k)))
+    v0 = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k)))
     free = _free_index(prob)
-    key = jax.random.PRNGKey(seed)
-    state, precond, rounds = None, None, []
-    result, converged, z = None, False, np.inf
-    done, v_done = 0.0, v  # the highest signal solved (0: the lazy point) and its state
-    s = signal / 2 ** (steps - 1)
+    path = None if checkpoint is None else Path(checkpoint)
+    description = _description(prob, signal, samples, chains, groups, steps, max_rounds, seed)
+    key_run = str(run_key(**description))
+    rung_size = lambda s: max(min(samples, RUNG_SAMPLES if s < signal else 2 * RUNG_SAMPLES), 4 * chains)
+    first = signal / 2 ** (steps - 1)
+    # the run's whole state between rounds (what a checkpoint holds): the state v and the last solved rung
+    # (done, v_done; 0 and the lazy point at first), the rung's signal s, its draws and round, the chains
+    run = {"v": v0, "v_done": v0, "key": jax.random.PRNGKey(seed), "s": first, "done": 0.0, "size": rung_size(first),
+           "round": 0, "rounds": [], "chains": None}
+    if resume and path is not None and path.is_file():
+        run = _load(path, key_run, description)
+    result, converged, failed, z, draws = None, False, False, np.inf, None
     with progress_bar(progress, None, "feature saddle point (Markov chains)", unit="rounds") as bar:
-        while not converged:
-            last = s >= signal
+        while not (converged or failed):
+            s, v = run["s"], run["v"]
             prob = prob_at(float(s))
-            size = max(min(samples, RUNG_SAMPLES if not last else 2 * RUNG_SAMPLES), 4 * chains)
-            solved = False
-            for i in range(max_rounds):
-                key, sub = jax.random.split(key)
-                t0 = time.perf_counter()
-                draws = sample_single_site(prob, v, chains=chains, draws=-(-size // chains),
-                                           warmup=WARMUP if state is None else REWARM, key=sub, start=state,
-                                           precond=precond)
-                xi = draws.xi.reshape(-1, T * P)
-                t1 = time.perf_counter()
-                sprob = _surrogate(prob, v, xi)
-                # the reweighted map's fixed point, or where its iteration leaves the trust region
-                result, v_full = _fixed_point(sprob, v, lazy, ESS_FLOOR)
-                if result.iterations <= 2 and not result.converged:  # left it at once: along one map step
-                    v_full = _jit_residual(sprob, v)[0]
-                alpha, share = 1.0, _reweight_share(sprob, v_full)
-                v_new = v_full
-                while share < ESS_FLOOR and alpha > 1e-3:
-                    alpha /= 2
-                    v_new = v + alpha * (v_full - v)
-                    share = _reweight_share(sprob, v_new)
-                move = np.asarray(v_new - v)[free]
-                rounds.append({"signal": float(s), "draws": int(xi.shape[0]), "acceptance": draws.acceptance,
-                               "rhat": draws.rhat, "ess": draws.ess, "hmc_step": draws.state.step,
-                               "trust_step": alpha, "reweight_share": share, "move": float(np.abs(move).max()),
-                               "iterations": result.iterations, "sample_s": t1 - t0,
-                               "solve_s": time.perf_counter() - t1})
-                bar(1)
-                state = draws.state
-                if i == 0 and alpha < MIN_TRUST and s > done:
-                    break  # this rung is too far from the last solution: a smaller signal step
-                v_k, v = v, v_new
-                pre = _precond(sprob, v) if alpha == 1.0 else None
-                state = replace(state, precond=pre if pre is not None else state.precond)
-                precond = None  # from the state from now on
-                if alpha < 1.0 or share < CLOSE:
-                    continue
-                if not last:
-                    solved = True
-                    break
-                if xi.shape[0] < samples:
-                    size = min(samples, 2 * xi.shape[0])
-                    continue
-                t2 = time.perf_counter()
-                err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v_k, draws, v, lazy, used_groups)
-                rounds[-1]["error_s"] = time.perf_counter() - t2
-                e = err_v[free]
-                ok = e > 0
-                z = float(np.sqrt(np.mean((move[ok] / e[ok]) ** 2))) if ok.any() else 0.0
-                rounds[-1]["z"] = z
-                if z <= CONVERGED_Z:
-                    converged = True
-                    break
-            if converged:
-                break
-            if solved:
-                step = s - done
-                done, v_done = s, v
-                s = min(signal, done + 2 * step)
-                continue
-            if i == 0 and len(rounds) and rounds[-1]["trust_step"] < MIN_TRUST and (s - done) > signal * MIN_SIGNAL_STEP:
-                v, s = v_done, done + (s - done) / 2  # back to the last solution, half the signal step
-                continue
-            break  # max_rounds without settling
+            key, sub = jax.random.split(run["key"])
+            t0 = time.perf_counter()
+            draws = sample_single_site(prob, v, chains=chains, draws=-(-run["size"] // chains),
+                                       warmup=WARMUP if run["chains"] is None else REWARM, key=sub,
+                                       start=run["chains"])
+            xi = draws.xi.reshape(-1, T * P)
+            t1 = time.perf_counter()
+            sprob = _surrogate(prob, v, xi)
+            # the reweighted map's fixed point, or where its iteration leaves the trust region
+            result, v_full = _fixed_point(sprob, v, lazy, ESS_FLOOR)
+            if result.iterations <= 2 and not result.converged:  # left it at once: along one map step
+                v_full = _jit_residual(sprob, v)[0]
+            alpha, share = 1.0, _reweight_share(sprob, v_full)
+            v_new = v_full
+            while share < ESS_FLOOR and alpha > 1e-3:
+                alpha /= 2
+                v_new = v + alpha * (v_full - v)
+                share = _reweight_share(sprob, v_new)
+            move = np.asarray(v_new - v)[free]
+            info = {"signal": float(s), "draws": int(xi.shape[0]), "acceptance": draws.acceptance,
+                    "rhat": draws.rhat, "ess": draws.ess, "hmc_step": draws.state.step, "trust_step": alpha,
+                    "reweight_share": share, "move": float(np.abs(move).max()), "iterations": result.iterations,
+                    "sample_s": t1 - t0, "solve_s": time.perf_counter() - t1}
+            bar(1)
+            chains_state = draws.state
+            nxt = dict(run, key=key, rounds=run["rounds"] + [info], chains=chains_state)
+            if run["round"] == 0 and alpha < MIN_TRUST and s > run["done"]:
+                # this rung is too far from the last solution: back there, half the signal step
+                if s - run["done"] <= signal * MIN_SIGNAL_STEP:
+                    failed = True
+                half = run["done"] + (s - run["done"]) / 2
+                nxt.update(v=run["v_done"], s=half, size=rung_size(half), round=0)
+            else:
+                pre = _precond(sprob, v_new) if alpha == 1.0 else None
+                if pre is not None:
+                    nxt["chains"] = replace(chains_state, precond=pre)
+                nxt.update(v=v_new, round=run["round"] + 1)
+                if alpha == 1.0 and share >= CLOSE:
+                    if s < signal:  # rung solved: the next signal step twice this one
+                        step = s - run["done"]
+                        nxt.update(done=s, v_done=v_new, s=min(signal, s + 2 * step), round=0)
+                        nxt["size"] = rung_size(nxt["s"])
+                    elif xi.shape[0] < samples:
+                        nxt["size"] = min(samples, 2 * xi.shape[0])
+                    else:
+                        t2 = time.perf_counter()
+                        err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v, draws, v_new, lazy,
+                                                                                   used_groups)
+                        e = err_v[free]
+                        ok = e > 0
+                        z = float(np.sqrt(np.mean((move[ok] / e[ok]) ** 2))) if ok.any() else 0.0
+                        info.update(error_s=time.perf_counter() - t2, z=z)
+                        converged = z <= CONVERGED_Z
+                if not converged and nxt["round"] >= max_rounds:
+                    failed = True
+            run = nxt
+            if path is not None and not converged:
+                _save(path, key_run, description, run)
+    rounds = run["rounds"]
     if not converged and raise_on_failure:
         raise NonConvergenceError(
-            f"the sampled saddle point still moved by {z:.3g} errors after {max_rounds} rounds at signal {signal:g}; "
-            f"raise max_rounds or samples, or use more ladder steps; raise_on_failure=False returns the last state")
-    info = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains), "groups": int(used_groups),
-            "z": z, "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"], "ess": rounds[-1]["ess"]}
+            f"the sampled saddle point did not settle at signal {run['s']:g} (target {signal:g}) within {max_rounds} "
+            f"rounds (last move {z:.3g} errors); raise max_rounds or samples; raise_on_failure=False returns the "
+            f"last state")
+    summary = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains),
+               "groups": int(used_groups), "z": z, "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"],
+               "ess": rounds[-1]["ess"]}
+    final = replace(result, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess, sampling=summary)
     if not converged:
-        return replace(result, converged=False, sampling=info, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess)
-    return replace(result, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess, kernel_error=kernel_err,
-                   overlap_error=overlap_err, prediction_error=pred_err, sampling=info)
+        return replace(final, converged=False)
+    return replace(final, kernel_error=kernel_err, overlap_error=overlap_err, prediction_error=pred_err)

@@ -722,7 +722,8 @@ def continuation(prob_at, signal: float, *, steps: int = 6, passes: int = PROPOS
 
 def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None, x_test=None,
                       width=None, points: int = 2**14, seed: int = 0, rule: str = "auto",
-                      spectrum: bool = False, replicates: int = 2, progress=True) -> FeatureResult:
+                      spectrum: bool = False, replicates: int = 2, progress=True, checkpoint=None,
+                      resume: bool = False) -> FeatureResult:
     """Posterior (feature-learning) kernels of a muP-trained DNN or RNN: the saddle point F4-F7.
 
     Args:
@@ -752,6 +753,8 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
             The default 2 is a rough estimate (one degree of freedom); 4-8 for a reliable one.
             ``"mcmc"``: not used; the error comes from 16 independent groups of chains (F8c).
         progress: ``"mcmc"`` only: a bar counting the sampling rounds (True, False / None, or a callable).
+        checkpoint, resume: ``"mcmc"`` only: a .npz file written after every sampling round; ``resume=True``
+            continues an interrupted run from it with the numbers of an uninterrupted one.
 
     Returns:
         :class:`FeatureResult`; raises :class:`NonConvergenceError` if the solve fails.
@@ -786,7 +789,11 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
                              "blocks); use rule='qmc' for small problems, or spectrum=False")
         from .sampled import solve_sampled
 
-        return solve_sampled(problem_at(points, seed, "mcmc"), signal, samples=points, seed=seed, progress=progress)
+        return solve_sampled(problem_at(points, seed, "mcmc"), signal, samples=points, seed=seed, progress=progress,
+                             checkpoint=checkpoint, resume=resume)
+    if checkpoint is not None or resume:
+        raise ValueError("checkpoint / resume apply to rule='mcmc' (Markov chains) only; quadrature solves are not "
+                         "checkpointed")
 
     result = at(points, seed, spectrum)
     if replicates < 2:
