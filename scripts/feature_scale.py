@@ -1,11 +1,12 @@
 """The muP saddle point at research scale by Markov chains (docs/feature.md section 7, issue 23).
 
 Solves the saddle point of an RNN (erf, weight_var 1.5, target at the last step) on the digits task
-read row by row (:func:`netfield.feature.study.digit_rows_task`: P sequences of T steps) with
-``rule="mcmc"``, and writes the timings, every sampling round's diagnostics and the kernel's error to
-docs/results/feature_scale_P<P>_T<T>.json.
+read row by row (:func:`netfield.feature.study.digit_rows_task`: P sequences of T <= 8 steps) or on the
+synthetic sequential task (:func:`netfield.feature.study.sequential_task`, any T) with ``rule="mcmc"``,
+and writes the timings, every sampling round's diagnostics and the kernel's error to
+docs/results/feature_scale_<task>_P<P>_T<T>.json.
 
-Usage: python scripts/feature_scale.py [--patterns 20] [--steps 5] [--draws 131072] [--kappa 0.1]
+Usage: python scripts/feature_scale.py [--task digits|sequential] [--patterns 20] [--steps 5] [--draws 131072] [--kappa 0.1]
        [--signal 1.0] [--seed 0] [--out PATH] [--checkpoint FILE.npz]
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 import netfield
 from netfield.feature import posterior_kernels
-from netfield.feature.study import digit_rows_task
+from netfield.feature.study import digit_rows_task, sequential_task
 
 
 def relative_kernel_error(kernel, error):
@@ -31,6 +32,8 @@ def relative_kernel_error(kernel, error):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("digits", "sequential"), default="digits",
+                        help="digit_rows_task (steps <= 8) or the synthetic sequential_task (any steps)")
     parser.add_argument("--patterns", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--draws", type=int, default=2**18)
@@ -40,8 +43,13 @@ def main():
     parser.add_argument("--out")
     parser.add_argument("--checkpoint", help="a .npz file written after every round; a rerun resumes from it")
     args = parser.parse_args()
-    out = args.out or os.path.join("docs", "results", f"feature_scale_P{args.patterns}_T{args.steps}.json")
-    x, labels, _, _ = digit_rows_task(P_train=args.patterns, P_test=0, steps=args.steps)
+    out = args.out or os.path.join("docs", "results", f"feature_scale_{args.task}_P{args.patterns}_T{args.steps}.json")
+    if args.task == "digits":
+        x, labels, _, _ = digit_rows_task(P_train=args.patterns, P_test=0, steps=args.steps)
+        task = {"name": "digit_rows_task", "patterns": args.patterns, "steps": args.steps, "classes": [3, 8]}
+    else:
+        x, labels, _, _ = sequential_task(P_train=args.patterns, P_test=0, steps=args.steps)
+        task = {"name": "sequential_task", "patterns": args.patterns, "steps": args.steps, "d": 3, "seed": 1}
     net = netfield.rnn(args.steps, "erf", weight_var=1.5)
     load = os.getloadavg()
     start = time.perf_counter()
@@ -50,7 +58,7 @@ def main():
     seconds = time.perf_counter() - start
     rounds = r.sampling["rounds"]
     result = {
-        "task": {"name": "digit_rows_task", "patterns": args.patterns, "steps": args.steps, "classes": [3, 8]},
+        "task": task,
         "network": {"arch": "rnn", "activation": "erf", "weight_var": 1.5}, "kappa": args.kappa,
         "signal": args.signal, "draws": args.draws, "seed": args.seed,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": load,
@@ -62,11 +70,11 @@ def main():
         "groups": r.sampling["groups"], "rounds": list(rounds),
         "kernel_relative_error": relative_kernel_error(r.kernel, r.kernel_error),
         "kernel_change_from_gp": float(np.abs(r.kernel - r.gp_kernel).max()),
-        "kernel": r.kernel.tolist(), "kernel_error": r.kernel_error.tolist(),
+        "kernel": np.round(r.kernel, 7).tolist(), "kernel_error": np.round(r.kernel_error, 7).tolist(),
     }
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
-        json.dump(result, f, indent=1)
+        json.dump(result, f)
     print(f"P = {args.patterns}, T = {args.steps}, {args.draws} draws: {seconds:.0f} s (load {load[0]:.2f}), "
           f"converged {r.converged} (move {r.sampling['z']:.2f} errors), kernel error "
           f"{result['kernel_relative_error']:.2e} of the kernel scale, R-hat {r.sampling['rhat']:.4f}; {out}")
