@@ -74,7 +74,7 @@ def test_bad_signals_for_the_branch():
 
 def test_deflation_factor_gradient():
     """m(u) = prod_k (|u - u_k|^-2 + 1) and its gradient (central differences)."""
-    from netfield.feature.theory import _deflation
+    from netfield.feature.newton import _deflation
 
     rng = np.random.default_rng(3)
     u, known = rng.normal(size=5), [rng.normal(size=5), rng.normal(size=5)]
