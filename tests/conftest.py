@@ -9,6 +9,10 @@ overlapping it with the rest shortens the suite without changing either. Its rep
 checked by tests/report/test_demo_report.py, and its sections by tests/gp/test_gp_study.py,
 tests/experiments/test_architecture_convergence.py and tests/feature/test_feature_study.py, which
 used to repeat those computations in-process.
+
+Under pytest-xdist (the suite's default, ``-n 2`` in pyproject.toml) the runs are still made once per
+session: worker gw0 starts them in the session's shared temporary folder and writes each run's outcome
+there when it ends; a test on another worker waits for that file and reads the same report folder.
 """
 
 import json
@@ -17,51 +21,87 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 
 import pytest
 
 DEMO_TIMEOUT = 1800  # s per run: ~5 min alone on 2 cores, longer beside the rest of the suite
+SUITE_CACHE_ENV = "NETFIELD_SUITE_JAX_CACHE"  # the session's compilation cache folder (set by the controller)
+
+
+def pytest_configure(config):
+    """JAX's persistent compilation cache for the test session, in a new empty folder shared by the xdist
+    workers (they inherit the environment variable set here by the controller) and removed at the end.
+    Several modules and both workers compile the same programs (module teardown clears the in-memory
+    caches, see ``_release_compiled_programs``); a program found in the folder is loaded instead of
+    compiled again. A cached executable is the one XLA would compile again, so results do not change
+    (the demo test compares a cold- and a warm-cache run number for number). Off with
+    ``NETFIELD_SUITE_JAX_CACHE=off``."""
+    path = os.environ.get(SUITE_CACHE_ENV)
+    if path == "off":
+        return
+    if not path:
+        path = tempfile.mkdtemp(prefix="netfield-suite-jax-cache-")
+        os.environ[SUITE_CACHE_ENV] = path
+        config._netfield_suite_cache = path  # created here: removed at the end by this process
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "_netfield_suite_cache", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _xdist_worker():
+    """This process's pytest-xdist worker name ("gw0", "gw1", ...), or None outside xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _outcome_file(out):
+    return out.parent / f"{out.name}.outcome.json"
 
 
 class BackgroundDemo:
     """One ``netfield demo --out OUT ARGS`` process started now, in its own process group, with its output
-    in files; :meth:`result` waits for it (``CompletedProcess`` and CPU seconds from ``os.wait4``)."""
+    in files; when it ends, its exit code and CPU seconds (``os.wait4``) go to ``OUT.outcome.json``
+    beside OUT, which :func:`wait_for_demo` reads (in this process or another xdist worker)."""
 
     def __init__(self, out, cache, *args, after=None):
         exe = shutil.which("netfield")
         self.cmd = ([exe] if exe else [sys.executable, "-m", "netfield"]) + ["demo", "--out", str(out), *args]
         self.env = {**os.environ, "NETFIELD_CACHE_DIR": str(cache)}
         self.env.pop("NETFIELD_NO_COMPILATION_CACHE", None)
-        self.logs = (out.parent / f"{out.name}.stdout", out.parent / f"{out.name}.stderr")
+        self.out = out
         self.proc = None
         self.done = threading.Event()
-        self.outcome = None
         threading.Thread(target=self._run, args=(after,), daemon=True).start()
 
     def _run(self, after):
+        record = {"cmd": self.cmd}
         try:
             if after is not None:  # start only once ``after`` has finished (it fills the cache)
                 after.done.wait()
-            with open(self.logs[0], "w") as out, open(self.logs[1], "w") as err:
+            stdout, stderr = _logs(self.out)
+            with open(stdout, "w") as out, open(stderr, "w") as err:
                 self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, env=self.env, text=True,
                                              start_new_session=True)
                 _, status, usage = os.wait4(self.proc.pid, 0)
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
-            self.outcome = (subprocess.CompletedProcess(self.cmd, self.proc.returncode, self.logs[0].read_text(),
-                                                        self.logs[1].read_text()), usage.ru_utime + usage.ru_stime)
-        except Exception as exc:  # noqa: BLE001  (reported to the test by result())
-            self.outcome = exc
+            record.update(returncode=self.proc.returncode, cpu=usage.ru_utime + usage.ru_stime)
+        except Exception as exc:  # noqa: BLE001  (reported to the test by wait_for_demo)
+            record["error"] = repr(exc)
         finally:
+            tmp = _outcome_file(self.out).with_suffix(".part")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(_outcome_file(self.out))  # atomic: a reader never sees half a file
             self.done.set()
-
-    def result(self):
-        if not self.done.wait(DEMO_TIMEOUT * 2):
-            self.stop()
-            pytest.fail(f"netfield demo did not finish in {DEMO_TIMEOUT * 2} s: {' '.join(self.cmd)}")
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        return self.outcome
 
     def stop(self):
         if self.proc is not None and self.proc.returncode is None:
@@ -71,35 +111,70 @@ class BackgroundDemo:
                 pass
 
 
+def _logs(out):
+    return out.parent / f"{out.name}.stdout", out.parent / f"{out.name}.stderr"
+
+
+def wait_for_demo(out):
+    """(CompletedProcess, CPU seconds) of the demo run writing into ``out``, once its outcome file exists."""
+    marker, deadline = _outcome_file(out), time.monotonic() + DEMO_TIMEOUT * 2
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"netfield demo --out {out} did not finish in {DEMO_TIMEOUT * 2} s")
+        time.sleep(1.0)
+    record = json.loads(marker.read_text())
+    if "error" in record:
+        raise RuntimeError(f"netfield demo --out {out} could not run: {record['error']}")
+    stdout, stderr = (path.read_text() for path in _logs(out))
+    return subprocess.CompletedProcess(record["cmd"], record["returncode"], stdout, stderr), record["cpu"]
+
+
 def _wants(session, fixture):
     return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
 
 
 @pytest.fixture(scope="session")
-def demo_cache(tmp_path_factory):
+def _session_shared_tmp(tmp_path_factory):
+    """A folder that every xdist worker of this session sees (the workers' temporary folders' parent), or
+    the session's temporary folder outside xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if _xdist_worker() else base
+
+
+@pytest.fixture(scope="session")
+def demo_cache(_session_shared_tmp):
     """The session's JAX compilation cache folder for ``netfield demo`` runs (empty before the first)."""
-    return tmp_path_factory.mktemp("netfield-cache")
+    path = _session_shared_tmp / "netfield-demo-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _background_demos(request, tmp_path_factory, demo_cache):
-    """Start the session's demo runs now if any collected test reads them; stop them at the end."""
+def _background_demos(request, _session_shared_tmp, demo_cache):
+    """Start the session's demo runs now if any collected test reads them (only on xdist worker gw0, or
+    outside xdist); at the end, stop them, or under xdist wait for them (another worker may need them)."""
     runs = {}
-    if _wants(request.session, "netfield_demo") or _wants(request.session, "netfield_demo_again"):
-        out = tmp_path_factory.mktemp("report") / "tmp"
-        runs["first"] = (out, BackgroundDemo(out, demo_cache))
-        if _wants(request.session, "netfield_demo_again"):
-            again = tmp_path_factory.mktemp("report-again") / "again"
-            runs["again"] = (again, BackgroundDemo(again, demo_cache, "--seed", "0", "--quiet",
-                                                   after=runs["first"][1]))
-    yield runs
-    for _, run in runs.values():
+    wanted = {"first": _wants(request.session, "netfield_demo") or _wants(request.session, "netfield_demo_again"),
+              "again": _wants(request.session, "netfield_demo_again")}
+    root = _session_shared_tmp / "netfield-demo"
+    paths = {"first": root / "tmp", "again": root / "again"}
+    starter = _xdist_worker() in (None, "gw0")
+    if starter and wanted["first"]:
+        root.mkdir(exist_ok=True)
+        first = BackgroundDemo(paths["first"], demo_cache)
+        runs["first"] = first
+        if wanted["again"]:
+            runs["again"] = BackgroundDemo(paths["again"], demo_cache, "--seed", "0", "--quiet", after=first)
+    yield paths
+    for run in runs.values():
+        if _xdist_worker():
+            run.done.wait(DEMO_TIMEOUT * 2)
         run.stop()
 
 
-def _finished(runs, key):
-    out, run = runs[key]
-    proc, cpu = run.result()
+def _finished(paths, key):
+    out = paths[key]
+    proc, cpu = wait_for_demo(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc, cpu, json.loads((out / "summary.json").read_text())
 
