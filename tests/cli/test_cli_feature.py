@@ -56,6 +56,28 @@ def test_rnn_order_parameter_vanishes_below_and_grows_above_the_transition(tmp_p
     assert 0 < data["critical_signal_error"] < 0.1 * data["critical_signal"]  # the replicates' spread, reported
 
 
+def test_mcmc_rule_states_its_errors_and_resumes_to_the_same_numbers(tmp_path, capsys):
+    """--rule mcmc (the Markov-chain saddle point, F8c; the default above T P = 24): q with its noise floor,
+    the kernel's error and R-hat; its checkpoint resumes to the same numbers."""
+    out, ckpt = tmp_path / "f.json", tmp_path / "ck"
+    args = ["feature", "--rule", "mcmc", "--signal", "0.3", "--points", "4096", "--checkpoint-dir", str(ckpt),
+            "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "q noise" in printed and "R-hat" in printed and "need --rule qmc or hermite" in printed
+    data = json.loads(out.read_text())
+    theory = data["theory"]
+    assert data["config"]["rule"] == "mcmc" and theory["rule"] == "mcmc" and theory["draws"] == [4096]
+    # below the transition (critical signal ~0.6) q = 0: what is reached is the size of its noise floor;
+    # a spurious cross-time order (q ~ 0.1-0.5 above the transition) would fail this
+    assert theory["order"][0] < 2 * theory["order_noise"][0] < 0.2
+    assert 0 < theory["kernel_error"][0] < 0.1 and theory["rhat"][0] < 1.1
+    assert (ckpt / "theory_0.3.npz").is_file()
+    assert main(args + ["--resume"]) == 0
+    again = json.loads(out.read_text())["theory"]
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in theory.items() if k != "seconds"}
+
+
 def _npz(path, x, **arrays):
     np.savez(path, x=x, **arrays)
     return str(path)
@@ -67,6 +89,7 @@ def _npz(path, x, **arrays):
     (["--signal", "abc"], "argument --signal: invalid float value"),
     (["--width", "0"], "--width must be an integer >= 1, got 0"),
     (["--arch", "cnn"], "argument --arch: invalid choice: 'cnn'"),
+    (["--rule", "grid"], "argument --rule: invalid choice: 'grid'"),
     (["--activation", "nope"], "nope"),
     (["--weight-var", "-1"], "--weight-var must be a finite number"),
     (["--supervised-steps", "4"], "--supervised-steps must be distinct steps in 1..3"),

@@ -25,7 +25,8 @@ FEATURE_EXAMPLES = """
     netfield feature --signal 0.2 1.0 --width 64 --samples 300 --out feature.json   # theory vs HMC sampling
     netfield feature --width 64 --checkpoint-dir ckpt --out f.json --resume          # continue a killed run
     netfield feature --width 256 --chains 4 --chain-group 1 --workers 2             # one task per chain
-    netfield feature --data task.npz --supervised-steps 1 3 --steps 3                # own x, y (y: (2, P))"""
+    netfield feature --data task.npz --supervised-steps 1 3 --steps 3                # own x, y (y: (2, P))
+    netfield feature --data digits.npz --steps 5 --rule mcmc --points 16384 --checkpoint-dir ck   # 20 x 5: chains"""
 
 FEATURE_NOTES = """
 
@@ -35,6 +36,10 @@ Theory (docs/feature.md): the posterior saddle point of a muP network at each si
 solution the RNN settles on (0 below the transition, and always for the DNN). --width also samples
 finite networks of that width at every signal (HMC, readout integrated out) and prints their q
 (from the sampled K and K^2) with its autocorrelation time tau in HMC iterations.
+With --rule mcmc (and by default above T P = 24 trajectory dimensions) the single-site averages come
+from Markov chains with a stated error (F8c, for tens of patterns and steps): the table then gives q of
+the solution reached, the kernel's numerical error and the chains' R-hat; the eigenvalue and the
+critical signal need a quadrature rule (qmc / hermite, T P <= 24).
 Default task: x = numpy.random.default_rng(0).normal(size=(2, 3)), y = [1, -1] (the same targets at
 every supervised step)."""
 
@@ -72,6 +77,7 @@ def _feature_data(args, supervised: int):
 def _feature_checks(args):
     """Validate every option before any computation: (net, x, y, signals, supervised steps)."""
     from ..feature import build_problem
+    from ..feature.theory import resolve_rule
 
     if args.out:
         check_output_file(args.out, "--out", (".json",))
@@ -93,11 +99,8 @@ def _feature_checks(args):
     if args.chain_group is not None and not 1 <= args.chain_group <= args.chains:
         raise CLIError(f"--chain-group must be an integer between 1 and --chains ({args.chains}), got {args.chain_group}")
     cluster(args)
-    if args.checkpoint_dir is not None:
-        if args.width is None:
-            raise CLIError("--checkpoint-dir needs --width (it holds the sampler's checkpoints)")
-        if Path(args.checkpoint_dir).exists() and not Path(args.checkpoint_dir).is_dir():
-            raise CLIError(f"--checkpoint-dir {args.checkpoint_dir!r} exists and is not a folder")
+    if args.checkpoint_dir is not None and Path(args.checkpoint_dir).exists() and not Path(args.checkpoint_dir).is_dir():
+        raise CLIError(f"--checkpoint-dir {args.checkpoint_dir!r} exists and is not a folder")
     if args.resume and args.checkpoint_dir is None:
         raise CLIError("--resume needs --checkpoint-dir DIR (where the interrupted run left its checkpoints)")
     T = args.depth
@@ -107,13 +110,16 @@ def _feature_checks(args):
                        f"got {' '.join(map(str, steps))}")
     net = network(args, args.arch)
     x, y = _feature_data(args, len(steps))
-    try:  # shapes of x and y (cheap: builds the problem of the first signal, solves nothing)
-        build_problem(net, x, y, kappa=args.kappa, signal=min(args.signal), supervised_steps=steps,
-                      points=args.points, seed=args.seed)
+    try:  # shapes of x and y (cheap: builds the problem of the first signal with no nodes, solves nothing)
+        probe = build_problem(net, x, y, kappa=args.kappa, signal=min(args.signal), supervised_steps=steps,
+                              points=args.points, seed=args.seed, rule="mcmc")
     except (ValueError, TypeError) as err:
         where = f"--data {args.data!r}" if args.data else "the built-in task"
         raise CLIError(f"{where}: {one_line(err)}") from None
-    return net, x, y, tuple(sorted(args.signal)), steps
+    sampled_theory = not probe.linear and resolve_rule(args.rule, args.points, probe.T, probe.P)[0] == "mcmc"
+    if args.checkpoint_dir is not None and args.width is None and not sampled_theory:
+        raise CLIError("--checkpoint-dir needs --width (the sampler's checkpoints) or --rule mcmc (the theory's)")
+    return net, x, y, tuple(sorted(args.signal)), steps, sampled_theory
 
 
 def _critical_signal(net, x, y, branch, args, steps):
@@ -126,7 +132,7 @@ def _critical_signal(net, x, y, branch, args, steps):
         if lam[i] < 1.0 <= lam[i + 1]:
             scan = transition(net, x, y, kappa=args.kappa, signals=branch.signals[i:i + 2], refine=args.refine,
                               points=args.points, seed=args.seed, supervised_steps=steps, progress=not args.quiet,
-                              replicates=args.replicates, rtol=args.rtol or None)
+                              replicates=args.replicates, rtol=args.rtol or None, rule=args.rule)
             return scan.critical_signal, scan.critical_signal_error
     return None, None
 
@@ -144,6 +150,50 @@ def _feature_table(branch, sampled) -> str:
     return "\n".join(rows)
 
 
+def _sampled_branch(net, x, y, signals, steps, args, stages) -> dict:
+    """The saddle point at every signal by Markov chains (F8c): q of the solution reached, the largest
+    numerical error of its kernel relative to the kernel's scale, and the chains' diagnostics."""
+    from ..feature import posterior_kernels
+    from ..feature.transition import order_parameter
+
+    rows = {"rule": "mcmc", "signals": list(signals), "order": [], "order_noise": [], "kernel_error": [], "rhat": [],
+            "ess": [],
+            "draws": [], "seconds": []}
+    ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else None
+    for s in signals:
+        stages(f"theory: sampled saddle point at signal {s:g} (Markov chains, up to {args.points} draws)")
+        r = posterior_kernels(net, x, y, kappa=args.kappa, signal=s, supervised_steps=steps, points=args.points,
+                              seed=args.seed, rule="mcmc", progress=not args.quiet,
+                              checkpoint=None if ckpt is None else ckpt / f"theory_{s!r}.npz", resume=args.resume)
+        scale = float(abs(r.kernel).max())
+        rows["order"].append(order_parameter(r.kernel, train_patterns=r.problem.P_train, free=r.problem.free))
+        # the value q takes from the kernel's numerical noise alone (q^2 averages squared entries, so noise
+        # adds to it): K_ts^2 replaced by its error^2; a q below this floor is consistent with q = 0
+        rows["order_noise"].append(order_parameter(r.kernel, r.kernel_error ** 2, train_patterns=r.problem.P_train,
+                                                   free=r.problem.free))
+        rows["kernel_error"].append(float(r.kernel_error.max()) / scale)
+        rows["rhat"].append(float(r.sampling["rhat"]))
+        rows["ess"].append(float(r.sampling["ess"]))
+        rows["draws"].append(int(r.sampling["samples"]))
+        rows["seconds"].append(float(sum(rnd["sample_s"] + rnd["solve_s"] for rnd in r.sampling["rounds"])))
+    return rows
+
+
+def _sampled_table(rows, sampled) -> str:
+    head = f"{'signal':>8s} {'q theory':>9s} {'q noise':>8s} {'kernel err':>10s} {'R-hat':>7s} {'draws':>7s}"
+    if sampled:
+        head += f" {'q sampled':>10s} {'tau':>7s}"
+    out = [head]
+    for i, s in enumerate(rows["signals"]):
+        row = (f"{s:8.4g} {rows['order'][i]:9.4f} {rows['order_noise'][i]:8.4f} {rows['kernel_error'][i]:10.2e} "
+               f"{rows['rhat'][i]:7.4f} "
+               f"{rows['draws'][i]:7d}")
+        if sampled:
+            row += f" {sampled[i]['order']:10.4f} {sampled[i]['tau']:7.1f}"
+        out.append(row)
+    return "\n".join(out)
+
+
 def run(args) -> int:
     from .._runtime.progress import ProgressBar, Stages
     from ..distributed import executor
@@ -151,18 +201,22 @@ def run(args) -> int:
     from ..feature.transition import broken_branch, order_parameter
     from ..program.shape import chain_of
 
-    net, x, y, signals, steps = _feature_checks(args)
+    net, x, y, signals, steps, sampled_theory = _feature_checks(args)
     P = len(x)
     chain = chain_of(net, x)
     shared = chain is not None and chain.shared   # weight sharing (an RNN) is what makes the transition
-    stages = Stages(1 + shared + (len(signals) if args.width else 0), enabled=not args.quiet)
-    stages(f"theory: saddle points at {len(signals)} signal(s)")
-    branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
-                           supervised_steps=steps, progress=not args.quiet)
-    critical = critical_error = None
-    if shared:
-        stages("theory: critical signal")
-        critical, critical_error = _critical_signal(net, x, y, branch, args, steps)
+    theory_stages = len(signals) if sampled_theory else 1 + shared
+    stages = Stages(theory_stages + (len(signals) if args.width else 0), enabled=not args.quiet)
+    critical = critical_error = branch = rows = None
+    if sampled_theory:
+        rows = _sampled_branch(net, x, y, signals, steps, args, stages)
+    else:
+        stages(f"theory: saddle points at {len(signals)} signal(s)")
+        branch = broken_branch(net, x, y, kappa=args.kappa, signals=signals, points=args.points, seed=args.seed,
+                               supervised_steps=steps, progress=not args.quiet, rule=args.rule)
+        if shared:
+            stages("theory: critical signal")
+            critical, critical_error = _critical_signal(net, x, y, branch, args, steps)
     sampled = None
     if args.width:
         sampled = []
@@ -185,9 +239,14 @@ def run(args) -> int:
                 sampled.append({"signal": s, "order": q, **post.to_dict()})
     print(f"feature learning of {net!r}: kappa {args.kappa:g}, {P} patterns, supervised steps "
           f"{', '.join(map(str, steps))}" + (f", sampled width {args.width}" if args.width else ""))
-    print(_feature_table(branch, sampled))
+    print(_sampled_table(rows, sampled) if sampled_theory else _feature_table(branch, sampled))
     if not shared:
         print("no transition (no weight sharing across steps: the transition is RNN-only)")
+    elif sampled_theory:
+        print("q theory: the order parameter of the saddle point the Markov-chain solver reached (F8c); q noise: "
+              "the value the kernel's numerical error alone gives it (a q below it is consistent with 0); kernel "
+              "err: its largest error relative to the kernel's scale; the eigenvalue and the critical signal need "
+              "--rule qmc or hermite (T P <= 24)")
     elif critical is not None:
         print(f"critical signal (theory): {critical:.4g} ± {critical_error:.2g} (numerical error over "
               f"{args.replicates} QMC scramblings)")
@@ -200,10 +259,11 @@ def run(args) -> int:
                   "weight_var": args.weight_var, "bias_var": args.bias_var, "input_var": args.input_var,
                   "readout_var": args.readout_var, "kappa": args.kappa, "signals": list(signals),
                   "data": args.data, "supervised_steps": list(steps), "points": args.points, "seed": args.seed,
+                  "rule": args.rule,
                   "replicates": args.replicates, "rtol": args.rtol,
                   "width": args.width, "chains": args.chains, "samples": args.samples, "thin": args.thin,
                   "burn_in": args.burn_in, "chain_group": args.chain_group}
-        payload = {"config": config, "theory": branch.to_dict(), "critical_signal": critical,
+        payload = {"config": config, "theory": rows if sampled_theory else branch.to_dict(), "critical_signal": critical,
                    "critical_signal_error": critical_error, "sampling": sampled}
         from .._runtime.checkpoint import atomic_write
 
@@ -245,6 +305,11 @@ def add_parser(sub):
     g.add_argument("--points", type=int, default=32768, help="quadrature points of the single-site averages "
                    "(default: %(default)s, the feature study's of docs/feature.md; the API's transition / "
                    "broken_branch default to 2**13, faster and less accurate)")
+    g.add_argument("--rule", choices=("auto", "qmc", "hermite", "mcmc"), default="auto",
+                   help="single-site averages: tensor Gauss-Hermite, scrambled Sobol (QMC), or Markov chains with "
+                   "reweighting (mcmc: tens of patterns and steps, docs/feature.md F8c; --points then counts the "
+                   "final rounds' draws and --checkpoint-dir keeps each signal's solve); auto: Gauss-Hermite when "
+                   ">= 6 nodes per dimension, QMC up to T P = 24, mcmc above (default: %(default)s)")
     g.add_argument("--refine", type=int, default=4, help="regula-falsi steps locating the critical signal "
                    "(default: %(default)s)")
     g.add_argument("--replicates", type=int, default=4, help="independently scrambled QMC node sets behind the "
@@ -266,7 +331,8 @@ def add_parser(sub):
                         "after another, or as one Dask task each with --workers / --scheduler (the same "
                         "numbers either way for the same G)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="sampler checkpoints, DIR/feature_<signal>.npz "
-                   "(with --chain-group: DIR/feature_<signal>.chains-<a>-<b>.npz per group)")
+                   "(with --chain-group: DIR/feature_<signal>.chains-<a>-<b>.npz per group); with --rule mcmc also "
+                   "the theory's, DIR/theory_<signal>.npz, written after every sampling round")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoints in --checkpoint-dir")
     add_cluster(p)
     p.add_argument("--quiet", action="store_true", help="no progress output")
