@@ -137,17 +137,17 @@ def _critical_signal(net, x, y, branch, args, steps):
     return None, None
 
 
-def _feature_table(branch, sampled) -> str:
-    head = f"{'signal':>8s} {'eigenvalue':>11s} {'q theory':>9s}"
+def _table(head: str, rows: list, sampled) -> str:
+    """The printed table: ``rows`` (one string per signal) with, after --width, the sampled q and tau."""
     if sampled:
         head += f" {'q sampled':>10s} {'tau':>7s}"
-    rows = [head]
-    for i, s in enumerate(branch.signals):
-        row = f"{s:8.4g} {branch.eigenvalue[i]:11.4f} {branch.order[i]:9.4f}"
-        if sampled:
-            row += f" {sampled[i]['order']:10.4f} {sampled[i]['tau']:7.1f}"
-        rows.append(row)
-    return "\n".join(rows)
+        rows = [row + f" {entry['order']:10.4f} {entry['tau']:7.1f}" for row, entry in zip(rows, sampled)]
+    return "\n".join([head, *rows])
+
+
+def _feature_table(branch, sampled) -> str:
+    rows = [f"{s:8.4g} {branch.eigenvalue[i]:11.4f} {branch.order[i]:9.4f}" for i, s in enumerate(branch.signals)]
+    return _table(f"{'signal':>8s} {'eigenvalue':>11s} {'q theory':>9s}", rows, sampled)
 
 
 def _sampled_branch(net, x, y, signals, steps, args, stages) -> dict:
@@ -157,8 +157,7 @@ def _sampled_branch(net, x, y, signals, steps, args, stages) -> dict:
     from ..feature.transition import order_parameter
 
     rows = {"rule": "mcmc", "signals": list(signals), "order": [], "order_noise": [], "kernel_error": [], "rhat": [],
-            "ess": [],
-            "draws": [], "seconds": []}
+            "ess": [], "draws": [], "seconds": []}
     ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else None
     for s in signals:
         stages(f"theory: sampled saddle point at signal {s:g} (Markov chains, up to {args.points} draws)")
@@ -179,19 +178,11 @@ def _sampled_branch(net, x, y, signals, steps, args, stages) -> dict:
     return rows
 
 
-def _sampled_table(rows, sampled) -> str:
-    head = f"{'signal':>8s} {'q theory':>9s} {'q noise':>8s} {'kernel err':>10s} {'R-hat':>7s} {'draws':>7s}"
-    if sampled:
-        head += f" {'q sampled':>10s} {'tau':>7s}"
-    out = [head]
-    for i, s in enumerate(rows["signals"]):
-        row = (f"{s:8.4g} {rows['order'][i]:9.4f} {rows['order_noise'][i]:8.4f} {rows['kernel_error'][i]:10.2e} "
-               f"{rows['rhat'][i]:7.4f} "
-               f"{rows['draws'][i]:7d}")
-        if sampled:
-            row += f" {sampled[i]['order']:10.4f} {sampled[i]['tau']:7.1f}"
-        out.append(row)
-    return "\n".join(out)
+def _sampled_table(theory, sampled) -> str:
+    rows = [f"{s:8.4g} {theory['order'][i]:9.4f} {theory['order_noise'][i]:8.4f} {theory['kernel_error'][i]:10.2e} "
+            f"{theory['rhat'][i]:7.4f} {theory['draws'][i]:7d}" for i, s in enumerate(theory["signals"])]
+    return _table(f"{'signal':>8s} {'q theory':>9s} {'q noise':>8s} {'kernel err':>10s} {'R-hat':>7s} {'draws':>7s}",
+                  rows, sampled)
 
 
 def run(args) -> int:
