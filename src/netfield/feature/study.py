@@ -255,6 +255,22 @@ def sequential_task(P_train=3, P_test=3, d=3, steps=3, seed=1):
     return seq[:P_train], labels[:P_train], seq[P_train:], labels[P_train:]
 
 
+def _digits(P_train, P_test, classes, seed):
+    """(images (P_train + P_test, 8, 8), labels +-1) of two digit classes, drawn without replacement, balanced."""
+    from sklearn.datasets import load_digits
+
+    images, digit = load_digits(return_X_y=True)
+    images = images.reshape(-1, 8, 8)
+    rng = np.random.default_rng(seed)
+    total = P_train + P_test
+    picks = []
+    for i, c in enumerate(classes):
+        pool = np.flatnonzero(digit == c)
+        picks.append(rng.choice(pool, size=total // 2 + (i < total % 2), replace=False))
+    order = rng.permutation(np.concatenate(picks))
+    return images[order], np.where(digit[order] == classes[0], 1.0, -1.0)
+
+
 def digit_rows_task(P_train=20, P_test=20, steps=5, classes=(3, 8), seed=0):
     """Handwritten digits read row by row (scikit-learn's bundled 8 x 8 images, no download).
 
@@ -265,24 +281,30 @@ def digit_rows_task(P_train=20, P_test=20, steps=5, classes=(3, 8), seed=0):
 
     Returns (x, labels, x_test, labels_test) with x of shape (P, steps, 8).
     """
-    from sklearn.datasets import load_digits
-
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 8:
         raise ValueError(f"steps must be an integer in 1..8 (bands of the 8 pixel rows), got {steps!r}")
-    images, digit = load_digits(return_X_y=True)
-    images = images.reshape(-1, 8, 8)
-    rng = np.random.default_rng(seed)
-    total = P_train + P_test
-    picks = []
-    for i, c in enumerate(classes):
-        pool = np.flatnonzero(digit == c)
-        picks.append(rng.choice(pool, size=total // 2 + (i < total % 2), replace=False))
-    order = rng.permutation(np.concatenate(picks))
+    images, labels = _digits(P_train, P_test, classes, seed)
     edges = np.linspace(0, 8, steps + 1).round().astype(int)
-    seq = np.stack([images[order, a:b].mean(axis=1) for a, b in itertools.pairwise(edges)], axis=1)
+    seq = np.stack([images[:, a:b].mean(axis=1) for a, b in itertools.pairwise(edges)], axis=1)
     seq = seq / np.sqrt(np.mean(seq ** 2))
-    labels = np.where(digit[order] == classes[0], 1.0, -1.0)
     return seq[:P_train], labels[:P_train], seq[P_train:], labels[P_train:]
+
+
+def digit_images_task(P_train=20, P_test=20, classes=(3, 8), seed=0):
+    """Whole digit images as one input at step 1 (the setting of the transition: an odd activation, no
+    bias and the input at step 1 only keep the cross-time symmetric solution, docs/feature.md section 3).
+
+    The same draw of images as :func:`digit_rows_task` (``classes``, ``seed``), each 8 x 8 image
+    flattened to d = 64 pixels, centred by the mean image of the drawn set and scaled to unit mean square
+    input (so that sum_i x_i^2 / d = 1 on average: the pre-activation variance of step 1 is input_var).
+
+    Returns (x, labels, x_test, labels_test) with x of shape (P, 64).
+    """
+    images, labels = _digits(P_train, P_test, classes, seed)
+    flat = images.reshape(len(images), 64)
+    flat = flat - flat.mean(axis=0)
+    flat = flat / np.sqrt(np.mean(flat ** 2))
+    return flat[:P_train], labels[:P_train], flat[P_train:], labels[P_train:]
 
 
 def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, sampler=None, seed=0) -> dict:
@@ -317,4 +339,4 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
     return out
 
 
-__all__ = ["digit_rows_task", "sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]
+__all__ = ["digit_images_task", "digit_rows_task", "sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]

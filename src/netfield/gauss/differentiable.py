@@ -19,7 +19,9 @@ of a GRU, ``jax.grad`` of any kernel) every step must be a JAX operation:
 
   F_ij set to 0 where the eigenvalues coincide to rounding (rotations inside a degenerate subspace
   do not change A A^T) and d sqrt(lambda_i) = 0 where lambda_i <= 0 (directions without variance).
-  Quasi-Monte-Carlo estimates m = (1/P) sum_p F(A xi_p) with fixed points xi_p are then smooth
+  Each column's sign is fixed (w . v_i > 0, w_k = sqrt(k + 2)): LAPACK's +-v_i may otherwise differ
+  between two compilations of the same covariance (the value and the forward-mode trace of a kernel),
+  which moves a quasi-Monte-Carlo estimate by its own error. Quasi-Monte-Carlo estimates m = (1/P) sum_p F(A xi_p) with fixed points xi_p are then smooth
   functions of K, and their derivatives are the derivatives of the estimate that is returned;
 - tensor Gauss-Hermite quadrature (M3) at a fixed order (:func:`hermite_expectation`);
 - the orthant probabilities (M5), (M6) of erf-sigmoid gate products (:func:`orthant_closed`).
@@ -41,22 +43,31 @@ def _sym(a):
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
+def _eigh_canonical(cov, descending: bool):
+    """Eigenvalues and eigenvectors of the symmetrised cov with a canonical sign per eigenvector: w . v > 0
+    for the fixed generic weights w_i = sqrt(i + 2). LAPACK returns +-v, and which one can change with
+    the last bit of cov (another compiled program, the forward-mode trace of the same one): the factor
+    and with it every quasi-Monte-Carlo estimate mapped by it would move by the estimate's own error."""
+    lam, vec = jnp.linalg.eigh(_sym(cov))
+    if descending:
+        lam, vec = lam[..., ::-1], vec[..., ::-1]
+    weights = jnp.sqrt(jnp.arange(cov.shape[-1], dtype=vec.dtype) + 2.0)
+    sign = jnp.where(jnp.einsum("i,...ij->...j", weights, vec) < 0, -1.0, 1.0).astype(vec.dtype)
+    return lam, vec * sign[..., None, :]
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def eig_factor(cov, descending: bool = False):
     """A with A A^T = cov (eigenvalues clipped at 0), columns in ascending (default) or descending
     order of the eigenvalues; batched over leading axes. Derivative (D1)."""
-    lam, vec = jnp.linalg.eigh(_sym(cov))
-    if descending:
-        lam, vec = lam[..., ::-1], vec[..., ::-1]
+    lam, vec = _eigh_canonical(cov, descending)
     return vec * jnp.sqrt(jnp.clip(lam, 0.0, None))[..., None, :]
 
 
 @eig_factor.defjvp
 def _eig_factor_jvp(descending, primals, tangents):
     (cov,), (dcov,) = primals, tangents
-    lam, vec = jnp.linalg.eigh(_sym(cov))
-    if descending:
-        lam, vec = lam[..., ::-1], vec[..., ::-1]
+    lam, vec = _eigh_canonical(cov, descending)
     root = jnp.sqrt(jnp.clip(lam, 0.0, None))
     out = vec * root[..., None, :]
     dk = jnp.swapaxes(vec, -1, -2) @ _sym(dcov) @ vec
