@@ -9,8 +9,8 @@ import netfield
 from netfield.feature import posterior_kernels
 from netfield.feature.sampled import solve_sampled
 from netfield.feature.single_site import sample_single_site
-from netfield.feature.study import TOY, digit_rows_task, toy_task
-from netfield.feature.theory import _jit_residual, _pack, build_problem
+from netfield.feature.study import TOY, digit_images_task, digit_rows_task, toy_task
+from netfield.feature.theory import _jit_residual, _pack, build_problem, whitening_factor
 
 
 def _state(r):
@@ -111,6 +111,46 @@ def test_digit_rows_task():
     assert np.array_equal(again[0], x)
     with pytest.raises(ValueError, match="steps must be an integer in 1..8"):
         digit_rows_task(steps=9)
+
+
+def test_digit_images_task_draws_the_images_of_digit_rows_task():
+    x, lab, xt, lt = digit_images_task(P_train=10, P_test=6, seed=3)
+    rows = digit_rows_task(P_train=10, P_test=6, steps=8, seed=3)
+    assert x.shape == (10, 64) and xt.shape == (6, 64)
+    assert np.array_equal(lab, rows[1]) and np.array_equal(lt, rows[3])  # the same images, in the same order
+    both = np.concatenate([x, xt])
+    assert np.allclose(both.mean(axis=0), 0.0, atol=1e-12) and np.isclose(np.mean(both ** 2), 1.0)
+    # the flattened images are the rows task's 8 one-row bands, centred over the drawn set, up to one scale
+    bands = np.concatenate([rows[0], rows[2]]).reshape(16, 64)
+    bands = bands - bands.mean(axis=0)
+    assert np.allclose(both / np.linalg.norm(both), bands / np.linalg.norm(bands), atol=1e-12)
+
+
+def test_whitening_puts_test_patterns_after_the_training_ones():
+    """L L^T = C; with test patterns, the training field h = L xi depends on the training block of C only
+    (moving C's test rows, which the tilt does not see, leaves a fixed draw's training field unchanged)."""
+    x, lab, xt, _ = digit_images_task(P_train=3, P_test=2)
+    prob = build_problem(netfield.rnn(3, "erf"), x, lab, kappa=1.0, signal=1.0, x_test=xt)
+    T, P, Ptr = prob.T, prob.P, prob.P_train
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(T * P, T * P))
+    cm = a @ a.T / (T * P) + 0.1 * np.eye(T * P)
+    L = np.asarray(whitening_factor(prob, jnp.asarray(cm)))
+    assert np.allclose(L @ L.T, cm, atol=1e-12)
+    test = np.array([t * P + mu for t in range(T) for mu in range(Ptr, P)])
+    moved = cm.copy()
+    bump = 0.05 * rng.normal(size=(test.size, T * P))
+    moved[test] += bump
+    moved[:, test] += bump.T  # the test rows and columns of C
+    assert np.linalg.eigvalsh(moved).min() > 0
+    L2 = np.asarray(whitening_factor(prob, jnp.asarray(moved)))
+    train = np.setdiff1d(np.arange(T * P), test)
+    xi = rng.normal(size=(5, T * P))
+    assert np.allclose((xi @ L2.T)[:, train], (xi @ L.T)[:, train], atol=1e-12)
+    assert not np.allclose((xi @ L2.T)[:, test], (xi @ L.T)[:, test])  # the test field does move
+    plain = np.linalg.cholesky(cm)  # the plain factor mixes the test rows into later training coordinates
+    plain2 = np.linalg.cholesky(moved)
+    assert not np.allclose((xi @ plain2.T)[:, train], (xi @ plain.T)[:, train])
 
 
 def test_error_groups_hold_enough_draws():

@@ -65,7 +65,10 @@ GROUPS = 16  # independent groups of chains behind the error estimate (15 degree
 MIN_GROUP_DRAWS = 1024  # fewest draws per group (and 16 per dimension): a group's own solution must stay in
 #                         the linear regime (256 draws in 100 dimensions gave errors 5x too large)
 CONVERGED_Z = 2.0  # root-mean-square move / error at convergence (sqrt(2) expected for two estimates)
-RUNG_SAMPLES = 2048  # draws per round on the ladder's lower rungs
+RUNG_SAMPLES = 2048  # draws per round on the ladder's lower rungs, at least
+RUNG_SAMPLES_PER_DIM = 64  # ... and this many per dimension: 2048 draws solved 20 digit images x 5 steps (100
+#                            dimensions) but stalled with 8 test images more (140: the noisy map's first step left
+#                            the trust region on every round); 8192 solved both
 WARMUP, REWARM = 150, 30  # warm-up transitions of fresh chains and of warm-started ones
 INNER_TOL = 1e-4  # residual of the reweighted map's fixed point: float32 sums over the draws leave ~1e-5, the
 #                   draws' own noise in each entry of the map is ~1 / sqrt(effective draws), 4e-3 at 2^17 draws
@@ -205,7 +208,8 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
     path = None if checkpoint is None else Path(checkpoint)
     description = _description(prob, signal, samples, chains, groups, steps, max_rounds, seed)
     key_run = str(run_key(**description))
-    rung_size = lambda s: max(min(samples, RUNG_SAMPLES if s < signal else 2 * RUNG_SAMPLES), 4 * chains)
+    rung = max(RUNG_SAMPLES, RUNG_SAMPLES_PER_DIM * T * P)
+    rung_size = lambda s: max(min(samples, rung if s < signal else 2 * rung), 4 * chains)
     first = signal / 2 ** (steps - 1)
     # the run's whole state between rounds (what a checkpoint holds): the state v and the last solved rung
     # (done, v_done; 0 and the lazy point at first), the rung's signal s, its draws and round, the chains

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .statistics import autocorr_time, split_rhat
-from .theory import Problem, _matrix, _tilt, _unpack
+from .theory import Problem, _matrix, _tilt, _unpack, whitening_factor
 
 jax.config.update("jax_enable_x64", True)
 
@@ -35,12 +35,10 @@ STEP_JITTER = 0.2
 
 
 def factors(prob: Problem, v):
-    """(L, B_s): the Cholesky factor of C and the symmetrised tilt of the state ``v`` (F4)."""
+    """(L, B_s): the whitening factor of C (:func:`~netfield.feature.theory.whitening_factor`) and the symmetrised tilt of the state ``v`` (F4)."""
     C, ct, qt = _unpack(prob, v)
     cm = _matrix(C)
-    cm = 0.5 * (cm + cm.T)
-    d = cm.shape[0]
-    chol = jnp.linalg.cholesky(cm + 1e-12 * jnp.trace(cm) / d * jnp.eye(d))
+    chol = whitening_factor(prob, 0.5 * (cm + cm.T))
     bm = _matrix(_tilt(prob, ct, qt))
     return chol, bm + bm.T
 

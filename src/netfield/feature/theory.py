@@ -248,6 +248,27 @@ def _tilt(prob: Problem, ct, qt):
     return b
 
 
+def whitening_factor(prob: Problem, cm):
+    """L with L L^T = cm (rows (t, mu)): h = L xi maps whitened points xi ~ N(0, I) to the field.
+
+    The Cholesky factor of cm with the training patterns' coordinates (every step) ordered before the test
+    patterns', relabelled back to (t, mu) order (L = Pi^T chol(Pi cm Pi^T) Pi): the training field then
+    depends on the training block of cm only, so moving the test rows of C (which the tilt does not see)
+    leaves the energy of every fixed point xi unchanged (the reweighting of F8c keeps its draws), and a
+    step's sign flip of xi still flips that step's field where cm is block diagonal in time. Without
+    test patterns this is the plain Cholesky factor."""
+    d = cm.shape[0]
+    jitter = 1e-12 * jnp.trace(cm) / d * jnp.eye(d)
+    if prob.P == prob.P_train:
+        return jnp.linalg.cholesky(cm + jitter)
+    T, P, Ptr = prob.T, prob.P, prob.P_train
+    order = np.array([t * P + mu for t in range(T) for mu in range(Ptr)]
+                     + [t * P + mu for t in range(T) for mu in range(Ptr, P)])
+    back = np.argsort(order)
+    chol = jnp.linalg.cholesky((cm + jitter)[order][:, order])
+    return chol[back][:, back]
+
+
 def _tilted_moments(prob: Problem, C, B):
     """<phi phi^T>, <h h^T> (as (T,T,P,P) blocks) under N(0, C) exp(E), and the effective sample size."""
     T, P = prob.T, prob.P
@@ -263,7 +284,7 @@ def _tilted_moments(prob: Problem, C, B):
         grad = 0.5 * (cinv @ post @ cinv - cinv)
         return blocks, blocks, jnp.asarray(jnp.inf), jnp.linalg.eigvalsh(prec).min(), grad, jnp.eye(cm.shape[0])
     eye = jnp.eye(cm.shape[0])
-    chol = jnp.linalg.cholesky(cm + 1e-12 * jnp.trace(cm) / cm.shape[0] * eye)
+    chol = whitening_factor(prob, cm)
     lw = jnp.asarray(prob.log_weights)
     xi = jnp.asarray(prob.normals)  # nodes of the whitened field xi = L^-1 h, h ~ N(0, C) <=> xi ~ N(0, I)
     if prob.proposal is not None:  # xi drawn from q (close to the tilted law), reweighted to N(0, I)   (F8a)
