@@ -63,8 +63,9 @@ def _scan(x, y, signals, points, seeds, eigenvalues):
                       rtol=None, progress=False)
 
 
-def _sampled(arch, x, y, signal, width, seed, sampler):
-    post = posterior_samples(_net(arch), x, y, width=width, kappa=TOY["kappa"], signal=signal, seed=seed, **sampler)
+def _sampled(arch, x, y, signal, width, seed, sampler, steps=TOY["steps"], x_test=None):
+    post = posterior_samples(_net(arch, steps), x, y, width=width, kappa=TOY["kappa"], signal=signal, seed=seed,
+                             x_test=x_test, **sampler)
     P = post.train_patterns
     # q^2 = mean over (t < s, mu) of E[K_ts(mu,mu)^2] / (K_tt K_ss): standard error from that of E[K^2]
     ratios, errs = [], []
@@ -88,12 +89,15 @@ def _sampled(arch, x, y, signal, width, seed, sampler):
         "w_top": np.sort(np.abs(ev), axis=1)[:, -3:].tolist(),
         "w_real_extreme": [float(e.real[np.argmax(np.abs(e.real))]) for e in ev],
         "seconds": float(post.seconds),
+        # the test patterns' outputs in units of y (the likelihood sees sqrt(signal) y)
+        "prediction": (post.prediction[:, P:] / np.sqrt(signal)).tolist(),
+        "prediction_se": (post.prediction_se[:, P:] / np.sqrt(signal)).tolist(),
     }
 
 
-def _sampled_entry(arch, x, y, signal, width, seed, sampler) -> dict:
+def _sampled_entry(arch, x, y, signal, width, seed, sampler, steps=TOY["steps"], x_test=None) -> dict:
     """The JSON entry of one sampled point (a task: the posterior object stays on the worker)."""
-    return _sampled(arch, x, y, signal, width, seed, sampler)[1]
+    return _sampled(arch, x, y, signal, width, seed, sampler, steps, x_test)[1]
 
 
 def _z_scores(sample, theory_K, theory_se):
@@ -245,6 +249,135 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     return result
 
 
+def _order_sq_error(kernel, kernel_error, P):
+    """Standard error of q^2 (F11) from the kernel's (delta method, entries independent)."""
+    K, E = np.asarray(kernel), np.asarray(kernel_error)
+    T, terms = K.shape[0], []
+    for t in range(1, T):
+        for u in range(t + 1, T):
+            for mu in range(P):
+                den = K[t, t, mu, mu] * K[u, u, mu, mu]
+                r2 = K[t, u, mu, mu] ** 2 / den
+                terms.append(np.hypot(2 * K[t, u, mu, mu] * E[t, u, mu, mu] / den,
+                                      r2 * np.hypot(E[t, t, mu, mu] / K[t, t, mu, mu], E[u, u, mu, mu] / K[u, u, mu, mu])))
+    return float(np.sqrt(np.sum(np.square(terms))) / len(terms)) if terms else 0.0
+
+
+def _onset(signals, order_sq, order_sq_se, floor):
+    """Critical signal of the theory from its q^2 (Landau: q^2 = a (s - s*) above s*): the zero of the
+    weighted least-squares line through the points whose q^2 exceeds ``floor`` x its error and the
+    noise floor, nearest the onset (at most 3), with the error from the fit's covariance; None if fewer
+    than 2 such points."""
+    s, q2, e = (np.asarray(a, float) for a in (signals, order_sq, order_sq_se))
+    above = np.flatnonzero(q2 > floor)[:3]
+    if above.size < 2:
+        return None, None
+    A = np.stack([np.ones(above.size), s[above]], axis=1) / e[above, None]
+    coef, *_ = np.linalg.lstsq(A, q2[above] / e[above], rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    b0, b1 = coef
+    crit = -b0 / b1
+    grad = np.array([-1.0 / b1, b0 / b1 ** 2])
+    return float(crit), float(np.sqrt(grad @ cov @ grad))
+
+
+def digits_transition_study(*, signals=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), widths=(256, 512),
+                            extra=((3.0, 1024), (0.5, 1024)), sample_signals=None, P_train=20, P_test=8, steps=5,
+                            points=2**17, sampler=None, seed=0, out=None, progress=None) -> dict:
+    """Theory (Markov-chain saddle point, F8c) against HMC-sampled networks on 20 digit images x 5 steps.
+
+    RNN (erf, weight_var 1.5, kappa 0.1), whole 8 x 8 images of 3 and 8 at step 1
+    (:func:`digit_images_task`), target at the last step, ``P_test`` test images. Theory at every signal:
+    kernels with their errors, q^2 (F11) with its error and noise floor (the q^2 the kernel's error alone
+    gives), test outputs, and the critical signal from the onset of q^2 (:func:`_onset`). Sampling at
+    every (signal, width) of ``sample_signals`` (default ``signals``) x ``widths`` and at the ``extra`` pairs: the equal-time kernels of steps >= 2 as
+    z-scores against the theory (combined errors), q^2 = E[K_ts^2] / (K_tt K_ss), the test outputs as
+    z-scores, and the finite-size crossings of sqrt(n) q^2 between consecutive widths (as
+    :func:`width_study`). ``out``: JSON written after every point; a rerun resumes from it.
+
+    Cost: the theory ~1 min per signal at 2^17 draws; a sampled point ~chains x (burn_in + samples x thin)
+    HMC iterations of a width-n network on P_train + P_test patterns (~1, 2, 7 minutes at n = 256, 512,
+    1024 with the default sampler, 2 cores).
+    """
+    start = time.perf_counter()
+    sampler = {"chains": 4, "samples": 150, "thin": 4, "burn_in": 400, **(sampler or {})}
+    x, y, xt, yt = digit_images_task(P_train=P_train, P_test=P_test, seed=seed)
+    config = {"P_train": P_train, "P_test": P_test, "steps": steps, "points": points, "sampler": sampler,
+              "seed": seed, **{k: TOY[k] for k in ("activation", "weight_var", "kappa")}}
+    result = {"config": config, "task": "digit_images_task: digits 3 (+1) vs 8 (-1), the image at step 1",
+              "test_labels": yt.tolist(), "theory": {}, "samples": []}
+    if out is not None and os.path.exists(out):
+        with open(out) as f:
+            previous = json.load(f)
+        if previous.get("config") != config:
+            raise ValueError(f"out {os.fspath(out)!r} holds a study of another configuration "
+                             f"({previous.get('config')}, now {config}); use a new file")
+        result.update(theory=previous.get("theory", {}), samples=previous.get("samples", []))
+
+    def save():
+        if out is not None:
+            tmp = f"{out}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=1)
+            os.replace(tmp, out)
+
+    net = _net("rnn", steps)
+    for sig in signals:
+        key = f"{float(sig):g}"
+        if key in result["theory"]:
+            continue
+        t0 = time.perf_counter()
+        r = posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=float(sig), x_test=xt, rule="mcmc",
+                              points=points, seed=seed, progress=False)
+        K, E = r.kernel[:, :, :P_train, :P_train], r.kernel_error[:, :, :P_train, :P_train]
+        result["theory"][key] = {
+            "signal": float(sig), "kernel": K.tolist(), "kernel_error": E.tolist(),
+            "order_sq": order_parameter(K, train_patterns=P_train) ** 2,
+            "order_sq_se": _order_sq_error(K, E, P_train),
+            "order_sq_floor": order_parameter(K, E ** 2, train_patterns=P_train) ** 2,
+            "prediction": r.prediction.tolist(), "prediction_error": r.prediction_error.tolist(),
+            "z": r.sampling["z"], "rhat": r.sampling["rhat"], "seconds": time.perf_counter() - t0}
+        save()
+        if progress is not None:
+            progress(1)
+    th = [result["theory"][f"{float(sig):g}"] for sig in signals]
+    floor = np.array([max(4 * e["order_sq_se"], 4 * e["order_sq_floor"]) for e in th])
+    result["critical_signal"], result["critical_signal_error"] = _onset(
+        signals, [e["order_sq"] for e in th], [e["order_sq_se"] for e in th], floor)
+    sample_signals = signals if sample_signals is None else sample_signals
+    plan = [(float(sig), int(w)) for w in widths for sig in sample_signals] + [(float(a), int(w)) for a, w in extra]
+    done = {(e["signal"], e["width"]) for e in result["samples"]}
+    for sig, w in plan:
+        if (sig, w) in done:
+            continue
+        entry = _sampled_entry("rnn", x, y, sig, w, seed, sampler, steps, xt)
+        t = result["theory"][f"{sig:g}"]
+        z = _z_scores(entry, np.asarray(t["kernel"]), np.asarray(t["kernel_error"]))
+        pz = ((np.asarray(entry["prediction"]) - np.asarray(t["prediction"]))
+              / np.hypot(entry["prediction_se"], t["prediction_error"]))
+        Ks, Kt = np.asarray(entry["kernel"]), np.asarray(t["kernel"])
+        deviation = np.mean([np.abs(Ks[u, u] - Kt[u, u]).mean() / np.abs(np.diagonal(Kt[u, u])).mean()
+                             for u in range(1, steps)])  # equal-time blocks of steps >= 2, relative
+        entry = {k: entry[k] for k in ("signal", "width", "order_sq", "order_sq_se", "tau", "rhat", "acceptance",
+                                       "prediction", "prediction_se", "w_real_extreme", "seconds")}
+        entry.update(theory_order_sq=t["order_sq"], kernel_max_abs_z=float(np.abs(z).max()),
+                     kernel_rms_z=float(np.sqrt(np.mean(z ** 2))), prediction_max_abs_z=float(np.abs(pz).max()),
+                     prediction_rms_z=float(np.sqrt(np.mean(pz ** 2))), kernel_relative_deviation=float(deviation))
+        result["samples"].append(entry)
+        save()
+        if progress is not None:
+            progress(1)
+    crossings = []
+    for w1, w2 in itertools.pairwise(widths):
+        curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]
+                                             if e["signal"] == float(sg) and e["width"] == w) for sg in sample_signals]
+        crossings.append({"widths": [w1, w2], "signal": _crossing(list(sample_signals), curve(w1), curve(w2))})
+    result["crossings"] = crossings
+    result["seconds"] = time.perf_counter() - start
+    save()
+    return result
+
+
 def sequential_task(P_train=3, P_test=3, d=3, steps=3, seed=1):
     """Inputs presented at every step (P, T, d), label sign(x . w) at every step."""
     rng = np.random.default_rng(seed)
@@ -339,4 +472,4 @@ def sequential_study(*, signal=1.0, width=128, supervised=(1, 3), points=2**14, 
     return out
 
 
-__all__ = ["digit_images_task", "digit_rows_task", "sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]
+__all__ = ["digit_images_task", "digit_rows_task", "digits_transition_study", "sequential_study", "sequential_task", "toy_task", "transition_study", "width_study"]

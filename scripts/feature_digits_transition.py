@@ -1,0 +1,59 @@
+"""Theory against sampled networks at research scale: 20 digit images x 5 steps (docs/feature.md section 9,
+issue 23 item 3).
+
+Runs :func:`netfield.feature.study.digits_transition_study` (RNN erf, weight_var 1.5, kappa 0.1; whole
+8 x 8 images of 3 and 8 at step 1, target at step 5, 8 test images): the Markov-chain saddle point
+(F8c) at every signal, HMC-sampled networks at widths 256 and 512 at every signal and at 1024 below and
+above the transition; writes docs/results/feature_digits_transition.json after every point (a rerun
+resumes from it) and prints the markdown tables of docs/feature.md. About an hour on 2 cores.
+
+Usage: python scripts/feature_digits_transition.py [--out PATH]
+"""
+
+import argparse
+import os
+import platform
+
+import netfield
+from netfield.feature.study import digits_transition_study
+
+
+def tables(data):
+    rows = ["| signal | theory q^2 | noise floor | " + " | ".join(
+        f"n = {w}: q^2" for w in sorted({e["width"] for e in data["samples"]})) + " |"]
+    rows.append("|---" * (3 + len({e["width"] for e in data["samples"]})) + "|")
+    widths = sorted({e["width"] for e in data["samples"]})
+    for key, t in sorted(data["theory"].items(), key=lambda kv: kv[1]["signal"]):
+        cells = []
+        for w in widths:
+            e = next((e for e in data["samples"] if e["width"] == w and e["signal"] == t["signal"]), None)
+            cells.append("" if e is None else f"{e['order_sq']:.4f} +- {e['order_sq_se']:.4f}")
+        rows.append(f"| {t['signal']:g} | {t['order_sq']:.4f} +- {t['order_sq_se']:.4f} | {t['order_sq_floor']:.4f} | "
+                    + " | ".join(cells) + " |")
+    rows += ["", ("| signal | width | kernel rms z | kernel max z | kernel rel. deviation | prediction rms z | "
+                  "prediction max z | R-hat | seconds |"), "|---|---|---|---|---|---|---|---|---|"]
+    for e in sorted(data["samples"], key=lambda e: (e["signal"], e["width"])):
+        rows.append(f"| {e['signal']:g} | {e['width']} | {e['kernel_rms_z']:.2f} | {e['kernel_max_abs_z']:.2f} | "
+                    f"{e['kernel_relative_deviation']:.4f} | {e['prediction_rms_z']:.2f} | "
+                    f"{e['prediction_max_abs_z']:.2f} | {e['rhat']:.3f} | {e['seconds']:.0f} |")
+    return "\n".join(rows)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="docs/results/feature_digits_transition.json")
+    args = p.parse_args()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    load = os.getloadavg()
+    data = digits_transition_study(out=args.out, progress=lambda k: print(".", end="", flush=True))
+    print()
+    print(f"netfield {netfield.__version__}, {platform.platform()}, {os.cpu_count()} CPUs, load at start "
+          f"{load[0]:.2f}, {data['seconds']:.0f} s")
+    print(f"theory: critical signal {data['critical_signal']} +- {data['critical_signal_error']}")
+    for c in data["crossings"]:
+        print(f"sampled: sqrt(n) q^2 of n = {c['widths'][0]} and {c['widths'][1]} cross at {c['signal']}")
+    print(tables(data))
+
+
+if __name__ == "__main__":
+    main()
