@@ -3,16 +3,23 @@ issue 23 item 3).
 
 Runs :func:`netfield.feature.study.digits_transition_study` (RNN erf, weight_var 1.5, kappa 0.1; whole
 8 x 8 images of 3 and 8 at step 1, target at step 5, 8 test images): the Markov-chain saddle point
-(F8c) at every signal, HMC-sampled networks at widths 256 and 512 at every signal and at 1024 below and
+(F8c) at every signal, HMC-sampled networks at widths 256 and 512 at five signals and at 1024 below and
 above the transition; writes docs/results/feature_digits_transition.json after every point (a rerun
-resumes from it) and prints the markdown tables of docs/feature.md. About an hour on 2 cores.
+resumes from it), prints the markdown tables of docs/feature.md and draws
+docs/figures/feature_digits_transition.png. About an hour on 2 cores.
 
-Usage: python scripts/feature_digits_transition.py [--out PATH]
+Usage: python scripts/feature_digits_transition.py [--out PATH] [--figure PATH]
 """
 
 import argparse
 import os
 import platform
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
 
 import netfield
 from netfield.feature.study import digits_transition_study
@@ -39,9 +46,42 @@ def tables(data):
     return "\n".join(rows)
 
 
+def plot(data, path):
+    """Left: q^2 vs signal, theory (every solved signal, +- its error; the noise floor dotted) with the
+    sampled networks per width. Right: sqrt(n) q^2 of the sampled networks (curves of two widths cross
+    at s*) with the theory's critical signal."""
+    th = sorted(data["theory"].values(), key=lambda t: t["signal"])
+    s = np.array([t["signal"] for t in th])
+    q2, q2e = np.array([t["order_sq"] for t in th]), np.array([t["order_sq_se"] for t in th])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    ax.errorbar(s, q2, q2e, fmt="-", color="k", lw=1.5, capsize=2, label="theory (Markov-chain saddle point)")
+    ax.plot(s, [t["order_sq_floor"] for t in th], ":", color="0.5", label="theory noise floor of q$^2$")
+    widths = sorted({e["width"] for e in data["samples"]})
+    for k, w in enumerate(widths):
+        es = sorted((e for e in data["samples"] if e["width"] == w), key=lambda e: e["signal"])
+        ax.errorbar([e["signal"] for e in es], [e["order_sq"] for e in es], [e["order_sq_se"] for e in es], fmt="o",
+                    color=f"C{k}", ms=5, capsize=2, label=f"sampled RNN, n = {w}")
+        ax2.errorbar([e["signal"] for e in es], [np.sqrt(w) * e["order_sq"] for e in es],
+                     [np.sqrt(w) * e["order_sq_se"] for e in es], fmt="o-", color=f"C{k}", ms=5, capsize=2,
+                     label=f"n = {w}")
+    for a in (ax, ax2):
+        if data.get("critical_signal") is not None:
+            a.axvline(data["critical_signal"], color="C3", ls="--", lw=1,
+                      label=f"theory s* = {data['critical_signal']:.3f} +- {data['critical_signal_error']:.3f}")
+        a.set_xlabel("signal strength s")
+        a.set_xscale("log")
+        a.legend(fontsize=8)
+    ax.set_ylabel("cross-time order parameter q$^2$")
+    ax.set_title("20 digit images, T = 5: q$^2$ vs signal (theory and sampled networks)", fontsize=10)
+    ax2.set_ylabel("sqrt(n) q$^2$ (sampled)")
+    ax2.set_title("finite-size scaling: the curves of two widths cross at s*", fontsize=10)
+    fig.savefig(path, dpi=110)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/results/feature_digits_transition.json")
+    p.add_argument("--figure", default="docs/figures/feature_digits_transition.png")
     args = p.parse_args()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     load = os.getloadavg()
@@ -53,6 +93,7 @@ def main():
     for c in data["crossings"]:
         print(f"sampled: sqrt(n) q^2 of n = {c['widths'][0]} and {c['widths'][1]} cross at {c['signal']}")
     print(tables(data))
+    plot(data, args.figure)
 
 
 if __name__ == "__main__":

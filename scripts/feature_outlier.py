@@ -4,9 +4,11 @@ On the toy task of docs/feature.md section 4 (RNN erf, weight_var 1.5, kappa 0.1
 signal: the theory's leading eigenvalue of M = Q^-1 R at the broken solution
 (:func:`netfield.feature.outlier.weight_outliers`) and the largest real eigenvalue of W of every HMC chain
 of width-n networks (:func:`netfield.feature.posterior_samples`, the study's sampler settings). Writes
-docs/results/feature_outlier.json. About 5 minutes on 2 cores.
+docs/results/feature_outlier.json (with one chain's whole spectrum per signal at the largest width) and
+draws docs/figures/feature_outlier.png. About 5 minutes on 2 cores.
 
-Usage: python scripts/feature_outlier.py [--signals 1.0 2.0 3.0] [--widths 256 512] [--out PATH]
+Usage: python scripts/feature_outlier.py [--signals 1.0 2.0 3.0] [--widths 256 512] [--out PATH] [--figure PATH]
+       python scripts/feature_outlier.py --plot-only   (the figure from the stored results)
 """
 
 import argparse
@@ -14,6 +16,10 @@ import json
 import os
 import time
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 
 import netfield
@@ -23,12 +29,60 @@ from netfield.feature.study import SAMPLER, TOY, toy_task
 from netfield.feature.transition import broken_solution
 
 
+def plot(data, path):
+    """Left: the largest real eigenvalue of W vs signal: the theory's outlier (F13, +- its error), the bulk
+    edge sqrt(weight_var), and the sampled chains' mean +- standard error per width. Right (where a run
+    stored them): the whole spectrum of one sampled W per signal at the largest width, with the bulk
+    circle and the predicted outlier."""
+    spectra = [p for p in data["points"] if p.get("spectrum")]
+    fig, axes = plt.subplots(1, 2 if spectra else 1, figsize=(12 if spectra else 6.5, 4.8), layout="constrained",
+                             squeeze=False)
+    ax = axes[0, 0]
+    edge = data["bulk_radius"]
+    s = np.array([p["signal"] for p in data["points"]])
+    th, the = np.array([p["theory"] for p in data["points"]]), np.array([p["theory_error"] for p in data["points"]])
+    ax.errorbar(s, th, the, fmt="ks:", capsize=3, lw=1, ms=5, label="theory: leading eigenvalue of M = Q^-1 R (F13)")
+    ax.axhline(edge, color="0.4", ls="--", lw=1, label=f"bulk edge sqrt(weight_var) = {edge:.3f}")
+    widths = sorted({q["width"] for p in data["points"] for q in p["sampled"]})
+    for k, w in enumerate(widths):
+        pts = [(p["signal"], q) for p in data["points"] for q in p["sampled"] if q["width"] == w]
+        ax.errorbar([a * (1 + 0.02 * (k - (len(widths) - 1) / 2)) for a, _ in pts], [q["mean"] for _, q in pts],
+                    [q["se"] for _, q in pts], fmt="o", color=f"C{k}", capsize=2,
+                    label=f"sampled W, n = {w} (mean of {len(pts[0][1]['extreme_real'])} chains)")
+    ax.set_xlabel("signal strength s")
+    ax.set_ylabel("largest real eigenvalue of W")
+    ax.set_title("the outlier of the trained recurrent matrix: predicted and sampled", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    if spectra:
+        ax2 = axes[0, 1]
+        t = np.linspace(0, 2 * np.pi, 400)
+        ax2.plot(edge * np.cos(t), edge * np.sin(t), "--", color="0.4", lw=1, label="bulk circle")
+        for k, p in enumerate(spectra):
+            ev = np.asarray(p["spectrum"]["eigenvalues"])
+            ax2.plot(ev[:, 0], ev[:, 1], ".", ms=2, color=f"C{k + 3}", alpha=0.6,
+                     label=f"s = {p['signal']:g}, n = {p['spectrum']['width']}")
+            ax2.plot([p["theory"]], [0.0], "*", ms=14, mec="k", color=f"C{k + 3}")
+        ax2.plot([], [], "*", ms=12, color="w", mec="k", label="predicted outlier (F13)")
+        ax2.set_aspect("equal")
+        ax2.set_xlabel("Re")
+        ax2.set_ylabel("Im")
+        ax2.set_title("spectrum of one sampled W per signal", fontsize=10)
+        ax2.legend(fontsize=8, loc="upper left")
+    fig.savefig(path, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signals", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--out", default=os.path.join("docs", "results", "feature_outlier.json"))
+    parser.add_argument("--figure", default=os.path.join("docs", "figures", "feature_outlier.png"))
+    parser.add_argument("--plot-only", action="store_true", help="draw the figure from --out without sampling")
     args = parser.parse_args()
+    if args.plot_only:
+        with open(args.out) as f:
+            plot(json.load(f), args.figure)
+        return
     x, y = toy_task()
     net = netfield.rnn(TOY["steps"], TOY["activation"], weight_var=TOY["weight_var"])
     out = {"task": "toy_task", "network": TOY, "sampler": SAMPLER, "bulk_radius": float(np.sqrt(TOY["weight_var"])),
@@ -44,6 +98,8 @@ def main():
             ext = [float(np.abs(e[np.abs(e.imag) < 1e-9].real).max()) for e in ev]
             entry["sampled"].append({"width": n, "extreme_real": ext, "mean": float(np.mean(ext)),
                                      "se": float(np.std(ext, ddof=1) / np.sqrt(len(ext)))})
+            if n == max(args.widths):  # one chain's whole spectrum for the figure
+                entry["spectrum"] = {"width": n, "eigenvalues": np.stack([ev[0].real, ev[0].imag], axis=1).tolist()}
             print(f"s = {s}: theory {entry['theory']:.3f} +- {entry['theory_error']:.3f}; n = {n}: "
                   f"{np.mean(ext):.3f} +- {entry['sampled'][-1]['se']:.3f} ({', '.join(f'{e:.3f}' for e in ext)})",
                   flush=True)
@@ -51,6 +107,7 @@ def main():
     out["seconds"] = time.perf_counter() - start
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
+    plot(out, args.figure)
 
 
 if __name__ == "__main__":
