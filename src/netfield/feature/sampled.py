@@ -162,14 +162,16 @@ def _load(path, key, description) -> dict:
 
 def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int = 128, steps: int = 4,
                   max_rounds: int = 12, groups: int = GROUPS, seed: int = 0, progress=True,
-                  raise_on_failure: bool = True, checkpoint=None, resume: bool = False) -> FeatureResult:
+                  raise_on_failure: bool = True, checkpoint=None, resume: bool = False,
+                  start: FeatureResult | None = None) -> FeatureResult:
     """Saddle point (F5-F7) at ``signal`` with Markov-chain single-site averages (module docstring, F8c).
 
     Args:
         prob_at: signal -> :class:`netfield.feature.theory.Problem` (``build_problem(..., signal=s)``).
         samples: draws (chains x draws per chain) of the final rounds; error ~ samples^-1/2.
         chains: chains run side by side (a multiple of ``groups``).
-        steps: the first rung is signal / 2^(steps - 1) (the continuation then adapts its steps).
+        steps: the first rung is signal / 2^(steps - 1) (the continuation then adapts its steps); from
+            ``start`` at signal s0, s0 + (signal - s0) / 2^(steps - 1).
         max_rounds: sampling rounds per rung at most.
         groups: groups of chains behind the error estimate (>= 2), at most: fewer where a group would
             hold fewer than MIN_GROUP_DRAWS (1024) or 16 x T P draws (:func:`error_groups`).
@@ -179,6 +181,10 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
             :mod:`netfield.feature.checkpoint`); ``resume=True`` continues from it with exactly the
             numbers of an uninterrupted run (a file of another problem or setting is refused, naming the
             differing arguments).
+        start: a solution of the same network and data at another signal s0 (a :class:`FeatureResult`,
+            e.g. of this function): the continuation runs from its state, up or down in the signal, so
+            the solve follows the branch ``start`` lies on (where the saddle point has several, e.g. a
+            weakly and a strongly broken one, the lazy start finds whichever its noise leads to).
 
     Returns:
         :class:`FeatureResult` with ``kernel_error``, ``overlap_error`` and ``prediction_error`` (the
@@ -203,17 +209,27 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                          f"estimate (>= {least} for T P = {T * P} dimensions), got samples={samples!r}")
     lazy = lazy_point(prob)
     k = len(prob.supervised) * prob.P_train
-    v0 = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k)))
+    v0, s0 = _pack(prob, lazy, jnp.zeros((T, T, P, P)), jnp.zeros((k, k))), 0.0
+    if start is not None:
+        sp = start.problem
+        if not isinstance(start, FeatureResult) or sp is None or (sp.T, sp.P, sp.P_train) != (T, P, prob.P_train):
+            raise ValueError(f"start must be a FeatureResult of the same network and data (T = {T}, P = {P}, "
+                             f"P_train = {prob.P_train}), got {type(start).__name__}")
+        v0 = _pack(prob, jnp.asarray(start.base), jnp.asarray(start.conjugate), jnp.asarray(start.readout_conjugate))
+        s0 = float(sp.signal)
     free = _free_index(prob)
     path = None if checkpoint is None else Path(checkpoint)
     description = _description(prob, signal, samples, chains, groups, steps, max_rounds, seed)
+    if start is not None:  # (absent otherwise: the keys of checkpoints of lazy starts stay as they were)
+        description.update(start=array_digest(np.asarray(v0)), start_signal=s0)
     key_run = str(run_key(**description))
     rung = max(RUNG_SAMPLES, RUNG_SAMPLES_PER_DIM * T * P)
-    rung_size = lambda s: max(min(samples, rung if s < signal else 2 * rung), 4 * chains)
-    first = signal / 2 ** (steps - 1)
+    rung_size = lambda s: max(min(samples, rung if s != signal else 2 * rung), 4 * chains)
+    first = s0 + (signal - s0) / 2 ** (steps - 1)
     # the run's whole state between rounds (what a checkpoint holds): the state v and the last solved rung
-    # (done, v_done; 0 and the lazy point at first), the rung's signal s, its draws and round, the chains
-    run = {"v": v0, "v_done": v0, "key": jax.random.PRNGKey(seed), "s": first, "done": 0.0, "size": rung_size(first),
+    # (done, v_done; at first s0 and its state: 0 and the lazy point, or ``start``), the rung's signal s,
+    # its draws and round, the chains
+    run = {"v": v0, "v_done": v0, "key": jax.random.PRNGKey(seed), "s": first, "done": s0, "size": rung_size(first),
            "round": 0, "rounds": [], "chains": None}
     if resume and path is not None and path.is_file():
         run = _load(path, key_run, description)
@@ -248,9 +264,9 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
             bar(1)
             chains_state = draws.state
             nxt = dict(run, key=key, rounds=run["rounds"] + [info], chains=chains_state)
-            if run["round"] == 0 and alpha < MIN_TRUST and s > run["done"]:
+            if run["round"] == 0 and alpha < MIN_TRUST and s != run["done"]:
                 # this rung is too far from the last solution: back there, half the signal step
-                if s - run["done"] <= signal * MIN_SIGNAL_STEP:
+                if abs(s - run["done"]) <= signal * MIN_SIGNAL_STEP:
                     failed = True
                 half = run["done"] + (s - run["done"]) / 2
                 nxt.update(v=run["v_done"], s=half, size=rung_size(half), round=0)
@@ -260,9 +276,10 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                     nxt["chains"] = replace(chains_state, precond=pre)
                 nxt.update(v=v_new, round=run["round"] + 1)
                 if alpha == 1.0 and share >= CLOSE:
-                    if s < signal:  # rung solved: the next signal step twice this one
+                    if s != signal:  # rung solved: the next signal step twice this one (up or down)
                         step = s - run["done"]
-                        nxt.update(done=s, v_done=v_new, s=min(signal, s + 2 * step), round=0)
+                        after = min(signal, s + 2 * step) if step > 0 else max(signal, s + 2 * step)
+                        nxt.update(done=s, v_done=v_new, s=after, round=0)
                         nxt["size"] = rung_size(nxt["s"])
                     elif xi.shape[0] < samples:
                         nxt["size"] = min(samples, 2 * xi.shape[0])

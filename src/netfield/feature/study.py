@@ -263,41 +263,87 @@ def _order_sq_error(kernel, kernel_error, P):
     return float(np.sqrt(np.sum(np.square(terms))) / len(terms)) if terms else 0.0
 
 
+def _line_zero(s, q2, e):
+    """Zero of the weighted least-squares line through (s, q2 +- e) and its standard error."""
+    A = np.stack([np.ones(s.size), s], axis=1) / e[:, None]
+    (b0, b1), *_ = np.linalg.lstsq(A, q2 / e, rcond=None)
+    grad = np.array([-1.0 / b1, b0 / b1 ** 2])
+    return -b0 / b1, float(np.sqrt(grad @ np.linalg.inv(A.T @ A) @ grad))
+
+
 def _onset(signals, order_sq, order_sq_se, floor):
-    """Critical signal of the theory from its q^2 (Landau: q^2 = a (s - s*) above s*): the zero of the
-    weighted least-squares line through the points whose q^2 exceeds ``floor`` x its error and the
-    noise floor, nearest the onset (at most 3), with the error from the fit's covariance; None if fewer
-    than 2 such points."""
+    """Critical signal of the theory from its q^2 (Landau: q^2 = a (s - s*) just above s*): the zero of the
+    line through the first two signals whose q^2 exceeds ``floor``, with its standard error from theirs
+    combined with the model error, the change of the zero when the third point above the floor joins
+    the (weighted least-squares) line (curvature of q^2(s)); (None, None) if fewer than 2 such points."""
     s, q2, e = (np.asarray(a, float) for a in (signals, order_sq, order_sq_se))
-    above = np.flatnonzero(q2 > floor)[:3]
+    above = np.flatnonzero(q2 > floor)
     if above.size < 2:
         return None, None
-    A = np.stack([np.ones(above.size), s[above]], axis=1) / e[above, None]
-    coef, *_ = np.linalg.lstsq(A, q2[above] / e[above], rcond=None)
-    cov = np.linalg.inv(A.T @ A)
-    b0, b1 = coef
-    crit = -b0 / b1
-    grad = np.array([-1.0 / b1, b0 / b1 ** 2])
-    return float(crit), float(np.sqrt(grad @ cov @ grad))
+    crit, err = _line_zero(s[above[:2]], q2[above[:2]], e[above[:2]])
+    if above.size >= 3:
+        err = float(np.hypot(err, _line_zero(s[above[:3]], q2[above[:3]], e[above[:3]])[0] - crit))
+    return float(crit), err
 
 
-def digits_transition_study(*, signals=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), widths=(256, 512),
-                            extra=((3.0, 1024), (0.5, 1024)), sample_signals=None, P_train=20, P_test=8, steps=5,
-                            points=2**17, sampler=None, seed=0, out=None, progress=None) -> dict:
+def _compact(K, E, P):
+    """What the study keeps of a (T, T, P', P') kernel and its error: the equal-time blocks of steps >= 2
+    over the training patterns and every step pair's diagonal K_tu(mu, mu) (q^2), to 1e-7."""
+    K, E = np.asarray(K)[:, :, :P, :P], np.asarray(E)[:, :, :P, :P]
+    T = K.shape[0]
+    eq = lambda a: np.round(np.stack([a[t, t] for t in range(1, T)]), 7).tolist()
+    dg = lambda a: np.round(np.einsum("tumm->tum", a), 7).tolist()
+    return {"kernel_equal": eq(K), "kernel_equal_error": eq(E), "kernel_diagonal": dg(K), "kernel_diagonal_error": dg(E)}
+
+
+def _theory_entry(r, sig, P, seconds):
+    K, E = r.kernel[:, :, :P, :P], r.kernel_error[:, :, :P, :P]
+    return {"signal": float(sig), **_compact(K, E, P),
+            "order_sq": order_parameter(K, train_patterns=P) ** 2, "order_sq_se": _order_sq_error(K, E, P),
+            "order_sq_floor": order_parameter(K, E ** 2, train_patterns=P) ** 2,
+            "prediction": r.prediction.tolist(), "prediction_error": r.prediction_error.tolist(),
+            "z": r.sampling["z"], "rhat": r.sampling["rhat"], "seconds": seconds}
+
+
+def _compare(entry, t):
+    """Sampled against theory: z-scores of the equal-time kernel entries (mu <= nu) and of the test
+    outputs (combined errors), the kernels' mean relative deviation, q^2 of both with their difference
+    in combined standard errors."""
+    Ks, Ss = np.asarray(entry["kernel_equal"]), np.asarray(entry["kernel_equal_error"])
+    Kt, St = np.asarray(t["kernel_equal"]), np.asarray(t["kernel_equal_error"])
+    iu = np.triu_indices(Ks.shape[1])
+    z = ((Ks - Kt) / np.hypot(Ss, St))[:, iu[0], iu[1]].ravel()
+    pz = ((np.asarray(entry["prediction"]) - np.asarray(t["prediction"]))
+          / np.hypot(entry["prediction_se"], t["prediction_error"])).ravel()
+    dev = np.mean([np.abs(Ks[u] - Kt[u]).mean() / np.abs(np.diagonal(Kt[u])).mean() for u in range(Ks.shape[0])])
+    return {"theory_order_sq": t["order_sq"],
+            "order_sq_z": (entry["order_sq"] - t["order_sq"]) / float(np.hypot(entry["order_sq_se"], t["order_sq_se"])),
+            "kernel_max_abs_z": float(np.abs(z).max()), "kernel_rms_z": float(np.sqrt(np.mean(z ** 2))),
+            "prediction_max_abs_z": float(np.abs(pz).max()), "prediction_rms_z": float(np.sqrt(np.mean(pz ** 2))),
+            "kernel_relative_deviation": float(dev)}
+
+
+def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), widths=(256, 512),
+                            extra=((1.0, 1024),), sample_signals=(0.1, 0.25, 0.5, 1.0), branch_from=1.0, P_train=20,
+                            P_test=8, steps=5, points=2**17, sampler=None, seed=0, out=None, progress=None) -> dict:
     """Theory (Markov-chain saddle point, F8c) against HMC-sampled networks on 20 digit images x 5 steps.
 
     RNN (erf, weight_var 1.5, kappa 0.1), whole 8 x 8 images of 3 and 8 at step 1
-    (:func:`digit_images_task`), target at the last step, ``P_test`` test images. Theory at every signal:
-    kernels with their errors, q^2 (F11) with its error and noise floor (the q^2 the kernel's error alone
-    gives), test outputs, and the critical signal from the onset of q^2 (:func:`_onset`). Sampling at
-    every (signal, width) of ``sample_signals`` (default ``signals``) x ``widths`` and at the ``extra`` pairs: the equal-time kernels of steps >= 2 as
-    z-scores against the theory (combined errors), q^2 = E[K_ts^2] / (K_tt K_ss), the test outputs as
-    z-scores, and the finite-size crossings of sqrt(n) q^2 between consecutive widths (as
-    :func:`width_study`). ``out``: JSON written after every point; a rerun resumes from it.
+    (:func:`digit_images_task`), target at the last step, ``P_test`` test images. Theory at every signal,
+    twice: ``theory``, each signal solved from the lazy point (the branch its noise leads to), and
+    ``branch``, the solution at ``branch_from`` followed down and up in the signal (``start`` of
+    :func:`netfield.feature.sampled.solve_sampled`): the saddle point here has a weakly and a strongly
+    broken branch. Per solution: the kernels (:func:`_compact`) with their errors, q^2 (F11) with its
+    error and noise floor (the q^2 the kernel's error alone gives), the test outputs, and per set the
+    critical signal from the onset of q^2 (:func:`_onset`). Sampling at every (signal, width) of
+    ``sample_signals`` x ``widths`` and at the ``extra`` pairs, compared with both (:func:`_compare`), and
+    the finite-size crossings of sqrt(n) q^2 between consecutive widths (as :func:`width_study`).
+    ``out``: JSON written after every point; a rerun resumes from it (the branch is recomputed whole
+    unless complete).
 
-    Cost: the theory ~1 min per signal at 2^17 draws; a sampled point ~chains x (burn_in + samples x thin)
-    HMC iterations of a width-n network on P_train + P_test patterns (~1, 2, 7 minutes at n = 256, 512,
-    1024 with the default sampler, 2 cores).
+    Cost: the theory 1-5 minutes per signal at 2^17 draws (slowest near the transition); a sampled point
+    ~chains x (burn_in + samples x thin) HMC iterations of a width-n network on P_train + P_test patterns
+    (35 s, 100 s and ~7 minutes at n = 256, 512, 1024 with the default sampler, 2 cores).
     """
     start = time.perf_counter()
     sampler = {"chains": 4, "samples": 150, "thin": 4, "burn_in": 400, **(sampler or {})}
@@ -305,68 +351,74 @@ def digits_transition_study(*, signals=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), wi
     config = {"P_train": P_train, "P_test": P_test, "steps": steps, "points": points, "sampler": sampler,
               "seed": seed, **{k: TOY[k] for k in ("activation", "weight_var", "kappa")}}
     result = {"config": config, "task": "digit_images_task: digits 3 (+1) vs 8 (-1), the image at step 1",
-              "test_labels": yt.tolist(), "theory": {}, "samples": []}
+              "test_labels": yt.tolist(), "theory": {}, "branch": {}, "samples": []}
     if out is not None and os.path.exists(out):
         with open(out) as f:
             previous = json.load(f)
         if previous.get("config") != config:
             raise ValueError(f"out {os.fspath(out)!r} holds a study of another configuration "
                              f"({previous.get('config')}, now {config}); use a new file")
-        result.update(theory=previous.get("theory", {}), samples=previous.get("samples", []))
+        result.update({k: previous.get(k, result[k]) for k in ("theory", "branch", "samples")})
 
     def save():
         if out is not None:
             tmp = f"{out}.tmp"
             with open(tmp, "w") as f:
-                json.dump(result, f, indent=1)
+                json.dump(result, f)
             os.replace(tmp, out)
 
-    net = _net("rnn", steps)
-    for sig in signals:
-        key = f"{float(sig):g}"
-        if key in result["theory"]:
-            continue
-        t0 = time.perf_counter()
-        r = posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=float(sig), x_test=xt, rule="mcmc",
-                              points=points, seed=seed, progress=False)
-        K, E = r.kernel[:, :, :P_train, :P_train], r.kernel_error[:, :, :P_train, :P_train]
-        result["theory"][key] = {
-            "signal": float(sig), "kernel": K.tolist(), "kernel_error": E.tolist(),
-            "order_sq": order_parameter(K, train_patterns=P_train) ** 2,
-            "order_sq_se": _order_sq_error(K, E, P_train),
-            "order_sq_floor": order_parameter(K, E ** 2, train_patterns=P_train) ** 2,
-            "prediction": r.prediction.tolist(), "prediction_error": r.prediction_error.tolist(),
-            "z": r.sampling["z"], "rhat": r.sampling["rhat"], "seconds": time.perf_counter() - t0}
+    def tick():
         save()
         if progress is not None:
             progress(1)
-    th = [result["theory"][f"{float(sig):g}"] for sig in signals]
-    floor = np.array([max(4 * e["order_sq_se"], 4 * e["order_sq_floor"]) for e in th])
-    result["critical_signal"], result["critical_signal_error"] = _onset(
-        signals, [e["order_sq"] for e in th], [e["order_sq_se"] for e in th], floor)
-    sample_signals = signals if sample_signals is None else sample_signals
+
+    net = _net("rnn", steps)
+    key = lambda sig: f"{float(sig):g}"
+
+    def solve(sig, begin=None):
+        t0 = time.perf_counter()
+        r = posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=float(sig), x_test=xt, rule="mcmc",
+                              points=points, seed=seed, progress=False, start=begin)
+        return r, _theory_entry(r, sig, P_train, time.perf_counter() - t0)
+
+    for sig in signals:
+        if key(sig) not in result["theory"]:
+            result["theory"][key(sig)] = solve(sig)[1]
+            tick()
+    if branch_from is not None and any(key(sig) not in result["branch"] for sig in signals):
+        r0, first = solve(branch_from)
+        result["branch"] = {key(branch_from): first}
+        for part in (sorted((s for s in signals if s < branch_from), reverse=True),
+                     sorted(s for s in signals if s > branch_from)):
+            prev = r0
+            for sig in part:
+                prev, result["branch"][key(sig)] = solve(sig, prev)
+                tick()
+    for name in ("theory", "branch"):
+        if not result[name]:
+            continue
+        th = [result[name][key(sig)] for sig in signals]
+        floor = np.array([max(4 * e["order_sq_se"], 4 * e["order_sq_floor"]) for e in th])
+        result[f"{name}_critical_signal"] = _onset(signals, [e["order_sq"] for e in th],
+                                                   [e["order_sq_se"] for e in th], floor)
     plan = [(float(sig), int(w)) for w in widths for sig in sample_signals] + [(float(a), int(w)) for a, w in extra]
     done = {(e["signal"], e["width"]) for e in result["samples"]}
     for sig, w in plan:
         if (sig, w) in done:
             continue
         entry = _sampled_entry("rnn", x, y, sig, w, seed, sampler, steps, xt)
-        t = result["theory"][f"{sig:g}"]
-        z = _z_scores(entry, np.asarray(t["kernel"]), np.asarray(t["kernel_error"]))
-        pz = ((np.asarray(entry["prediction"]) - np.asarray(t["prediction"]))
-              / np.hypot(entry["prediction_se"], t["prediction_error"]))
-        Ks, Kt = np.asarray(entry["kernel"]), np.asarray(t["kernel"])
-        deviation = np.mean([np.abs(Ks[u, u] - Kt[u, u]).mean() / np.abs(np.diagonal(Kt[u, u])).mean()
-                             for u in range(1, steps)])  # equal-time blocks of steps >= 2, relative
-        entry = {k: entry[k] for k in ("signal", "width", "order_sq", "order_sq_se", "tau", "rhat", "acceptance",
-                                       "prediction", "prediction_se", "w_real_extreme", "seconds")}
-        entry.update(theory_order_sq=t["order_sq"], kernel_max_abs_z=float(np.abs(z).max()),
-                     kernel_rms_z=float(np.sqrt(np.mean(z ** 2))), prediction_max_abs_z=float(np.abs(pz).max()),
-                     prediction_rms_z=float(np.sqrt(np.mean(pz ** 2))), kernel_relative_deviation=float(deviation))
+        entry = {**{k: entry[k] for k in ("signal", "width", "order_sq", "order_sq_se", "tau", "rhat", "acceptance",
+                                          "prediction", "prediction_se", "w_real_extreme", "seconds")},
+                 **_compact(entry["kernel"], entry["kernel_se"], P_train)}
+        entry = {k.replace("_error", "_se") if k.startswith("kernel") else k: v for k, v in entry.items()}
         result["samples"].append(entry)
-        save()
-        if progress is not None:
-            progress(1)
+        tick()
+    for e in result["samples"]:
+        e["kernel_equal_error"] = e.get("kernel_equal_se")
+        for name in ("theory", "branch"):
+            if key(e["signal"]) in result[name]:
+                e[f"vs_{name}"] = _compare(e, result[name][key(e["signal"])])
+        del e["kernel_equal_error"]
     crossings = []
     for w1, w2 in itertools.pairwise(widths):
         curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]

@@ -667,7 +667,7 @@ def continuation(prob_at, signal: float, *, steps: int = 6, passes: int = PROPOS
 def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, supervised_steps=None, x_test=None,
                       width=None, points: int = 2**14, seed: int = 0, rule: str = "auto",
                       spectrum: bool = False, replicates: int = 2, progress=True, checkpoint=None,
-                      resume: bool = False) -> FeatureResult:
+                      resume: bool = False, start=None) -> FeatureResult:
     """Posterior (feature-learning) kernels of a muP-trained DNN or RNN: the saddle point F4-F7.
 
     Args:
@@ -699,6 +699,8 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
         progress: ``"mcmc"`` only: a bar counting the sampling rounds (True, False / None, or a callable).
         checkpoint, resume: ``"mcmc"`` only: a .npz file written after every sampling round; ``resume=True``
             continues an interrupted run from it with the numbers of an uninterrupted one.
+        start: ``"mcmc"`` only: a solution of the same network and data at another signal; the continuation
+            runs from it, so the solve follows its branch (:func:`netfield.feature.sampled.solve_sampled`).
 
     Returns:
         :class:`FeatureResult`; raises :class:`NonConvergenceError` if the solve fails.
@@ -734,7 +736,10 @@ def posterior_kernels(net: Network, x, y, *, kappa: float, signal: float = 1.0, 
         from .sampled import solve_sampled
 
         return solve_sampled(problem_at(points, seed, "mcmc"), signal, samples=points, seed=seed, progress=progress,
-                             checkpoint=checkpoint, resume=resume)
+                             checkpoint=checkpoint, resume=resume, start=start)
+    if start is not None:
+        raise ValueError("start applies to rule='mcmc' (Markov chains) only; quadrature rules follow a branch with "
+                         "netfield.feature.broken_branch")
     if checkpoint is not None or resume:
         raise ValueError("checkpoint / resume apply to rule='mcmc' (Markov chains) only; quadrature solves are not "
                          "checkpointed")
