@@ -11,6 +11,7 @@ from netfield.feature.sampled import solve_sampled
 from netfield.feature.single_site import sample_single_site
 from netfield.feature.study import TOY, digit_images_task, digit_rows_task, toy_task
 from netfield.feature.theory import _jit_residual, _pack, build_problem, whitening_factor
+from netfield.feature.transition import order_parameter
 
 
 def _state(r):
@@ -192,3 +193,23 @@ def test_interrupted_run_resumes_bit_for_bit(tmp_path):
     assert len(resumed.sampling["rounds"]) == len(whole.sampling["rounds"])
     with pytest.raises(ValueError, match="another configuration.*seed"):
         solve_sampled(at, 0.4, samples=2**13, seed=1, progress=False, checkpoint=path, resume=True)
+
+
+def test_start_continues_from_a_solution_at_another_signal():
+    """``start``: the continuation runs from a given solution, here down from s = 1.0 (broken, q ~ 0.4) to
+    0.8: the first rung is 1.0 - 0.2 / 8, every rung lies between the two signals, and the solution stays
+    on the broken branch (q ~ 0.27; the symmetric solution has q = 0, so a solve that restarted from the
+    lazy point and stayed symmetric, or walked up instead of down, fails)."""
+    x, y = toy_task()
+    net = netfield.rnn(TOY["steps"], TOY["activation"], weight_var=TOY["weight_var"])
+    kw = {"kappa": TOY["kappa"], "rule": "mcmc", "points": 2**13, "progress": False}
+    high = posterior_kernels(net, x, y, signal=1.0, **kw)
+    down = posterior_kernels(net, x, y, signal=0.8, start=high, **kw)
+    rungs = [e["signal"] for e in down.sampling["rounds"]]
+    assert rungs[0] == pytest.approx(1.0 - 0.2 / 8) and all(0.8 <= s < 1.0 for s in rungs) and rungs[-1] == 0.8
+    assert down.converged
+    assert order_parameter(down.kernel, train_patterns=2) > 0.15
+    with pytest.raises(ValueError, match="start must be a FeatureResult of the same network and data"):
+        posterior_kernels(netfield.rnn(4, "erf"), x, y, signal=0.8, start=high, **kw)
+    with pytest.raises(ValueError, match="start applies to rule='mcmc'"):
+        posterior_kernels(net, x, y, kappa=TOY["kappa"], signal=0.8, start=high, rule="qmc", points=2**10)
