@@ -58,7 +58,7 @@ def plot(data, path):
     start, +- errors; the noise floor dotted) with the sampled networks per width. Right: sqrt(n) q^2 of
     the sampled networks (curves of two widths cross at s*) with the theory's onset of the branch."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
-    for name, style, label in (("theory", "s:", "theory, each signal from the lazy point"),
+    for name, style, label in (("theory", "s", "theory, each signal solved from the lazy point (either branch)"),
                                ("branch", "-", "theory, the branch followed in the signal")):
         th = sorted(data[name].values(), key=lambda t: t["signal"])
         if not th:
@@ -75,13 +75,17 @@ def plot(data, path):
         ax2.errorbar([e["signal"] for e in es], [np.sqrt(w) * e["order_sq"] for e in es],
                      [np.sqrt(w) * e["order_sq_se"] for e in es], fmt="o-", color=f"C{k}", ms=5, capsize=2,
                      label=f"n = {w}")
+    for c in data.get("crossings", []):
+        if c["signal"] is not None:
+            ax2.axvline(c["signal"], color="C2", ls=":", lw=1.2,
+                        label=f"crossing of n = {c['widths'][0]}, {c['widths'][1]}: s = {c['signal']:.3f}")
     crit, err = data.get("branch_critical_signal") or (None, None)
     for a in (ax, ax2):
         if crit is not None:
             a.axvline(crit, color="C3", ls="--", lw=1, label=f"onset of the branch s* = {crit:.3f} +- {err:.3f}")
         a.set_xlabel("signal strength s")
         a.set_xscale("log")
-        a.legend(fontsize=8)
+        a.legend(fontsize=7.5, loc="upper left")
     ax.set_ylabel("cross-time order parameter q$^2$")
     ax.set_title("20 digit images, T = 5: q$^2$ vs signal (theory and sampled networks)", fontsize=10)
     ax2.set_ylabel("sqrt(n) q$^2$ (sampled)")

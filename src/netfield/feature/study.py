@@ -323,6 +323,21 @@ def _compare(entry, t):
             "kernel_relative_deviation": float(dev)}
 
 
+def _extrapolate(a, b):
+    """Sampled values of widths n1 < n2 extrapolated to n -> infinity by their 1/n correction:
+    X = (n2 X2 - n1 X1) / (n2 - n1), standard error sqrt(n2^2 se2^2 + n1^2 se1^2) / (n2 - n1) (the two
+    widths' samples independent); a residual O(1/(n1 n2)) remains (larger near the transition, where q^2
+    scales with n^-1/2)."""
+    n1, n2 = a["width"], b["width"]
+    val = lambda k: (n2 * np.asarray(b[k]) - n1 * np.asarray(a[k])) / (n2 - n1)
+    err = lambda k: np.hypot(n2 * np.asarray(b[k]), n1 * np.asarray(a[k])) / (n2 - n1)
+    out = {"signal": a["signal"], "widths": [n1, n2]}
+    for k, se in (("kernel_equal", "kernel_equal_se"), ("order_sq", "order_sq_se"), ("prediction", "prediction_se")):
+        out[k], out[se] = val(k).tolist(), err(se).tolist()
+    out["kernel_equal_error"] = out["kernel_equal_se"]
+    return out
+
+
 def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), widths=(256, 512),
                             extra=((1.0, 1024),), sample_signals=(0.1, 0.25, 0.5, 1.0), branch_from=1.0, P_train=20,
                             P_test=8, steps=5, points=2**17, sampler=None, seed=0, out=None, progress=None) -> dict:
@@ -336,7 +351,9 @@ def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0
     broken branch. Per solution: the kernels (:func:`_compact`) with their errors, q^2 (F11) with its
     error and noise floor (the q^2 the kernel's error alone gives), the test outputs, and per set the
     critical signal from the onset of q^2 (:func:`_onset`). Sampling at every (signal, width) of
-    ``sample_signals`` x ``widths`` and at the ``extra`` pairs, compared with both (:func:`_compare`), and
+    ``sample_signals`` x ``widths`` and at the ``extra`` pairs, compared with both (:func:`_compare`), as
+    is their extrapolation to n -> infinity from the two largest widths of each signal
+    (:func:`_extrapolate`: the theory is the n -> infinity limit, finite widths differ by O(1/n)), and
     the finite-size crossings of sqrt(n) q^2 between consecutive widths (as :func:`width_study`).
     ``out``: JSON written after every point; a rerun resumes from it (the branch is recomputed whole
     unless complete).
@@ -419,6 +436,16 @@ def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0
             if key(e["signal"]) in result[name]:
                 e[f"vs_{name}"] = _compare(e, result[name][key(e["signal"])])
         del e["kernel_equal_error"]
+    result["extrapolated"] = []
+    for sig in sorted({e["signal"] for e in result["samples"]}):
+        es = sorted((e for e in result["samples"] if e["signal"] == sig), key=lambda e: e["width"])
+        if len(es) >= 2:
+            ext = _extrapolate(es[-2], es[-1])
+            for name in ("theory", "branch"):
+                if key(sig) in result[name]:
+                    ext[f"vs_{name}"] = _compare(ext, result[name][key(sig)])
+            del ext["kernel_equal_error"]
+            result["extrapolated"].append(ext)
     crossings = []
     for w1, w2 in itertools.pairwise(widths):
         curve = lambda w: [np.sqrt(w) * next(e["order_sq"] for e in result["samples"]
