@@ -29,6 +29,8 @@ import pytest
 
 DEMO_TIMEOUT = 1800  # s per run: ~5 min alone on 2 cores, longer beside the rest of the suite
 SUITE_CACHE_ENV = "NETFIELD_SUITE_JAX_CACHE"  # the session's compilation cache folder (set by the controller)
+SUBPROCESS_CACHE_ENV = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")
 
 
 def pytest_configure(config):
@@ -36,7 +38,9 @@ def pytest_configure(config):
     workers (they inherit the environment variable set here by the controller) and removed at the end.
     Several modules and both workers compile the same programs (module teardown clears the in-memory
     caches, see ``_release_compiled_programs``); a program found in the folder is loaded instead of
-    compiled again. A cached executable is the one XLA would compile again, so results do not change
+    compiled again. The processes the tests start (``netfield ...`` commands, Dask workers) use it too,
+    through JAX's environment variables: a command run several times (the kill-and-resume tests) or a
+    kernel tile computed in-process and then on a worker compiles once. A cached executable is the one XLA would compile again, so results do not change
     (the demo test compares a cold- and a warm-cache run number for number). Off with
     ``NETFIELD_SUITE_JAX_CACHE=off``."""
     _compile_faster()
@@ -47,6 +51,9 @@ def pytest_configure(config):
         path = tempfile.mkdtemp(prefix="netfield-suite-jax-cache-")
         os.environ[SUITE_CACHE_ENV] = path
         config._netfield_suite_cache = path  # created here: removed at the end by this process
+    # the same cache for the processes the tests start (CLI commands, Dask workers): JAX reads these at
+    # import (the demo runs replace the folder with their own, see BackgroundDemo)
+    os.environ.update({SUBPROCESS_CACHE_ENV[0]: path, SUBPROCESS_CACHE_ENV[1]: "0", SUBPROCESS_CACHE_ENV[2]: "0"})
     import jax
 
     jax.config.update("jax_compilation_cache_dir", path)
@@ -94,6 +101,8 @@ class BackgroundDemo:
         self.cmd = ([exe] if exe else [sys.executable, "-m", "netfield"]) + ["demo", "--out", str(out), *args]
         self.env = {**os.environ, "NETFIELD_CACHE_DIR": str(cache)}
         self.env.pop("NETFIELD_NO_COMPILATION_CACHE", None)
+        for name in SUBPROCESS_CACHE_ENV:  # the demo's own cache only: the first run starts cold
+            self.env.pop(name, None)
         self.out = out
         self.proc = None
         self.done = threading.Event()
