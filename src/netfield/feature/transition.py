@@ -231,7 +231,7 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
         total = n_var * ((0 if eigenvalues is not None else len(signals)) + int(refine))
         with progress_bar(progress, total, f"transition: solutions at {variants[0][0]} points") as bar:
 
-            def eigenvalue(v, signal, variants=variants, bar=bar, previous=previous):
+            def eigenvalue(v, signal, variants=variants, bar=bar):
                 pts, sd = variants[v]
                 if (pts, sd, signal) not in solved:
                     solved[pts, sd, signal] = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal,
