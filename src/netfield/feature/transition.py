@@ -85,21 +85,10 @@ def _leading(prob, result: FeatureResult) -> float:
     return float(np.max(spec.real)) if spec.size else 0.0
 
 
-def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, start=None, **kw):
-    """(leading cross-time eigenvalue, symmetric solution) at one signal strength.
-
-    ``start``: the symmetric solution (:class:`FeatureResult`) of the same signal at other nodes (e.g. a
-    coarser node set): solved from it directly, then the proposal passes of :func:`refine`, instead of the
-    continuation from a weak signal (6 solves). The solution is the same fixed point, to the solver's
-    tolerance (1e-10)."""
-    def at(s):
-        return build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw)
-
-    if start is None:
-        result = continuation(at, signal, spectrum=False)
-    else:
-        result = refine(solve(at(signal), init=(start.base, start.conjugate, start.readout_conjugate),
-                              spectrum=False), spectrum=False)
+def cross_time_eigenvalue(net, x, y, *, kappa, signal, points=2**13, seed=0, **kw):
+    """(leading cross-time eigenvalue, symmetric solution) at one signal strength."""
+    result = continuation(lambda s: build_problem(net, x, y, kappa=kappa, signal=s, points=points, seed=seed, **kw),
+                          signal, spectrum=False)
     return _leading(result.problem, result), result
 
 
@@ -170,9 +159,7 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
     ``rtol`` x the critical signal, the node count is raised (x4 for QMC, m + 1 for Gauss-Hermite; the
     rule is kept) up to ``max_points``; if the tolerance is still not met, the result comes with an
     :class:`~netfield._runtime.accuracy.AccuracyWarning` giving the achieved error (``rtol=None``: one
-    pass at ``points``, no check). A pass at more points solves each signal from the previous pass's
-    solution of the same replicate (one solve and the proposal passes instead of a continuation from a
-    weak signal: the same solutions to the solver's tolerance, in about a third of the time).
+    pass at ``points``, no check).
 
     ``signals`` are scanned in increasing order (the result's ``signals`` are sorted).
     ``eigenvalues``: the leading eigenvalues at ``signals`` if already known, shape (replicates,
@@ -221,11 +208,6 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
                              f"{'replicate' if rule == 'qmc' else 'grid'}, one value per signal), got "
                              f"{eigenvalues.shape}")
         eigenvalues = eigenvalues[:, order]
-    # (points, seed, signal) -> (eigenvalue, solution) of every node set solved so far: a node set met
-    # again (Gauss-Hermite's m-node grid is the finer one of one pass and the coarser of the next) is
-    # not solved twice, and a signal solved on the previous pass's nodes of the same replicate starts
-    # the solve on the finer nodes (cross_time_eigenvalue's start: one solve instead of a continuation)
-    solved, previous = {}, {}
     while True:
         variants = _variants(rule, m, points, seed, replicates, prob.T, prob.P)
         total = n_var * ((0 if eigenvalues is not None else len(signals)) + int(refine))
@@ -233,12 +215,10 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
 
             def eigenvalue(v, signal, variants=variants, bar=bar):
                 pts, sd = variants[v]
-                if (pts, sd, signal) not in solved:
-                    solved[pts, sd, signal] = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal,
-                                                                    points=pts, seed=sd, rule=rule,
-                                                                    start=previous.get((v, signal)), **kw)
+                value = cross_time_eigenvalue(net, x, y, kappa=kappa, signal=signal, points=pts, seed=sd, rule=rule,
+                                              **kw)[0]
                 bar(1)
-                return solved[pts, sd, signal][0]
+                return value
 
             lam = eigenvalues if eigenvalues is not None else [[eigenvalue(v, s) for s in signals]
                                                                for v in range(n_var)]
@@ -249,8 +229,6 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
         following = points * 4 if rule == "qmc" else (m + 1) ** (prob.T * prob.P)
         if done or following > max_points:
             break
-        previous = {(v, sig): solved[(*variants[v], sig)][1] for v in range(n_var) for sig in signals
-                    if (*variants[v], sig) in solved}
         points, m, eigenvalues = following, m + 1, None
     if not done:
         warnings.warn(f"the critical signal {critical:.4g} has an estimated error {critical_err:.2g} "
