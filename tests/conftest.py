@@ -40,9 +40,9 @@ def pytest_configure(config):
     caches, see ``_release_compiled_programs``); a program found in the folder is loaded instead of
     compiled again. The processes the tests start (``netfield ...`` commands, Dask workers) use it too,
     through JAX's environment variables: a command run several times (the kill-and-resume tests) or a
-    kernel tile computed in-process and then on a worker compiles once. A cached executable is the one XLA would compile again, so results do not change
-    (the demo test compares a cold- and a warm-cache run number for number). Off with
-    ``NETFIELD_SUITE_JAX_CACHE=off``."""
+    kernel tile computed in-process and then on a worker compiles once. A cached executable is the one XLA
+    would compile again, so results do not change (the demo test compares a cold- and a warm-cache run
+    number for number). Off with ``NETFIELD_SUITE_JAX_CACHE=off``."""
     _compile_faster()
     path = os.environ.get(SUITE_CACHE_ENV)
     if path == "off":
@@ -53,7 +53,7 @@ def pytest_configure(config):
         config._netfield_suite_cache = path  # created here: removed at the end by this process
     # the same cache for the processes the tests start (CLI commands, Dask workers): JAX reads these at
     # import (the demo runs replace the folder with their own, see BackgroundDemo)
-    os.environ.update({SUBPROCESS_CACHE_ENV[0]: path, SUBPROCESS_CACHE_ENV[1]: "0", SUBPROCESS_CACHE_ENV[2]: "0"})
+    os.environ.update(zip(SUBPROCESS_CACHE_ENV, (path, "0", "0")))
     import jax
 
     jax.config.update("jax_compilation_cache_dir", path)
