@@ -306,10 +306,10 @@ def _theory_entry(r, sig, P, seconds):
 
 
 def _compare(entry, t):
-    """Sampled against theory: z-scores of the equal-time kernel entries (mu <= nu) and of the test
+    """Sampled (``entry``: standard errors ``*_se``) against theory (``t``: errors ``*_error``): z-scores of the equal-time kernel entries (mu <= nu) and of the test
     outputs (combined errors), the kernels' mean relative deviation, q^2 of both with their difference
     in combined standard errors."""
-    Ks, Ss = np.asarray(entry["kernel_equal"]), np.asarray(entry["kernel_equal_error"])
+    Ks, Ss = np.asarray(entry["kernel_equal"]), np.asarray(entry["kernel_equal_se"])
     Kt, St = np.asarray(t["kernel_equal"]), np.asarray(t["kernel_equal_error"])
     iu = np.triu_indices(Ks.shape[1])
     z = ((Ks - Kt) / np.hypot(Ss, St))[:, iu[0], iu[1]].ravel()
@@ -334,7 +334,6 @@ def _extrapolate(a, b):
     out = {"signal": a["signal"], "widths": [n1, n2]}
     for k, se in (("kernel_equal", "kernel_equal_se"), ("order_sq", "order_sq_se"), ("prediction", "prediction_se")):
         out[k], out[se] = val(k).tolist(), err(se).tolist()
-    out["kernel_equal_error"] = out["kernel_equal_se"]
     return out
 
 
@@ -431,11 +430,9 @@ def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0
         result["samples"].append(entry)
         tick()
     for e in result["samples"]:
-        e["kernel_equal_error"] = e.get("kernel_equal_se")
         for name in ("theory", "branch"):
             if key(e["signal"]) in result[name]:
                 e[f"vs_{name}"] = _compare(e, result[name][key(e["signal"])])
-        del e["kernel_equal_error"]
     result["extrapolated"] = []
     for sig in sorted({e["signal"] for e in result["samples"]}):
         es = sorted((e for e in result["samples"] if e["signal"] == sig), key=lambda e: e["width"])
@@ -444,7 +441,6 @@ def digits_transition_study(*, signals=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0
             for name in ("theory", "branch"):
                 if key(sig) in result[name]:
                     ext[f"vs_{name}"] = _compare(ext, result[name][key(sig)])
-            del ext["kernel_equal_error"]
             result["extrapolated"].append(ext)
     crossings = []
     for w1, w2 in itertools.pairwise(widths):
