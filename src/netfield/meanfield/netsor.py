@@ -228,6 +228,9 @@ class ProgramEngine:
         ``extra`` (an (R, M1, M2, ...) array or None, sliced along the rows with z) to (R, m1, M2, P)."""
         from ..gauss.multivariate import lowdim_expectation
 
+        # one compiled program per sample shape instead of one per primitive: op by op, an
+        # activation's gradient (ntk.py) compiled ~20 small programs per call (issue 18 item 4)
+        fn = jax.jit(fn)
         D = cov.shape[-1]
         if D <= LOWDIM_MAX and (_traced(cov) or _traced(extra)):
             # gradients: the highest order of the rule the concrete path converges with
