@@ -7,6 +7,8 @@ fine Gauss-Hermite grid is cheap): the critical signal is ~3.23, between the sig
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,13 @@ def test_critical_signal_agrees_across_rules_and_point_counts_within_the_reporte
     scans = [_scan(points=p, rule="qmc", rtol=None) for p in (2**10, 2**12, 2**14)]
     scans.append(_scan(points=16**3, rule="hermite", rtol=None))
     crit = np.array([s.critical_signal for s in scans])
-    err = np.array([s.critical_signal_error for s in scans])
+    # refine=0 on one bracket: the straight-line crossing's interpolation error is half the bracket (no third
+    # point shows the curvature), the same for every rule; the rules differ by their quadrature errors
+    interpolation = np.array([s.interpolation_error for s in scans])
+    np.testing.assert_allclose(interpolation, (BRACKET[1] - BRACKET[0]) / 2)
+    total = np.array([s.critical_signal_error for s in scans])
+    assert np.all(total >= interpolation)
+    err = np.sqrt(total**2 - interpolation**2)  # the quadrature part
     assert np.all(np.isfinite(crit)) and np.all(err > 0)
     assert [s.rule for s in scans] == ["qmc"] * 3 + ["hermite"] and scans[0].replicates == 4
     assert err[2] < err[0] / 2  # 16x the points: ~4x smaller for QMC (measured 0.117 -> 0.020)
@@ -57,9 +65,13 @@ def test_gauss_hermite_grids_are_not_moved_onto_the_adapted_proposal():
 def test_an_unmet_tolerance_raises_the_points_then_warns_with_the_achieved_error():
     """rtol far below the reachable error: one raise of the points (x4), then an AccuracyWarning that
     states the achieved error; the result says which points it used."""
-    with pytest.warns(AccuracyWarning, match=r"estimated error .* above rtol=1e-06 at 1024 points \(qmc\)"):
+    with pytest.warns(AccuracyWarning) as record:
         scan = transition(_net("rnn"), X, Y, kappa=0.1, signals=(2.0, 4.0), refine=0, progress=False, points=2**8,
                           rule="qmc", rtol=1e-6, max_points=2**10)
+    messages = [str(w.message) for w in record]
+    assert any(re.search(r"estimated error .* above rtol=1e-06 at 1024 points \(qmc\)", m) for m in messages)
+    # and the interpolation on the bare bracket (refine=0), which more points do not reduce, says so
+    assert any(re.search(r"interpolated between signals .* raise refine \(now 0\)", m) for m in messages)
     assert scan.points == 2**10 and scan.critical_signal_error > 1e-6 * scan.critical_signal
 
 
@@ -110,3 +122,33 @@ def test_signals_are_scanned_in_increasing_order():
     assert down.signals == BRACKET and down.critical_signal == up.critical_signal is not None
     with pytest.raises(ValueError, match=r"signals must be distinct"):
         transition(_net("rnn"), X, Y, kappa=0.1, signals=(1.0, 1.0), progress=False)
+
+
+@pytest.mark.parametrize("refine", [0, 1, 2])
+def test_the_stated_error_covers_the_straight_line_interpolation(refine):
+    """The critical signal is the straight-line crossing (in log signal) on the final bracket; its error adds
+    the distance to the parabola's crossing through the bracket and the nearest other evaluated signal.
+    On a curved (cubic in log signal) eigenvalue curve known exactly, so that the quadrature part is ~1e-6,
+    the crossing found with 0, 1 or 2 regula-falsi steps lies within twice its stated error of the true one
+    (measured: 0.74, 1.22 and 1.08 times the error), and the error shrinks with the steps. Able to fail:
+    before, the error was the quadrature part alone (7e-7) while the straight line on the grid 2 / 4 / 8
+    missed the true crossing 3 by 0.42 (refine=0), 0.14 (1) and 0.042 (2)."""
+    from netfield.feature.transition import _scan
+
+    true = 3.0
+
+    def curve(s):
+        u = np.log(s / true)
+        return 1.0 + 0.4 * u + 0.5 * u**2 + 0.2 * u**3
+
+    def eigenvalue(variant, s):  # a Gauss-Hermite pair: the grids differ by 1e-7
+        return curve(s) + 1e-7 * variant
+
+    signals = (2.0, 4.0, 8.0)
+    lam = np.array([[eigenvalue(v, s) for s in signals] for v in (0, 1)])
+    _, _, critical, quadrature, interpolation = _scan(eigenvalue, signals, lam, refine, "hermite")
+    assert quadrature < 1e-6
+    assert abs(critical - true) <= 2 * np.hypot(quadrature, interpolation)
+    assert abs(critical - true) > 1e4 * quadrature  # the interpolation dominates: the check has power
+    errors = [_scan(eigenvalue, signals, lam, r, "hermite")[4] for r in (0, 1, 2)]
+    assert errors[0] > errors[1] > errors[2]

@@ -52,7 +52,11 @@ class TransitionScan:
         architecture: "rnn" ("dnn": no cross-time sector, eigenvalue 0, no transition).
         eigenvalue_error, critical_signal_error: their estimated numerical errors (QMC: the standard
             error over ``replicates`` independently scrambled node sets; Gauss-Hermite: the change from
-            m - 1 to m nodes per dimension); None where not computed (the DNN, no crossing).
+            m - 1 to m nodes per dimension); None where not computed (the DNN, no crossing). The critical
+            signal's error adds (in quadrature) ``interpolation_error``, the error of the straight-line
+            crossing on the final bracket (its distance from the parabola's crossing through the bracket
+            and the nearest other evaluated signal; half the bracket if there is none), so that a coarser
+            grid or fewer ``refine`` steps move the critical signal by no more than its stated error.
         rule, points, replicates: the node rule and the number of points that gave these numbers
             (after any increase to meet ``rtol``), and the replicates behind the error.
         replicate_eigenvalues: each replicate's (Gauss-Hermite: each grid's) leading eigenvalue at
@@ -69,13 +73,14 @@ class TransitionScan:
     points: int | None = None
     replicates: int | None = None
     replicate_eigenvalues: tuple | None = None
+    interpolation_error: float | None = None
 
     def to_dict(self) -> dict:
         return {"signals": list(self.signals), "eigenvalue": list(self.eigenvalue),
                 "critical_signal": self.critical_signal, "architecture": self.architecture,
                 "eigenvalue_error": None if self.eigenvalue_error is None else list(self.eigenvalue_error),
                 "critical_signal_error": self.critical_signal_error, "rule": self.rule, "points": self.points,
-                "replicates": self.replicates,
+                "replicates": self.replicates, "interpolation_error": self.interpolation_error,
                 "replicate_eigenvalues": None if self.replicate_eigenvalues is None
                 else [list(r) for r in self.replicate_eigenvalues]}
 
@@ -122,17 +127,20 @@ def _crossing(lo, hi, flo, fhi) -> float:
 def _scan(eigenvalue, signals, lam, refine: int, rule: str):
     """Eigenvalues of every variant at ``signals`` (``lam``: (variants, signals) if already known), the
     crossing of their estimate refined by ``refine`` regula-falsi steps, and each variant's own crossing
-    on the final bracket. Returns (estimate curve, its errors, critical signal, its error)."""
+    on the final bracket. Returns (estimate curve, its errors, critical signal, its quadrature error,
+    its interpolation error (:func:`_interpolation_error`))."""
     values = np.array(lam, float)  # (variants, signals)
     est, err = _combine(rule, values)
     for i in range(len(signals) - 1):
         if est[i] < 1.0 <= est[i + 1]:
+            seen = [(float(np.log(s)), float(e) - 1.0) for s, e in zip(signals, est)]  # (log signal, estimate - 1)
             lo, hi = np.log(signals[i]), np.log(signals[i + 1])
             vlo, vhi = values[:, i] - 1, values[:, i + 1] - 1
             for _ in range(refine):
                 flo, fhi = _combine(rule, vlo)[0], _combine(rule, vhi)[0]
                 mid = lo - flo * (hi - lo) / (fhi - flo)  # regula falsi in log signal, on the estimate
                 vmid = np.array([eigenvalue(v, float(np.exp(mid))) for v in range(values.shape[0])]) - 1
+                seen.append((float(mid), float(_combine(rule, vmid)[0])))
                 if _combine(rule, vmid)[0] < 0:
                     lo, vlo = mid, vmid
                 else:
@@ -140,8 +148,29 @@ def _scan(eigenvalue, signals, lam, refine: int, rule: str):
             flo, fhi = _combine(rule, vlo)[0], _combine(rule, vhi)[0]
             critical = _crossing(lo, hi, flo, fhi)
             each = np.array([_crossing(lo, hi, a, b) for a, b in zip(vlo, vhi)])
-            return est, err, critical, float(_combine(rule, each[:, None])[1][0])
-    return est, err, None, None
+            return (est, err, critical, float(_combine(rule, each[:, None])[1][0]),
+                    _interpolation_error(seen, lo, hi, critical))
+    return est, err, None, None, None
+
+
+def _interpolation_error(seen, lo: float, hi: float, critical: float) -> float:
+    """Error of the straight-line crossing ``critical`` on the final bracket [lo, hi] (log signals): its
+    distance from the crossing of the parabola through the bracket's ends and the evaluated point
+    nearest to them (``seen``: (log signal, estimate - 1) of every evaluated signal), the leading term
+    of linear interpolation's error. With no third point (two signals, ``refine=0``) only the bracket
+    is known: half its width."""
+    ends = {float(lo), float(hi)}
+    others = [p for p in seen if p[0] not in ends]
+    if not others:
+        return float(np.exp(hi) - np.exp(lo)) / 2
+    third = min(others, key=lambda p: min(abs(p[0] - lo), abs(p[0] - hi)))
+    by_x = dict(seen)
+    xs = np.array([lo, hi, third[0]])
+    coef = np.polyfit(xs, [by_x[float(lo)], by_x[float(hi)], third[1]], 2)
+    roots = [r.real for r in np.roots(coef) if abs(r.imag) < 1e-12 and lo <= r.real <= hi]
+    if not roots:  # rounding at a bracket end: the bracket is all that is known
+        return float(np.exp(hi) - np.exp(lo)) / 2
+    return float(abs(np.exp(min(roots, key=lambda r: abs(np.exp(r) - critical))) - critical))
 
 
 def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6), refine: int = 4,
@@ -222,9 +251,10 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
 
             lam = eigenvalues if eigenvalues is not None else [[eigenvalue(v, s) for s in signals]
                                                                for v in range(n_var)]
-            est, err, critical, critical_err = _scan(eigenvalue, signals, lam, refine, rule)
+            est, err, critical, critical_err, interpolation_err = _scan(eigenvalue, signals, lam, refine, rule)
             if critical is None:
                 bar(n_var * refine)  # no crossing: no refinement to wait for
+        # more points reduce the quadrature part of the error only (the interpolation part needs refine)
         done = critical is None or rtol is None or critical_err <= rtol * critical
         following = points * 4 if rule == "qmc" else (m + 1) ** (prob.T * prob.P)
         if done or following > max_points:
@@ -234,9 +264,15 @@ def transition(net, x, y, *, kappa: float, signals=(0.05, 0.1, 0.2, 0.4, 0.8, 1.
         warnings.warn(f"the critical signal {critical:.4g} has an estimated error {critical_err:.2g} "
                       f"({critical_err / critical:.1%}) above rtol={rtol:g} at {variants[0][0]} points ({rule}); raise "
                       f"max_points (now {max_points}) or replicates, or loosen rtol", AccuracyWarning, stacklevel=2)
+    if critical is not None:
+        if rtol is not None and interpolation_err > rtol * critical:
+            warnings.warn(f"the critical signal {critical:.4g} is interpolated between signals with an estimated "
+                          f"error {interpolation_err:.2g} ({interpolation_err / critical:.1%}) above rtol={rtol:g}; "
+                          f"raise refine (now {refine}) or scan signals closer to it", AccuracyWarning, stacklevel=2)
+        critical_err = float(np.hypot(critical_err, interpolation_err))
     return TransitionScan(signals, tuple(float(v) for v in est), critical, chain.kind, tuple(float(e) for e in err),
                           critical_err, rule, int(variants[0][0]), n_var,
-                          tuple(tuple(float(v) for v in row) for row in np.asarray(lam, float)))
+                          tuple(tuple(float(v) for v in row) for row in np.asarray(lam, float)), interpolation_err)
 
 
 def order_parameter(kernel, kernel_sq=None, *, train_patterns: int, free=None) -> float:
