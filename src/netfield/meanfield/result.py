@@ -54,16 +54,27 @@ def assemble_readouts(engine: ProgramEngine, rows1, rows2):
 def assemble(block, rows1, rows2, replicates: int):
     """(R, len(rows1), len(rows2)) from ``block(r1, r2)`` -> (R, M1, M2) per pair of readouts involved
     (readout covariances, NTK blocks)."""
-    out = jnp.zeros((replicates, len(rows1), len(rows2)))
     names1 = list(dict.fromkeys(r for r, _ in rows1))
     names2 = list(dict.fromkeys(r for r, _ in rows2))
+    parts = []
     for r1 in names1:
         i = np.array([k for k, (r, _) in enumerate(rows1) if r == r1])
         a = np.array([rows1[k][1] for k in i])
         for r2 in names2:
             j = np.array([k for k, (r, _) in enumerate(rows2) if r == r2])
             b = np.array([rows2[k][1] for k in j])
-            out = out.at[:, i[:, None], j[None, :]].set(block(r1, r2)[:, a[:, None], b[None, :]])
+            value = block(r1, r2)
+            value = value if is_traced(value) else np.asarray(value)  # NumPy: no eager gather to compile
+            parts.append((i, j, value[:, a[:, None], b[None, :]]))
+    if not any(is_traced(p) for _, _, p in parts):
+        # concrete values: assembled in NumPy (one eagerly compiled scatter per block shape otherwise)
+        out = np.zeros((replicates, len(rows1), len(rows2)))
+        for i, j, p in parts:
+            out[:, i[:, None], j[None, :]] = p
+        return jnp.asarray(out)
+    out = jnp.zeros((replicates, len(rows1), len(rows2)))
+    for i, j, p in parts:
+        out = out.at[:, i[:, None], j[None, :]].set(p)
     return out
 
 
