@@ -50,6 +50,14 @@ from .two_time import lag_recursion
 
 TILE = 256
 TILES_PER_CALL = 1
+SMALLEST_TILE = 8
+
+
+def _tile_size(n: int) -> int:
+    """Tile edge for a kernel of up to n rows / columns: the power of two >= n between SMALLEST_TILE and
+    TILE, so that kernels of nearby sizes share one compiled tile program (a new size compiled one of
+    ~0.2-1 s before; the padded entries are computed and discarded, at most 4x a small kernel's entries)."""
+    return min(TILE, max(SMALLEST_TILE, 1 << (int(n) - 1).bit_length()))
 
 
 def supports(act: Activation) -> bool:
@@ -83,7 +91,14 @@ def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
             prev = jnp.asarray(out[-1])
             out.append(hyper[1] + hyper[2] * sq[t] + hyper[0] * pair(act, prev, prev, prev))
         return jnp.stack([jnp.asarray(o) for o in out])
-    return _diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(sq))
+    n = sq.shape[1]
+    if n > TILE:
+        return _diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(sq))
+    # up to a tile: padded to the tile's size (zero input power), so nearby sizes share one compiled scan
+    padded = np.zeros((steps, _tile_size(n)))
+    padded[:, :n] = sq
+    out = np.asarray(_diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(padded)))
+    return jnp.asarray(out[:, :n])
 
 
 @lru_cache(maxsize=64)
@@ -370,7 +385,7 @@ def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | No
     symmetric = x2 is None
     x2 = x1 if symmetric else x2
     n1, n2 = x1.shape[0], x2.shape[0]
-    tile = min(TILE, max(n1, n2))
+    tile = _tile_size(max(n1, n2))
     m1, m2 = -(-n1 // tile) * tile, -(-n2 // tile) * tile
     d1 = diagonals(act, hyper, x1, steps)
     d2 = d1 if symmetric else diagonals(act, hyper, x2, steps)
