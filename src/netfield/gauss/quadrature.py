@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import is_traced
 from .activations import Activation, correlation, safe_sqrt
 
 RADIUS = 10.0          # z-range [-R, R]; the Gaussian tail beyond holds < 2e-23
@@ -156,7 +157,7 @@ def _elementwise(run, cuu, cvv, cuv):
     shape = cuu.shape
     if cuu.size == 0:
         return jnp.zeros(shape)
-    if any(isinstance(a, jax.core.Tracer) for a in (cuu, cvv, cuv)):
+    if any(is_traced(a) for a in (cuu, cvv, cuv)):
         return run(cuu.reshape(-1), cvv.reshape(-1), cuv.reshape(-1)).reshape(shape)
     # concrete values: padded to a power of two (with the covariance (1, 1, 0)) so that arrays of nearby
     # sizes share one compiled rule (a new size compiled one of ~0.2 s; at most 2x the entries)
