@@ -183,6 +183,21 @@ def matmul_rate(width: int, n: int, iterations: int = 20, rounds: int = 3) -> di
     return {"flop_per_s": flops / best, "width": width, "n": n, "iterations": iterations, "seconds": best}
 
 
+def numpy_weight_matmuls(width: int, n: int, depth: int, rounds: int = 5) -> dict:
+    """Seconds numpy takes for one network's ``depth`` weight products (width, width) x (width, n) in
+    float64, best of ``rounds``: issue 20's yardstick for a sampler that needs no weights."""
+    rng = np.random.default_rng(0)
+    w, p = rng.normal(size=(width, width)), rng.normal(size=(width, n))
+    np.dot(w, p)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(depth):
+            np.dot(w, p)
+        best = min(best, time.perf_counter() - t0)
+    return {"seconds": best, "width": width, "n": n, "products": depth}
+
+
 def random_weight_cost(net, width: int, dim: int, rounds: int = 3) -> dict:
     """Seconds to draw one network's random weights with netfield.sample's own routine
     (``finite.sampler._sample_parameters``, one jitted call), and to draw only as many raw 64-bit
@@ -234,7 +249,8 @@ def run_sample(spec):
     memory = mem.stop()
     flops = sample_flops(spec["depth"], spec["width"], x.shape[0], x.shape[1], spec["networks"],
                          preactivation_kernels=len(ens.preactivations))
-    return _result(first, warm, memory, matmul=rate, flops=flops, random_weights=weights)
+    return _result(first, warm, memory, matmul=rate, flops=flops, random_weights=weights,
+                   numpy_matmuls=numpy_weight_matmuls(spec["width"], x.shape[0], spec["depth"]))
 
 
 def _arcsin_variants():

@@ -36,9 +36,10 @@ noise: the kernels' error is ~delta, ~1e-12 of their scale in float64 at n = 102
 retry) - far below the sampling noise O(1/sqrt(n)). (An eigen-decomposition square root would be
 exact for singular S too, but costs ~100x a Cholesky factor at N = 256: 59 ms against 0.3-0.5 ms.)
 
-Randomness: network i uses key = fold_in(PRNGKey(seed), i) (as the weight sampler), step t the normals
-normal(fold_in(key, t), (n, N)): chunk-independent and reproducible; different numbers from the
-weight sampler's (the same distribution).
+Randomness: network i uses key = fold_in(PRNGKey(seed), i) (as the weight sampler), step t the (N, n)
+normals of key fold_in(key, t) by the Box-Muller transform (:func:`netfield._runtime.draws.box_muller_normals`):
+chunk-independent and reproducible; different numbers from the weight sampler's (the same distribution).
+In this sampler a pattern is a row: h_t = L_t Z_t with Z_t (N, n), the transpose of the formulas above.
 """
 
 from __future__ import annotations
@@ -95,15 +96,21 @@ def _jitter(scale, order: int, width: int, dtype):
 def _root(S, delta):
     """Lower-triangular L with L L^T = S + E (module docstring): the Cholesky factor of S + delta I;
     where that is not finite, of S + RETRY delta I; where that is not finite either (S far from
-    positive semi-definite: not a covariance), the square root of S's diagonal, so never NaN. Both
-    factors are computed and one is selected (no lax.cond: a cond in the compiled network made the
-    sampler ~15x slower, measured at n = 1024, N = 256)."""
-    S = (S + S.T) / 2
+    positive semi-definite: not a covariance), the square root of S's diagonal, so never NaN. The
+    retry is a lax.cond branch: networks run one after the other (lax.map) factor S once; vmapped
+    networks compute both branches and select (measured at n = 1024, N = 256, ten layers, 2026-12-07:
+    the cond costs nothing, against the ~15x slowdown an earlier version of JAX / XLA showed)."""
     eye = jnp.eye(S.shape[0], dtype=S.dtype)
-    first = jnp.tril(jax.lax.linalg.cholesky(S + delta * eye, symmetrize_input=False))
-    second = jnp.tril(jax.lax.linalg.cholesky(S + RETRY * delta * eye, symmetrize_input=False))
-    last = jnp.diag(jnp.sqrt(jnp.maximum(jnp.diagonal(S), delta)))
-    return jnp.where(jnp.all(jnp.isfinite(first)), first, jnp.where(jnp.all(jnp.isfinite(second)), second, last))
+    # S's lower triangle defines the matrix factored (its upper one differs from it by rounding at most);
+    # JAX's factor comes back with a zero upper triangle
+    first = jax.lax.linalg.cholesky(S + delta * eye, symmetrize_input=False)
+
+    def retry(_):
+        second = jax.lax.linalg.cholesky(S + RETRY * delta * eye, symmetrize_input=False)
+        last = jnp.diag(jnp.sqrt(jnp.maximum(jnp.diagonal(S), delta)))
+        return jnp.where(jnp.all(jnp.isfinite(second)), second, last)
+
+    return jax.lax.cond(jnp.all(jnp.isfinite(first)), lambda _: first, retry, None)
 
 
 def input_gram(hyper, x):
@@ -117,8 +124,13 @@ def input_gram(hyper, x):
 
 def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n_pat: int, t_in: int,
                     steps: int, dtype):
-    """Hidden layers of one chain network sampled by conditioning: {"h1": (n, N), "phi1": ..., ...}
-    as :func:`netfield.finite.sampler.run_chain` (module docstring for the math and randomness).
+    """Hidden layers of one chain network sampled by conditioning: {"h1": (N, n), "phi1": ..., ...}, the
+    TRANSPOSE of :func:`netfield.finite.sampler.run_chain`'s (n, N) values: a pattern per row (module
+    docstring for the math and randomness).
+
+    Why rows: every product is then an (N, n) by (n, N) or (N, N) by (N, n) matrix product, whose
+    operands XLA:CPU reads in their stored order (phi phi^T of (256, 1024): 0.7 ms, against 2.2 ms for
+    phi^T phi of the (1024, 256) transpose; measured 2026-12-07, 2 cores).
 
     ``gram_in``: :func:`input_gram` of the inputs. Cost: O(steps (n N^2 + N^3)) for a DNN,
     O(n N^2 steps^2 + N^3 steps^3) for an RNN; the levers are the number of inputs N and steps
@@ -137,24 +149,24 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
     values = {}
     normals, phis = [], []
     factor = None  # RNN: the lower-triangular factor L of K so far
-    # step t's normals: key fold_in(key, t), every step's drawn in one threefry hash (draws.keyed_normals)
-    all_normals = draws.keyed_normals(draws.folded_keys(key, steps, first=1), [(width, n_pat)] * steps, dtype)
+    # step t's normals: key fold_in(key, t), every step's drawn together (draws.box_muller_normals)
+    all_normals = draws.box_muller_normals(draws.folded_keys(key, steps, first=1), (n_pat, width), dtype)
     for t in range(1, steps + 1):
         z = all_normals[t - 1]
         diag = inputs(t, t)
         if t > 1:
-            diag = diag + wv * (phis[-1].T @ phis[-1])
+            diag = diag + wv * (phis[-1] @ phis[-1].T)
         # the jitter's scale is this step's block K_tt: the rounding of its Schur complement is relative to
         # it (L_{t,<t} L_{t,<t}^T <= K_tt), not to earlier steps, whose scale may be far larger (huge inputs
         # at step 1: a running maximum gave the later steps a jitter of 1e288 and saturated them)
         scale = jnp.max(jnp.diagonal(diag))
         if not shared or t == 1:
             low = _root(diag, _jitter(scale, n_pat, width, dtype))
-            h = z @ low.T
+            h = low @ z
             factor = low
         else:
             # block row t of K: s = 1 has no W term; s >= 2 couples phi_{t-1} with phi_{s-1}
-            cross = wv * (phis[-1].T @ jnp.concatenate(phis[:-1], axis=1)) if t > 2 else None
+            cross = wv * (phis[-1] @ jnp.concatenate(phis[:-1], axis=0).T) if t > 2 else None
             row = []
             for s in range(1, t):
                 block = inputs(t, s)
@@ -164,7 +176,7 @@ def run_conditional(shared: bool, activation, gram_in, hyper, key, width: int, n
             row = jnp.concatenate(row, axis=1)  # (N, N (t - 1))
             past = solve_triangular(factor, row.T, lower=True).T  # L_{t,<t}
             low = _root(diag - past @ past.T, _jitter(scale, n_pat * t, width, dtype))
-            h = jnp.concatenate(normals, axis=1) @ past.T + z @ low.T
+            h = past @ jnp.concatenate(normals, axis=0) + low @ z
             m = factor.shape[0]
             factor = jnp.block([[factor, jnp.zeros((m, n_pat), dtype)], [past, low]])
         normals.append(z)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.special as jsp
 import numpy as np
 
 from . import fastmath
@@ -241,7 +240,7 @@ def _sign(x):
 
 
 def _gelu(x):
-    return 0.5 * x * (1.0 + jsp.erf(x / math.sqrt(2.0)))
+    return 0.5 * x * (1.0 + fastmath.erf(x / math.sqrt(2.0)))
 
 
 def _swish(x):
@@ -284,7 +283,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "linear": Activation("linear", _identity, linear_pair, linear_dpair, linear_d2pair, features=()),
     "relu": leaky_relu(0.0),
     "leaky_relu": leaky_relu(0.01),
-    "erf": Activation("erf", jsp.erf, erf_pair, erf_dpair, erf_d2pair),
+    "erf": Activation("erf", fastmath.erf, erf_pair, erf_dpair, erf_d2pair),
     "sign": Activation("sign", _sign, sign_pair, sign_dpair, sign_d2pair, jumps=(0.0,)),
     "step": Activation("step", _step, step_pair, step_dpair, step_d2pair, jumps=(0.0,)),
     "sin": Activation("sin", jnp.sin, sin_pair, cos_pair, _neg(sin_pair)),

@@ -9,12 +9,21 @@ from multiply-adds and one sqrt, which XLA vectorises (~2 ns per element), at th
 
 P is a degree-12 least-squares polynomial on Chebyshev nodes of z in [0, 1/4], fitted in 40-digit
 arithmetic to (arcsin(sqrt z)/sqrt z - 1)/z.
+
+XLA's CPU float64 erf is likewise a scalar routine (~6 ns per element on 2 cores, against 0.9 ns for
+exp): :func:`erf` sums its Taylor series for |x| < 1 and takes 1 - erfc(|x|) above (XLA's erfc is
+vectorised), 3x faster at the same accuracy (at most 3 ulp from scipy.special.erf, as XLA's erf):
+
+    erf(x) = (2 / sqrt(pi)) sum_k (-1)^k x^(2k+1) / (k! (2k+1))     |x| < 1  (19 terms: the first
+                                                                             omitted one is < 1e-18)
+    erf(x) = sign(x) (1 - erfc(|x|))                                 |x| >= 1
 """
 
 from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
 _ASIN_P = (
@@ -43,3 +52,28 @@ def arcsin(x):
 def arccos(x):
     """arccos(x) = pi/2 - arcsin(x) (absolute accuracy ~1e-16)."""
     return _HALF_PI - arcsin(x)
+
+
+_ERF_SERIES = tuple(2.0 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(19))
+_ERF_SLOPE = 2.0 / math.sqrt(math.pi)
+
+
+@jax.custom_jvp
+def erf(x):
+    """erf, vectorisable (module docstring): at most 3 ulp from scipy.special.erf; its derivative is
+    2 / sqrt(pi) exp(-x^2) (no NaN from the branch that is not taken)."""
+    a = jnp.abs(x)
+    small = a < 1.0
+    xs = jnp.where(small, x, 0.0)
+    z = xs * xs
+    p = _ERF_SERIES[-1]
+    for c in _ERF_SERIES[-2::-1]:
+        p = p * z + c
+    big = 1.0 - jax.lax.erfc(jnp.where(small, 1.0, a))
+    return jnp.where(small, xs * p, jnp.where(x < 0, -big, big))
+
+
+@erf.defjvp
+def _erf_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return erf(x), _ERF_SLOPE * jnp.exp(-x * x) * dx

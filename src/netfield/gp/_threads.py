@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from threadpoolctl import threadpool_limits
+from .._runtime.blas import one_blas_thread
 
 SMALL = 2048
 
 
 def blas_threads(n: int):
     """Context manager: one BLAS thread if the problem size ``n`` < SMALL, otherwise unchanged."""
-    return threadpool_limits(limits=1, user_api="blas") if n < SMALL else nullcontext()
+    return one_blas_thread() if n < SMALL else nullcontext()

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax.numpy as jnp
-import jax.scipy.special as jsp
 import numpy as np
 
 from .._checks import check_choice, check_finite_array, check_positive_int
-from ..gauss import get_activation
+from ..gauss import fastmath, get_activation
 from .inputs import parse_inputs
 from .netsor import GatedBlend, GatedCell, GatedOutput, GatedProduct, ProgramError
 from .network import Network, make_network
@@ -69,7 +68,7 @@ def _finite_inputs(x, name: str = "x"):
 # -- gates ----------------------------------------------------------------------------------------
 def erf_sigmoid(u):
     """sig(u) = (1 + erf(u)) / 2 (GP4A's gate; products are Gaussian orthant probabilities)."""
-    return 0.5 * (1.0 + jsp.erf(u))
+    return 0.5 * (1.0 + fastmath.erf(u))
 
 
 GATES = {"erf": erf_sigmoid, "logistic": lambda u: 1.0 / (1.0 + jnp.exp(-u))}
