@@ -258,6 +258,8 @@ TABLE_COLUMNS = (
     ("ours_s", "netfield time"),
     ("ratio", "ratio"),
     ("ours_first_s", "netfield 1st call"),
+    ("peer_new_n", "peer 1st call at new N"),
+    ("ours_new_n", "netfield 1st call at new N"),
     ("peer_mem", "peer peak mem"),
     ("ours_mem", "netfield peak mem"),
     ("check", "check"),
@@ -266,10 +268,19 @@ TABLE_COLUMNS = (
 )
 
 
+def fmt_new_size(new_size) -> str:
+    """The first call at a size not seen before, after calls at other sizes (N and 100 inputs), and its
+    ratio to a second call there (benchmarks/ours.py ``_new_size_calls``): "1.2 s (1.1x warm)"."""
+    if not new_size:
+        return "-"
+    return f"{fmt_seconds(new_size['first_s'])} ({new_size['ratio']:.2f}x warm)"
+
+
 def format_table(rows: list[dict]) -> str:
     """Markdown table of benchmark rows (dicts with the raw fields below; missing values print "-").
 
-    Row fields: case, peer (name), peer_s, ours_s, ours_first_s (seconds), ratio (peer_s / ours_s,
+    Row fields: case, peer (name), peer_s, ours_s, ours_first_s (seconds), peer_new_size / ours_new_size
+    (dicts of :func:`fmt_new_size`), ratio (peer_s / ours_s,
     computed when absent; ``ratio_text`` overrides its formatting), peer_mem_bytes, ours_mem_bytes, n (for N^2 units), check (text),
     target (text), met (bool or None).
     """
@@ -287,6 +298,8 @@ def format_table(rows: list[dict]) -> str:
             "ours_s": fmt_seconds(row.get("ours_s")),
             "ratio": row["ratio_text"] if row.get("ratio_text") else fmt_ratio(ratio),
             "ours_first_s": fmt_seconds(row.get("ours_first_s")),
+            "peer_new_n": fmt_new_size(row.get("peer_new_size")),
+            "ours_new_n": fmt_new_size(row.get("ours_new_size")),
             "peer_mem": fmt_memory(row.get("peer_mem_bytes"), row.get("n")),
             "ours_mem": fmt_memory(row.get("ours_mem_bytes"), row.get("n")),
             "check": row.get("check") or "-",

@@ -290,6 +290,8 @@ def case_dnn(key, p, runner: Runner, tmp: Path, floors):
         "case": f"{'NTK ' if ntk else ''}{act} L={depth} N={n}",
         "peer": ("NT" + (f" numerical deg {p.get('deg', 25)}" if act == "tanh" else "")) if peer else "NT (not run)",
         "peer_s": peer_s, "ours_s": ours_s, "ours_first_s": ours["first_call_s"] if ok(ours) else None,
+        "peer_new_size": peer.get("new_size") if ok(peer) else None,
+        "ours_new_size": ours.get("new_size") if ok(ours) else None,
         "peer_mem_bytes": _mem(peer), "ours_mem_bytes": _mem(ours), "n": n, "check": "; ".join(checks),
         "target": _target_text(targets), "met": _all_met(targets),
     }

@@ -159,6 +159,7 @@ def test_sample_flops_by_hand():
 def test_format_table():
     rows = [
         {"case": "erf L=10 N=5000", "peer": "NT", "peer_s": 8.0, "ours_s": 0.5, "ours_first_s": 1.25,
+         "peer_new_size": {"first_s": 9.0, "ratio": 1.125}, "ours_new_size": {"first_s": 0.6, "ratio": 1.2},
          "peer_mem_bytes": 3 * 5000**2 * 8, "ours_mem_bytes": 5000**2 * 8, "n": 5000, "check": "diff 1e-15",
          "target": ">=10x", "met": True},
         {"case": "sample", "peer": "matmul rate", "peer_s": 1.0, "ours_s": 2.0, "ratio": 0.5, "ratio_text": "50%",
@@ -171,7 +172,8 @@ def test_format_table():
     assert header[:5] == ["case", "peer", "peer time", "netfield time", "ratio"]
     first = [c.strip() for c in lines[2].strip("|").split("|")]
     assert first[:6] == ["erf L=10 N=5000", "NT", "8.00 s", "500 ms", "16.0x", "1.25 s"]
-    assert first[6] == "572 MB (3.00 N^2)" and first[7] == "191 MB (1.00 N^2)"
+    assert first[6:8] == ["9.00 s (1.12x warm)", "600 ms (1.20x warm)"]  # first call at a new N
+    assert first[8] == "572 MB (3.00 N^2)" and first[9] == "191 MB (1.00 N^2)"
     assert first[-1] == "yes"
     second = [c.strip() for c in lines[3].strip("|").split("|")]
     assert second[4] == "50%" and second[-1] == "NO"

@@ -185,3 +185,20 @@ def test_cli_method(tmp_path, capsys):
     assert main(base + ["--method", "conditional", "--resume"]) == 0
     meta = json.loads(str(np.load(out)["meta"]))
     assert meta["method"] == "conditional" and not np.allclose(np.load(out)["readout"], weights)
+
+
+def test_large_vmapped_chunk_of_rnns_does_not_deadlock():
+    """An RNN sampled by conditioning with thousands of small networks in one vmapped chunk ran two
+    independent batched Cholesky factorisations at once (the first factor and its retry), which
+    deadlocked XLA:CPU's thread pool: the process hung with idle cores. Run in a child process with a
+    time limit (the call takes ~3 s), so a hang fails this test instead of stalling the suite."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, netfield as nf\n"
+            "x = np.random.default_rng(0).normal(size=(6, 6, 8))\n"
+            "e = nf.sample(nf.rnn(6, 'erf', weight_var=1.5, bias_var=0.5), x, 64, 4000, seed=5,"
+            " method='conditional')\n"
+            "assert e.readout.shape == (4000, 6, 6) and np.isfinite(e.readout).all()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -103,14 +103,22 @@ def _root(S, delta):
     eye = jnp.eye(S.shape[0], dtype=S.dtype)
     # S's lower triangle defines the matrix factored (its upper one differs from it by rounding at most);
     # JAX's factor comes back with a zero upper triangle
-    first = jax.lax.linalg.cholesky(S + delta * eye, symmetrize_input=False)
+    jittered = S + delta * eye
+    first = jax.lax.linalg.cholesky(jittered, symmetrize_input=False)
+    ok = jnp.all(jnp.isfinite(first))
+    # the retry's matrix is selected by the first factor's outcome (a data dependency XLA keeps; the
+    # unused branch refactors the first matrix): vmapped networks compute both branches, and two
+    # independent batched Cholesky factorisations running at once deadlocked XLA:CPU's thread pool
+    # (each waits in JAX's ParallelBatchMap for work only the other thread could take: an RNN at
+    # width 64 on 6 sequences, 4000 networks in one chunk, hung)
+    S_retry = jnp.where(ok, jittered, S + RETRY * delta * eye)
 
     def retry(_):
-        second = jax.lax.linalg.cholesky(S + RETRY * delta * eye, symmetrize_input=False)
+        second = jax.lax.linalg.cholesky(S_retry, symmetrize_input=False)
         last = jnp.diag(jnp.sqrt(jnp.maximum(jnp.diagonal(S), delta)))
         return jnp.where(jnp.all(jnp.isfinite(second)), second, last)
 
-    return jax.lax.cond(jnp.all(jnp.isfinite(first)), lambda _: first, retry, None)
+    return jax.lax.cond(ok, lambda _: first, retry, None)
 
 
 def input_gram(hyper, x):

@@ -58,10 +58,15 @@ _ERF_SERIES = tuple(2.0 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * 
 _ERF_SLOPE = 2.0 / math.sqrt(math.pi)
 
 
-@jax.custom_jvp
 def erf(x):
     """erf, vectorisable (module docstring): at most 3 ulp from scipy.special.erf; its derivative is
-    2 / sqrt(pi) exp(-x^2) (no NaN from the branch that is not taken)."""
+    2 / sqrt(pi) exp(-x^2) (no NaN from the branch that is not taken). A plain function around the
+    differentiable rule, so that activations holding it pickle by reference."""
+    return _erf(x)
+
+
+@jax.custom_jvp
+def _erf(x):
     a = jnp.abs(x)
     small = a < 1.0
     xs = jnp.where(small, x, 0.0)
@@ -73,7 +78,7 @@ def erf(x):
     return jnp.where(small, xs * p, jnp.where(x < 0, -big, big))
 
 
-@erf.defjvp
+@_erf.defjvp
 def _erf_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    return erf(x), _ERF_SLOPE * jnp.exp(-x * x) * dx
+    return _erf(x), _ERF_SLOPE * jnp.exp(-x * x) * dx

@@ -50,14 +50,38 @@ from .two_time import lag_recursion
 
 TILE = 256
 TILES_PER_CALL = 1
-SMALLEST_TILE = 8
+SMALLEST_TILE = TILE
 
 
 def _tile_size(n: int) -> int:
     """Tile edge for a kernel of up to n rows / columns: the power of two >= n between SMALLEST_TILE and
-    TILE, so that kernels of nearby sizes share one compiled tile program (a new size compiled one of
-    ~0.2-1 s before; the padded entries are computed and discarded, at most 4x a small kernel's entries)."""
+    TILE, i.e. TILE itself: one compiled tile program serves every number of inputs, so the first kernel
+    at a new N after any earlier call costs about a warm call (issue 20; measured 2026-12-07, erf DNN of
+    depth 10, after calls at N = 5000 and 100: a first call at N = 4999 / 3000 / 700 / 40 / 3 took
+    1.02 / 1.04 / 1.28 / 1.36 / 1.22x a warm call there, where power-of-two tiles from 8 took up to 0.43 s
+    (150x) below 256). The price: a kernel of a few inputs computes a whole 256 x 256 tile and discards
+    the padding, ~1 ms more per call (erf depth 10: 2.1 -> 3.1 ms warm at N = 3; tanh depth 3: 7.6 -> 11 ms).
+    Tests set TILE smaller (the min above then rules) to exercise several tiles."""
     return min(TILE, max(SMALLEST_TILE, 1 << (int(n) - 1).bit_length()))
+
+
+def _by_tiles(fn, a: np.ndarray, axis: int, fill: float):
+    """fn applied to ``a`` in slices of TILE along ``axis`` (padded with ``fill`` to a multiple of TILE),
+    the results (arrays or tuples of arrays, TILE long along ``axis``) concatenated and cut back to the
+    length of ``a``: a program compiled for one slice shape serves every number of inputs (one compiled
+    per N before: the first kernel at a new N > TILE paid for its diagonal recursion, tables and
+    readout variances)."""
+    a = np.asarray(a)
+    n = a.shape[axis]
+    padded = _pad(a, axis, -(-n // TILE) * TILE, fill)
+    parts = [fn(jnp.asarray(np.take(padded, np.arange(i, i + TILE), axis=axis))) for i in range(0, padded.shape[axis], TILE)]
+
+    def join(pieces):
+        return np.take(np.concatenate([np.asarray(p) for p in pieces], axis=axis), np.arange(n), axis=axis)
+
+    if isinstance(parts[0], tuple):
+        return tuple(join([p[k] for p in parts]) for k in range(len(parts[0])))
+    return join(parts)
 
 
 def supports(act: Activation) -> bool:
@@ -81,7 +105,9 @@ def _diagonal_pair(act: Activation, var):
 # ---- diagonals ------------------------------------------------------------------------------------
 
 def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
-    """D_t(a) = Var h_t(a), t = 1..steps, shape (steps, N) (docs/theory.md 2.1 on the diagonal)."""
+    """D_t(a) = Var h_t(a), t = 1..steps, shape (steps, N), numpy (docs/theory.md 2.1 on the diagonal).
+    NumPy, not JAX arrays: an eager JAX copy or index of an array of a new shape compiles a small program
+    (~20 ms each; three of them were most of the 50 ms a first kernel at a new N cost above a warm one)."""
     d = x.shape[2]
     sq = np.zeros((steps, x.shape[0]))
     sq[: min(steps, x.shape[1])] = (np.einsum("atd,atd->ta", x, x) / d)[:steps]
@@ -90,15 +116,16 @@ def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
         for t in range(1, steps):
             prev = jnp.asarray(out[-1])
             out.append(hyper[1] + hyper[2] * sq[t] + hyper[0] * pair(act, prev, prev, prev))
-        return jnp.stack([jnp.asarray(o) for o in out])
+        return np.stack([np.asarray(o, np.float64) for o in out])
     n = sq.shape[1]
-    if n > TILE:
-        return _diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(sq))
+    chain = _diagonal_chain(act)
+    hyper3 = jnp.asarray(hyper[:3], jnp.float64)
+    if n > TILE:  # TILE inputs at a time (padded with zero input power): one compiled scan for every N
+        return _by_tiles(lambda part: chain(hyper3, part), sq, 1, 0.0)
     # up to a tile: padded to the tile's size (zero input power), so nearby sizes share one compiled scan
     padded = np.zeros((steps, _tile_size(n)))
     padded[:, :n] = sq
-    out = np.asarray(_diagonal_chain(act)(jnp.asarray(hyper[:3], jnp.float64), jnp.asarray(padded)))
-    return jnp.asarray(out[:, :n])
+    return np.asarray(chain(hyper3, padded))[:, :n]
 
 
 @lru_cache(maxsize=64)
@@ -253,13 +280,13 @@ def as_jax(a: np.ndarray):
     return jax.device_put(a)
 
 
-def _pad(a: np.ndarray, axis: int, size: int):
+def _pad(a: np.ndarray, axis: int, size: int, fill: float = 0.0):
     pad = size - a.shape[axis]
     if pad == 0:
         return a
     widths = [(0, 0)] * a.ndim
     widths[axis] = (0, pad)
-    return np.pad(a, widths)
+    return np.pad(a, widths, constant_values=fill)
 
 
 class _Tiles:
@@ -399,8 +426,8 @@ def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | No
     tiles = _Tiles(x1.shape[1:], steps, tile, symmetric, threads)
     if act.has_closed_form:
         prep, entry, dentry = factorisation(act)
-        tables = tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp1)))
-        tables2 = tables if symmetric else tuple(np.asarray(p) for p in _prep_program(prep)(jnp.asarray(dp2)))
+        tables = _by_tiles(_prep_program(prep), dp1, 1, 1.0)  # per-row tables, TILE rows per call
+        tables2 = tables if symmetric else _by_tiles(_prep_program(prep), dp2, 1, 1.0)
         ddiag = np.asarray(diagonal_dpair(act, jnp.asarray(dp1))) if ntk else None
         tiles.run(entry, hyper, (xp1, dp1, tables), (xp2, dp2, tables2), out,
                   dentry=dentry if ntk else None, ddiag=ddiag)
@@ -417,7 +444,8 @@ def _readout_variances(act: Activation, last, readout_var: float, readout_bias_v
     call for smooth closed forms (not one small compilation per operation)."""
     if act.jumps:  # keep the concrete call (exact c = 1)
         return readout_var * pair(act, last, last, last) + readout_bias_var
-    return _readout_variance_program(act)(jnp.asarray(last), readout_var, readout_bias_var)
+    program = _readout_variance_program(act)
+    return _by_tiles(lambda part: program(part, readout_var, readout_bias_var), np.asarray(last), 0, 1.0)
 
 
 @lru_cache(maxsize=64)
