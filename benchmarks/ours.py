@@ -153,7 +153,11 @@ def run_rnn(spec):
     memory = mem.stop()
     if spec.get("out"):
         np.save(spec["out"], c)
-    return _result(first, warm, memory, api=f"mean_field(net, x).{api}")
+    c = None
+    new_size = None
+    if api == "preactivations":
+        new_size = _new_size_calls(lambda rows: np.asarray(netfield.mean_field(net, x[:rows]).preactivations()), n)
+    return _result(first, warm, memory, api=f"mean_field(net, x).{api}", new_size=new_size)
 
 
 def run_rnn_numpy(spec, sweep: bool):
