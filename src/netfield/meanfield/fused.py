@@ -46,7 +46,6 @@ from .factorisations import (
     series_factorisation,
     series_tables,
 )
-from .two_time import lag_recursion
 
 TILE = 256
 TILES_PER_CALL = 1
@@ -74,7 +73,7 @@ def _by_tiles(fn, a: np.ndarray, axis: int, fill: float):
     a = np.asarray(a)
     n = a.shape[axis]
     padded = _pad(a, axis, -(-n // TILE) * TILE, fill)
-    parts = [fn(jnp.asarray(np.take(padded, np.arange(i, i + TILE), axis=axis))) for i in range(0, padded.shape[axis], TILE)]
+    parts = [fn(np.take(padded, np.arange(i, i + TILE), axis=axis)) for i in range(0, padded.shape[axis], TILE)]
 
     def join(pieces):
         return np.take(np.concatenate([np.asarray(p) for p in pieces], axis=axis), np.arange(n), axis=axis)
@@ -117,15 +116,10 @@ def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
             prev = jnp.asarray(out[-1])
             out.append(hyper[1] + hyper[2] * sq[t] + hyper[0] * pair(act, prev, prev, prev))
         return np.stack([np.asarray(o, np.float64) for o in out])
-    n = sq.shape[1]
     chain = _diagonal_chain(act)
     hyper3 = jnp.asarray(hyper[:3], jnp.float64)
-    if n > TILE:  # TILE inputs at a time (padded with zero input power): one compiled scan for every N
-        return _by_tiles(lambda part: chain(hyper3, part), sq, 1, 0.0)
-    # up to a tile: padded to the tile's size (zero input power), so nearby sizes share one compiled scan
-    padded = np.zeros((steps, _tile_size(n)))
-    padded[:, :n] = sq
-    return np.asarray(chain(hyper3, padded))[:, :n]
+    # TILE inputs at a time (padded with zero input power): one compiled scan for every N
+    return _by_tiles(lambda part: chain(hyper3, part), sq, 1, 0.0)
 
 
 @lru_cache(maxsize=64)
@@ -453,23 +447,4 @@ def _readout_variance_program(act: Activation):
     return jax.jit(lambda last, rv, rbv: rv * _diagonal_pair(act, last) + rbv)
 
 
-__all__ = ["diagonals", "readout_kernel", "supports", "supports_ntk", "two_time_kernels"]
-
-
-# ---- all two-time blocks of an RNN (or DNN): two_time.py -------------------------------------------
-
-def two_time_kernels(chain, x: np.ndarray, steps: int | None = None) -> np.ndarray:
-    """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)) of a chain program, shape
-    (steps, steps, N, N), numpy.
-
-    x: (N, T_in, d) inputs of one length (zero-padded after T_in: no input).
-    """
-    act = chain.activation
-    steps = chain.steps if steps is None else steps
-    hyper = tuple(float(chain.hyper(k)) for k in
-                  ("weight_var", "bias_var", "input_var", "readout_var", "readout_bias_var"))
-    diag = diagonals(act, hyper, x, steps)
-    xin = np.zeros((x.shape[0], steps, x.shape[2]))
-    xin[:, : min(steps, x.shape[1])] = x[:, :steps]
-    run = lag_recursion(act, steps, min(steps, x.shape[1]), chain.shared)
-    return np.asarray(run(jnp.asarray(hyper), jnp.asarray(xin), diag))
+__all__ = ["diagonals", "readout_kernel", "supports", "supports_ntk"]

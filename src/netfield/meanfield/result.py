@@ -15,7 +15,7 @@ import numpy as np
 from .._checks import check_choice, is_traced
 from ..program.shape import recognise_chain
 from ..storage import Storable, read, write
-from . import fused
+from . import fused, two_time
 from .netsor import ProgramEngine
 from .ntk import TangentEngine
 
@@ -200,12 +200,12 @@ class MeanFieldResult(Storable):
         """Every block C(t, s) of the ``"h"`` taps, as one numpy array of shape (steps, steps, M, M).
 
         A chain program (DNN / RNN) with inputs of one length and concrete variances uses the fused
-        row recursion (fused.py); anything else the generic interpreter. Both agree to ~1e-15.
+        lag recursion (two_time.py); anything else the generic interpreter. Both agree to ~1e-15.
         """
         chain, _ = recognise_chain(self.program)
         if (chain is not None and chain.concrete and fused.supports(chain.activation)
                 and self.engine.method in ("auto", "closed") and (chain.last == chain.last[0]).all()):
-            return fused.two_time_kernels(chain, chain.x)
+            return two_time.two_time_kernels(chain, chain.x)
         T = self.steps
         first = np.asarray(self.preactivation(1))
         out = np.empty((T, T) + first.shape)

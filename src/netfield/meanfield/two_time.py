@@ -8,21 +8,32 @@ C(k+1, 1) -> C(k+2, 2) -> ... of T - k blocks, and C(s, t) = C(t, s)^T. So an RN
 blocks of lags 0..T-1, not all T^2. They are computed lag by lag, vectorised over lags: lag k (T - k
 blocks) and lag T - 1 - k (k + 1 blocks) share a slot of T + 1 steps, so one ``lax.scan`` of T + 1 steps
 over ceil(T / 2) slots evaluates every distinct block once (T odd: the middle lag's slot repeats its
-lag in its second half). Each step writes its blocks, and their transposes above the diagonal, into
-the (T, T, N, N) result carried by the scan (updated in place). A DNN (independent weights per layer)
-has only lag 0; the rest is zero. The input Gram blocks x_t . x_s / d are computed in the step that
-needs them (the drive is fused: no (N T)^2 token Gram matrix).
+lag in its second half). A DNN (independent weights per layer) has only lag 0; the rest is zero. The
+input Gram blocks x_t . x_s / d are computed in the step that needs them (the drive is fused: no
+(N T)^2 token Gram matrix).
 
-Measured (2-core VM, erf, T = 50, N = 200, d = 64, warm, best of 5 in three fresh processes each):
-0.51-0.63 s for the earlier recursion over rows of all T^2 blocks, 0.42-0.49 s lag by lag (numpy's
-causal recursion, benchmarks/gp4a_style.py: 0.71-0.75 s). About half of it is the 800 MB result
-itself (fresh pages, zeroed, then written); the expectations and Gram blocks alone take 0.23 s.
+The recursion is entrywise in (a, b) once the per-row factors of the diagonals are known, so it runs on
+fixed TILE x TILE tiles of (a, b), as the readout kernel does (fused.py): one compiled program serves
+every number of inputs (the first call at a new N compiles nothing), tiles are spread over the CPU cores
+with threads, and each tile's stacked blocks are copied by NumPy into an uninitialised (T, T, N, N)
+array, the transposed copy C(s, t) = C(t, s)^T included. Writing the 800 MB result of T = 50, N = 200
+inside XLA (a zero-filled carry updated in place) took 0.22 s of a 0.35 s call; NumPy's copies into
+fresh memory take ~0.1 s.
 
-The diagonal entries C(t, t)(a, a) are the exact variances D_t(a) (``diagonals``), as everywhere else.
+Measured (2-core VM, erf, warm call / first call at N - 1 after calls at N and 100; docs/meanfield.md
+section 2): T = 50, N = 200, d = 64: 0.43 / 0.46 s, where one program over all N rows (compiled per
+N, the result written by XLA) took 0.29-0.31 / 0.65-0.71 s and numpy's recursion 0.48-0.51 s;
+T = 10, N = 1000: 0.39 / 0.39 s against 0.36 / 0.63 s. Per tile, the Gram products (32 x d by d x 32,
+one per lag slot and step) are about half the time; 64 x 64 tiles were slower (the scan's blocks
+leave the cache).
+
+The diagonal entries C(t, t)(a, a) are the exact variances D_t(a) (``fused.diagonals``), as everywhere
+else.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
 import jax
@@ -30,8 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._runtime.vector_width import wide_vector_options
+from ..distributed import thread_budget
 from ..gauss.activations import Activation
 from .factorisations import factorisation
+from .fused import _by_tiles, _pad, _prep_program, diagonals, release_freed_memory
+
+TILE = 32
+TILES_PER_CALL = 2
 
 
 def schedule(steps: int, shared: bool):
@@ -52,44 +68,125 @@ def schedule(steps: int, shared: bool):
 
 
 @lru_cache(maxsize=32)
-def lag_recursion(act: Activation, steps: int, t_in: int, shared: bool):
-    """Jitted ``run(hyper, x, diag) -> C`` of shape (T, T, N, N) for inputs x (N, T, d) (zero after step
-    ``t_in``), ``hyper`` = (weight_var, bias_var, input_var, ...) and ``diag`` (T, N) the variances D_t."""
-    prep, entry, _ = factorisation(act)
-    t_of, s_of = schedule(steps, shared)
+def lag_tile_program(act: Activation, steps: int, t_in: int, shared: bool, tile: int, dim: int):
+    """Jitted ``run(hyper, xa, xb, da, pa, pb, pins) -> blocks`` over a batch of B tiles: xa, xb (B, steps,
+    tile, d) the rows' / columns' inputs (zero after step ``t_in``), da (B, steps, tile) the rows'
+    variances D_t, pa, pb tuples of per-row factors (B, steps, tile) from the activation's ``prep``,
+    pins (B,) True on tiles of the kernel's diagonal (there C(t, t)(a, a) is set to D_t(a)). Returns
+    (B, J, slots, tile, tile): block [b, j, i] is C(t[j, i], s[j, i]) of tile b (:func:`schedule`).
+    Depends on (activation, steps, t_in, shared, tile, d) only, not on the number of inputs."""
+    _, entry, _ = factorisation(act)
+    t_of, s_of = (jnp.asarray(a) for a in schedule(steps, shared))
+    eye = jnp.eye(tile, dtype=bool)
 
     @partial(jax.jit, compiler_options=wide_vector_options())
-    def run(hyper, x, diag):
+    def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins):
         wv, bv, iv = hyper[0], hyper[1], hyper[2]
-        n, dim = x.shape[0], x.shape[2]
-        preps = prep(diag)  # each (T, N)
-        xs = jnp.swapaxes(x, 0, 1)  # (T, N, d)
-        eye = jnp.eye(n, dtype=bool)
 
-        def step(state, ts):
-            carry, out = state
-            t, s = ts  # (slots,) each
-            start = s == 0
-            pa = tuple(p[jnp.maximum(t - 1, 0)][:, :, None] for p in preps)
-            pb = tuple(p[jnp.maximum(s - 1, 0)][:, None, :] for p in preps)
-            rec = jnp.where(start[:, None, None], 0.0, wv * entry(carry, pa, pb))
-            if t_in == 1:  # static inputs: only x_1 . x_1 is non-zero
-                gram = jnp.where(((t == 0) & (s == 0))[:, None, None], xs[0] @ xs[0].T / dim, 0.0)
-            else:
-                gram = jnp.einsum("mad,mbd->mab", xs[t], xs[s]) / dim
-            block = bv + iv * gram + rec
-            block = jnp.where(eye & (t == s)[:, None, None], diag[t][:, :, None], block)
-            out = out.at[t, s].set(block, unique_indices=True)
-            if shared:
-                out = out.at[s, t].set(jnp.swapaxes(block, -1, -2))
-            return (block, out), None
+        def one(args):
+            xa, xb, da, pa, pb, on_diagonal = args
+            pin = eye & on_diagonal
 
-        slots = t_of.shape[1]
-        init = (jnp.zeros((slots, n, n), x.dtype), jnp.zeros((steps, steps, n, n), x.dtype))
-        (_, out), _ = jax.lax.scan(step, init, (jnp.asarray(t_of), jnp.asarray(s_of)))
-        return out
+            def step(carry, ts):
+                t, s = ts  # (slots,) each
+                at = tuple(p[jnp.maximum(t - 1, 0)][:, :, None] for p in pa)
+                bt = tuple(p[jnp.maximum(s - 1, 0)][:, None, :] for p in pb)
+                rec = jnp.where((s == 0)[:, None, None], 0.0, wv * entry(carry, at, bt))
+                if t_in == 1:  # static inputs: only x_1 . x_1 is non-zero
+                    gram = jnp.where(((t == 0) & (s == 0))[:, None, None], xa[0] @ xb[0].T / dim, 0.0)
+                else:
+                    gram = jnp.einsum("mad,mbd->mab", xa[t], xb[s]) / dim
+                block = bv + iv * gram + rec
+                block = jnp.where(pin & (t == s)[:, None, None], da[t][:, :, None], block)
+                return block, block
+
+            init = jnp.zeros((t_of.shape[1], tile, tile), xa.dtype)
+            return jax.lax.scan(step, init, (t_of, s_of))[1]
+
+        return jax.lax.map(one, (xa_all, xb_all, da_all, pa_all, pb_all, pins))
 
     return run
 
 
-__all__ = ["lag_recursion", "schedule"]
+def two_time_kernels(chain, x: np.ndarray, steps: int | None = None, threads: int | None = None) -> np.ndarray:
+    """All pre-activation blocks C(t, s) = Cov(h_t(a), h_s(b)) of a chain program, shape
+    (steps, steps, N, N), numpy (module docstring).
+
+    x: (N, T_in, d) inputs of one length (zero-padded after T_in: no input). Cost: T (T + 1) / 2 N^2
+    closed-form expectations and as many Gram entries of length d (an RNN; a DNN T N^2), plus writing
+    the T^2 N^2 result; memory: the result and one tile's blocks per thread (T^2 / 2 x 8 KB).
+    ``threads`` (default: the process's thread budget) is the lever; the result does not depend on it.
+    """
+    act = chain.activation
+    steps = chain.steps if steps is None else steps
+    hyper = tuple(float(chain.hyper(k)) for k in ("weight_var", "bias_var", "input_var"))
+    n, dim = x.shape[0], x.shape[2]
+    t_in = min(steps, x.shape[1])
+    diag = diagonals(act, hyper + (1.0, 0.0), x, steps)  # (steps, N)
+    m = -(-n // TILE) * TILE
+    xin = np.zeros((m, steps, dim))
+    xin[:n, :t_in] = x[:, :t_in]
+    rows = np.ascontiguousarray(xin.transpose(1, 0, 2)).reshape(steps, m // TILE, TILE, dim).transpose(1, 0, 2, 3)
+    dpad = _pad(np.asarray(diag), 1, m, 1.0)  # padded rows: variance 1 (finite values, discarded)
+    prep, _, _ = factorisation(act)
+    tables = _by_tiles(_prep_program(prep), dpad, 1, 1.0)
+    per_tile = [np.ascontiguousarray(a.reshape(steps, m // TILE, TILE).transpose(1, 0, 2)) for a in (dpad, *tables)]
+    run = lag_tile_program(act, steps, t_in, chain.shared, TILE, dim)
+    t_of, s_of = schedule(steps, chain.shared)
+    out = np.empty((steps, steps, n, n)) if chain.shared else np.zeros((steps, steps, n, n))
+    hyper_j = jnp.asarray(hyper)
+    count = m // TILE
+    pairs = [(i, j) for i in range(count) for j in range(count)]
+
+    tt, ss = _rest(t_of, s_of, steps)  # every block but lag 0's (C(t, t))
+    diag_t = np.arange(steps)
+
+    def work(batch):
+        padded = batch + [batch[0]] * (TILES_PER_CALL - len(batch))  # fixed batch shape: one compilation
+        ri = np.array([p[0] for p in padded])
+        ci = np.array([p[1] for p in padded])
+        res = np.asarray(run(hyper_j, rows[ri], rows[ci], per_tile[0][ri], tuple(p[ri] for p in per_tile[1:]),
+                             tuple(p[ci] for p in per_tile[1:]), ri == ci))
+        for (i, j), blk in zip(batch, res):
+            a, b = slice(i * TILE, min(n, (i + 1) * TILE)), slice(j * TILE, min(n, (j + 1) * TILE))
+            r, c = a.stop - a.start, b.stop - b.start
+            for part, t, s in zip(_rest_blocks(blk, steps), tt, ss):
+                out[t, s, a, b] = part[..., :r, :c]
+                out[s, t, b, a] = part[..., :r, :c].swapaxes(-1, -2)
+            # C(t, t): tile (i, j) and tile (j, i) both compute it; the one with i <= j writes both,
+            # so that every C(t, t) is exactly symmetric whatever order the threads run in
+            same = blk[:steps, 0, :r, :c]
+            if i == j:
+                same = np.triu(same) + np.triu(same, 1).swapaxes(-1, -2)
+            if i <= j:
+                out[diag_t, diag_t, a, b] = same
+                out[diag_t, diag_t, b, a] = same.swapaxes(-1, -2)
+
+    batches = [pairs[k:k + TILES_PER_CALL] for k in range(0, len(pairs), TILES_PER_CALL)]
+    threads = threads or min(thread_budget(), len(batches))
+    work(batches[0])  # alone first: a first call compiles once, not once per thread
+    if threads <= 1:
+        for b in batches[1:]:
+            work(b)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, batches[1:]))
+    release_freed_memory()
+    return out
+
+
+def _rest(t_of, s_of, steps: int):
+    """Index arrays (t, s) of the blocks other than C(t, t) in a tile's output (J, slots, ...): every slot
+    but the first (lags 1..T-1), and the first slot's step T (lag T - 1, present for an RNN with T >= 2).
+    The first slot's steps 0..T-1 are lag 0, C(t, t) (:func:`schedule`)."""
+    tail = steps >= 2 and t_of.shape[0] > steps
+    return ((t_of[:, 1:], t_of[steps:, :1] if tail else t_of[:0, :1]),
+            (s_of[:, 1:], s_of[steps:, :1] if tail else s_of[:0, :1]))
+
+
+def _rest_blocks(blk, steps: int):
+    tail = steps >= 2 and blk.shape[0] > steps
+    return blk[:, 1:], blk[steps:, :1] if tail else blk[:0, :1]
+
+
+__all__ = ["lag_tile_program", "schedule", "two_time_kernels"]
