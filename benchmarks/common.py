@@ -102,6 +102,14 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def seconds(fn) -> float:
+    """Seconds of one call whose result is dropped as soon as it returns: a later timed call does not
+    run beside it (two N x N results alive at once would cost fresh pages, not the call itself)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def warm_repeats(fn, first_seconds: float, budget: float = 20.0, max_repeats: int = 3) -> list[float]:
     """Repeat a warm call while the expected total stays within ``budget`` seconds (at least once)."""
     times = []

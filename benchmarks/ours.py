@@ -31,7 +31,7 @@ import time
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np
-from common import PeakMemory, machine_info, package_versions, read_json, timed, write_json
+from common import PeakMemory, machine_info, package_versions, read_json, seconds, timed, write_json
 
 VERSIONS = ["netfield", "jax", "jaxlib", "numpy", "scipy"]
 
@@ -114,8 +114,8 @@ def _new_size_calls(call, n: int) -> dict:
     inputs (untimed), then the first call at n - 1 inputs (a size not seen before) and a second one
     there (warm). Returns both times and their ratio."""
     call(min(NEW_SIZE_WARMUP, n - 1))
-    _, first = timed(lambda: call(n - 1))
-    _, warm = timed(lambda: call(n - 1))
+    first = seconds(lambda: call(n - 1))
+    warm = seconds(lambda: call(n - 1))
     return {"rows": n - 1, "after_rows": min(NEW_SIZE_WARMUP, n - 1), "first_s": first, "warm_s": warm,
             "ratio": first / warm}
 

@@ -151,6 +151,24 @@ _X, _Y = np.array([[1.0, 0.0], [0.3, 1.0]]), np.array([[1.0, -1.0]])
 _KW = {"width": 8, "kappa": 0.5, "chains": 2, "thin": 2}
 
 
+def test_progress_follows_the_api_convention(capsys):
+    """True (the default) draws a bar on stderr, False / None are quiet, a callable is told the samples,
+    anything else is refused naming the argument (netfield._runtime.progress)."""
+    kw = {**_KW, "samples": 4, "burn_in": 2}
+    quiet = posterior_samples(_NET, _X, _Y, progress=False, **kw)
+    assert capsys.readouterr().err == ""
+    posterior_samples(_NET, _X, _Y, progress=None, **kw)
+    assert capsys.readouterr().err == ""
+    drawn = posterior_samples(_NET, _X, _Y, **kw)
+    assert "posterior samples" in capsys.readouterr().err
+    np.testing.assert_array_equal(drawn.kernel, quiet.kernel)  # the bar does not change the numbers
+    told = []
+    posterior_samples(_NET, _X, _Y, progress=told.append, **kw)
+    assert sum(told) == 4
+    with pytest.raises(TypeError, match="progress"):
+        posterior_samples(_NET, _X, _Y, progress="yes", **kw)
+
+
 def test_interrupted_run_resumes_to_identical_numbers(tmp_path):
     kw = {**_KW, "samples": 7, "burn_in": 13, "checkpoint_every": 2}
     full = posterior_samples(_NET, _X, _Y, **kw)

@@ -96,6 +96,7 @@ import numpy as np
 
 from .._checks import check_finite_array, check_positive_int
 from .._runtime.checkpoint import array_digest, run_key
+from .._runtime.progress import check_progress, progress_bar
 from ..distributed import executor
 from ..distributed.executor import check_workers
 from ..program import Network
@@ -270,7 +271,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
                       supervised_steps=None, x_test=None, chains: int = 4, samples: int = 200, thin: int = 10,
                       burn_in: int = 500, step_size: float | None = None, leapfrog: int = 10,
                       integrator: str = "split", seed: int = 0, checkpoint=None, resume: bool = False,
-                      checkpoint_every: int = 50, progress=None, chain_group: int | None = None, client=None,
+                      checkpoint_every: int = 50, progress=True, chain_group: int | None = None, client=None,
                       workers: int | None = None) -> PosteriorSamples:
     """Sample the posterior of a width-n muP network by HMC and average its kernels (module docstring).
 
@@ -300,7 +301,8 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         checkpoint: path of a .npz file for the sampler state; resume: continue from it. With more than
             one chain group, group ``a..b`` keeps its state in ``<stem>.chains-a-b.npz`` beside it.
         checkpoint_every: samples between checkpoint writes.
-        progress: callable(count) told about finished samples (total: ``samples``; burn-in not counted;
+        progress: True (default): a bar on stderr over the samples; False / None: quiet; or a callable
+            ``progress(count)`` told about finished samples (total: ``samples``; burn-in not counted;
             with more than one chain group, told as each group finishes, its share of ``samples``).
         chain_group: chains run together in one vmapped program (default: all ``chains``). The chains
             are split into groups of this size (the last may be smaller), run one after another here or
@@ -341,8 +343,7 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
         step_size = _positive_number("step_size", step_size)
     if integrator not in INTEGRATORS:
         raise ValueError(f"integrator must be one of {', '.join(map(repr, INTEGRATORS))}, got {integrator!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be a callable(count) or None, got {type(progress).__name__}")
+    check_progress(progress)
     chain_group = chains if chain_group is None else check_positive_int("chain_group", chain_group)
     if chain_group > chains:
         raise ValueError(f"chain_group must be between 1 and chains = {chains}, got {chain_group}")
@@ -360,15 +361,16 @@ def posterior_samples(net: Network, x, y, *, width: int, kappa: float, signal: f
                 "checkpoint_every": checkpoint_every}
     groups = [tuple(range(a, min(a + chain_group, chains))) for a in range(0, chains, chain_group)]
     path = None if checkpoint is None else Path(checkpoint)
-    if len(groups) == 1 and client is None and workers is None:
-        parts = [_run_chains(net, x, y, settings, groups[0], path, resume, progress)]
-    else:
-        _problem(net, x, y, x_test, supervised_steps)  # bad input fails here, before any task starts
-        shares = [len(b) for b in np.array_split(np.arange(samples), len(groups))]
-        tasks = [(net, x, y, settings, g, _group_path(path, g, chains), resume, None) for g in groups]
-        with executor(client, workers) as ex:
-            parts = ex.run(_run_chains, tasks, label="posterior-chains",
-                           on_result=None if progress is None else (lambda i, _: progress(shares.pop())))
+    with progress_bar(progress, samples, "posterior samples") as bar:
+        if len(groups) == 1 and client is None and workers is None:
+            parts = [_run_chains(net, x, y, settings, groups[0], path, resume, bar)]
+        else:
+            _problem(net, x, y, x_test, supervised_steps)  # bad input fails here, before any task starts
+            shares = [len(b) for b in np.array_split(np.arange(samples), len(groups))]
+            tasks = [(net, x, y, settings, g, _group_path(path, g, chains), resume, None) for g in groups]
+            with executor(client, workers) as ex:
+                parts = ex.run(_run_chains, tasks, label="posterior-chains",
+                               on_result=lambda i, _: bar(shares.pop()))
     first = parts[0]
     per_chain = {name: np.concatenate([p[name] for p in parts]) for name in
                  ("acc_sum", "trace", "log_eps", "eig")}

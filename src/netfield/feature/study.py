@@ -65,7 +65,7 @@ def _scan(x, y, signals, points, seeds, eigenvalues):
 
 def _sampled(arch, x, y, signal, width, seed, sampler, steps=TOY["steps"], x_test=None):
     post = posterior_samples(_net(arch, steps), x, y, width=width, kappa=TOY["kappa"], signal=signal, seed=seed,
-                             x_test=x_test, **sampler)
+                             x_test=x_test, **{"progress": False, **sampler})
     P = post.train_patterns
     # q^2 = mean over (t < s, mu) of E[K_ts(mu,mu)^2] / (K_tt K_ss): standard error from that of E[K^2]
     ratios, errs = [], []
@@ -560,7 +560,8 @@ def _sequential(task, steps, kappa, signal, width, supervised, points, rule, sam
         th = posterior_kernels(net, x, y, kappa=kappa, signal=signal, supervised_steps=supervised,
                                x_test=xt, points=points, seed=seed, rule=rule, progress=False)
         post = posterior_samples(net, x, y, width=width, kappa=kappa, signal=signal,
-                                 supervised_steps=supervised, x_test=xt, seed=seed, **sampler)
+                                 supervised_steps=supervised, x_test=xt, seed=seed,
+                                 **{"progress": False, **sampler})
         P = x.shape[0]
         pred_s = post.prediction[:, P:] / np.sqrt(signal)
         pred_s_se = post.prediction_se[:, P:] / np.sqrt(signal)
