@@ -117,7 +117,7 @@ def diagonals(act: Activation, hyper, x: np.ndarray, steps: int):
             out.append(hyper[1] + hyper[2] * sq[t] + hyper[0] * pair(act, prev, prev, prev))
         return np.stack([np.asarray(o, np.float64) for o in out])
     chain = _diagonal_chain(act)
-    hyper3 = jnp.asarray(hyper[:3], jnp.float64)
+    hyper3 = np.asarray(hyper[:3], np.float64)  # NumPy: an eager JAX conversion compiles a program
     # TILE inputs at a time (padded with zero input power): one compiled scan for every N
     return _by_tiles(lambda part: chain(hyper3, part), sq, 1, 0.0)
 
@@ -159,7 +159,7 @@ def _tile_program(entry, steps: int, t_in: int, tile: int, dim: int, track: bool
     weight_var E[phi' phi'] Theta_{t-1}], Theta_out = crb + cr E[phi phi] + readout_var
     E[phi' phi'] Theta_T; and dd (B, steps, tile) holds the rows' E[phi'(h_t)^2], which replaces
     dentry on the pinned diagonal (c = 1 exactly: relu's E[phi' phi'] has infinite slope there)."""
-    eye = jnp.eye(tile, dtype=bool)
+    eye = np.eye(tile, dtype=bool)  # a constant of the program (jnp.eye: three eager compilations)
     ntk = dentry is not None
 
     @partial(jax.jit, compiler_options=wide_vector_options())
@@ -310,7 +310,7 @@ class _Tiles:
         ddt = None if dentry is None else self._split(np.asarray(ddiag), 1)
         pt1 = tuple(self._split(p, 1) for p in pt1)
         pt2 = pt1 if symmetric else tuple(self._split(p, 1) for p in pt2)
-        hyper_j = jnp.asarray(hyper)
+        hyper_j = np.asarray(hyper, np.float64)
         pairs = [(i, j) for i in range(0, m1, tile) for j in range(0, m2, tile) if not symmetric or j >= i]
         largest = []
 

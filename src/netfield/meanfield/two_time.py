@@ -76,8 +76,8 @@ def lag_tile_program(act: Activation, steps: int, t_in: int, shared: bool, tile:
     (B, J, slots, tile, tile): block [b, j, i] is C(t[j, i], s[j, i]) of tile b (:func:`schedule`).
     Depends on (activation, steps, t_in, shared, tile, d) only, not on the number of inputs."""
     _, entry, _ = factorisation(act)
-    t_of, s_of = (jnp.asarray(a) for a in schedule(steps, shared))
-    eye = jnp.eye(tile, dtype=bool)
+    t_of, s_of = schedule(steps, shared)  # NumPy constants of the program (no eager compilations)
+    eye = np.eye(tile, dtype=bool)
 
     @partial(jax.jit, compiler_options=wide_vector_options())
     def run(hyper, xa_all, xb_all, da_all, pa_all, pb_all, pins):
@@ -134,7 +134,7 @@ def two_time_kernels(chain, x: np.ndarray, steps: int | None = None, threads: in
     run = lag_tile_program(act, steps, t_in, chain.shared, TILE, dim)
     t_of, s_of = schedule(steps, chain.shared)
     out = np.empty((steps, steps, n, n)) if chain.shared else np.zeros((steps, steps, n, n))
-    hyper_j = jnp.asarray(hyper)
+    hyper_j = np.asarray(hyper, np.float64)
     count = m // TILE
     pairs = [(i, j) for i in range(count) for j in range(count)]
 
