@@ -114,7 +114,7 @@ def two_time_kernels(chain, x: np.ndarray, steps: int | None = None, threads: in
 
     x: (N, T_in, d) inputs of one length (zero-padded after T_in: no input). Cost: T (T + 1) / 2 N^2
     closed-form expectations and as many Gram entries of length d (an RNN; a DNN T N^2), plus writing
-    the T^2 N^2 result; memory: the result and one tile's blocks per thread (T^2 / 2 x 8 KB).
+    the T^2 N^2 result; memory: the result and TILES_PER_CALL tiles' blocks per thread (T^2 / 2 x 8 KB each).
     ``threads`` (default: the process's thread budget) is the lever; the result does not depend on it.
     """
     act = chain.activation
@@ -138,7 +138,7 @@ def two_time_kernels(chain, x: np.ndarray, steps: int | None = None, threads: in
     count = m // TILE
     pairs = [(i, j) for i in range(count) for j in range(count)]
 
-    tt, ss = _rest(t_of, s_of, steps)  # every block but lag 0's (C(t, t))
+    tt, ss = _rest_blocks(t_of, steps), _rest_blocks(s_of, steps)  # every block but C(t, t)
     diag_t = np.arange(steps)
 
     def work(batch):
@@ -175,18 +175,12 @@ def two_time_kernels(chain, x: np.ndarray, steps: int | None = None, threads: in
     return out
 
 
-def _rest(t_of, s_of, steps: int):
-    """Index arrays (t, s) of the blocks other than C(t, t) in a tile's output (J, slots, ...): every slot
-    but the first (lags 1..T-1), and the first slot's step T (lag T - 1, present for an RNN with T >= 2).
-    The first slot's steps 0..T-1 are lag 0, C(t, t) (:func:`schedule`)."""
-    tail = steps >= 2 and t_of.shape[0] > steps
-    return ((t_of[:, 1:], t_of[steps:, :1] if tail else t_of[:0, :1]),
-            (s_of[:, 1:], s_of[steps:, :1] if tail else s_of[:0, :1]))
-
-
-def _rest_blocks(blk, steps: int):
-    tail = steps >= 2 and blk.shape[0] > steps
-    return blk[:, 1:], blk[steps:, :1] if tail else blk[:0, :1]
+def _rest_blocks(a, steps: int):
+    """The parts of a tile's output (J, slots, ...) (or of the schedule's t / s, (J, slots)) other than
+    C(t, t): every slot but the first (lags 1..T-1), and the first slot's step T (lag T - 1, present for
+    an RNN with T >= 2). The first slot's steps 0..T-1 are lag 0, C(t, t) (:func:`schedule`)."""
+    tail = steps >= 2 and a.shape[0] > steps
+    return a[:, 1:], a[steps:, :1] if tail else a[:0, :1]
 
 
 __all__ = ["lag_tile_program", "schedule", "two_time_kernels"]
