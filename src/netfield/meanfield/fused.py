@@ -47,21 +47,15 @@ from .factorisations import (
     series_tables,
 )
 
+# Tile edge of every fused program, whatever the number of inputs: one compiled tile program serves every
+# N, so the first kernel at a new N after any earlier call costs about a warm call (issue 20; measured
+# 2026-12-07, erf DNN of depth 10, after calls at N = 5000 and 100: a first call at N = 4999 / 3000 / 700 /
+# 40 / 3 took 1.02 / 1.04 / 1.28 / 1.36 / 1.22x a warm call there, where power-of-two tiles from 8 took up
+# to 0.43 s (150x) below 256). The price: a kernel of a few inputs computes a whole 256 x 256 tile and
+# discards the padding, ~1 ms more per call (erf depth 10: 2.1 -> 3.1 ms warm at N = 3; tanh depth 3:
+# 7.6 -> 11 ms). Tests set TILE smaller to exercise several tiles.
 TILE = 256
 TILES_PER_CALL = 1
-SMALLEST_TILE = TILE
-
-
-def _tile_size(n: int) -> int:
-    """Tile edge for a kernel of up to n rows / columns: the power of two >= n between SMALLEST_TILE and
-    TILE, i.e. TILE itself: one compiled tile program serves every number of inputs, so the first kernel
-    at a new N after any earlier call costs about a warm call (issue 20; measured 2026-12-07, erf DNN of
-    depth 10, after calls at N = 5000 and 100: a first call at N = 4999 / 3000 / 700 / 40 / 3 took
-    1.02 / 1.04 / 1.28 / 1.36 / 1.22x a warm call there, where power-of-two tiles from 8 took up to 0.43 s
-    (150x) below 256). The price: a kernel of a few inputs computes a whole 256 x 256 tile and discards
-    the padding, ~1 ms more per call (erf depth 10: 2.1 -> 3.1 ms warm at N = 3; tanh depth 3: 7.6 -> 11 ms).
-    Tests set TILE smaller (the min above then rules) to exercise several tiles."""
-    return min(TILE, max(SMALLEST_TILE, 1 << (int(n) - 1).bit_length()))
 
 
 def _by_tiles(fn, a: np.ndarray, axis: int, fill: float):
@@ -406,7 +400,7 @@ def readout_kernel(chain, x1: np.ndarray, x2: np.ndarray | None, steps: int | No
     symmetric = x2 is None
     x2 = x1 if symmetric else x2
     n1, n2 = x1.shape[0], x2.shape[0]
-    tile = _tile_size(max(n1, n2))
+    tile = TILE
     m1, m2 = -(-n1 // tile) * tile, -(-n2 // tile) * tile
     d1 = diagonals(act, hyper, x1, steps)
     d2 = d1 if symmetric else diagonals(act, hyper, x2, steps)
