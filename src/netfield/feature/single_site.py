@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .statistics import autocorr_time, split_rhat
-from .theory import Problem, _matrix, _tilt, _unpack, whitening_factor
+from .theory import Problem, _matrix, _tilt, _unpack, tilt_field_energy, whitening_factor
 
 jax.config.update("jax_enable_x64", True)
 
@@ -46,8 +46,7 @@ def factors(prob: Problem, v):
 def tilt_energy(prob: Problem, v, xi):
     """E(L xi) of the state ``v`` at whitened points xi (N, T P) (F4)."""
     chol, bs = factors(prob, v)
-    phi = prob.net.activation.fn(xi @ chol.T)
-    return 0.5 * jnp.sum((phi @ bs) * phi, axis=1)
+    return tilt_field_energy(prob.net.activation.fn(xi @ chol.T), bs)[1]
 
 
 _jit_tilt_energy = jax.jit(tilt_energy)
@@ -65,9 +64,7 @@ def _run(prob, v, precond, eta, step, leapfrog, key, *, draws, thin):
     def logp_grad(e):
         xi = e @ precond.T
         h = xi @ chol.T
-        phi = fn(h)
-        field = phi @ bs
-        energy = 0.5 * jnp.sum(field * phi, axis=1)
+        field, energy = tilt_field_energy(fn(h), bs)
         logp = -0.5 * jnp.sum(xi * xi, axis=1) + energy
         grad_xi = -xi + (d1(h) * field) @ chol
         return logp, grad_xi @ precond, energy

@@ -69,6 +69,13 @@ def _tilt(prob: Problem, ct, qt):
     return b
 
 
+def tilt_field_energy(phi, bs):
+    """(field, E) per point: field = phi B_s and the tilt E(h) = phi^T B phi = phi^T B_s phi / 2 (F4), for
+    activations ``phi`` (S, T P) and the symmetrised tilt B_s = B + B^T (T P, T P); grad E = phi' * field."""
+    field = phi @ bs
+    return field, 0.5 * jnp.sum(field * phi, axis=1)
+
+
 def whitening_factor(prob: Problem, cm):
     """L with L L^T = cm (rows (t, mu)): h = L xi maps whitened points xi ~ N(0, I) to the field.
 
@@ -132,8 +139,7 @@ def _tilted_moments(prob: Problem, C, B):
     d1 = jax.grad(lambda z: jnp.sum(fn(z)))
     d2 = jax.grad(lambda z: jnp.sum(d1(z)))
     phi, dphi, ddphi = fn(h), d1(h), d2(h)
-    field = phi @ bs  # (S, T P)
-    energy = 0.5 * jnp.sum(field * phi, axis=1)
+    field, energy = tilt_field_energy(phi, bs)  # (S, T P), (S,)
     w = jax.nn.softmax(energy.astype(lw.dtype) + lw).astype(h.dtype)
     # nodes that are not a sample of N(0, I) (Markov-chain draws of a tilted law, feature/sampled.py): no
     # control variate (its Gaussian term would be importance-weighted from far away, adding noise)
