@@ -70,7 +70,15 @@ def _compile_faster():
     the CLI subprocesses, so every comparison within the suite compiles alike). It compiles the suite's
     thousands of small programs 10-40 % faster; the numbers agree with the default compiler's to rounding,
     checked by tests/test_compiler_flags.py against a subprocess with the default flags. Off with
-    ``XLA_FLAGS=--xla_cpu_use_fusion_emitters=true``."""
+    ``XLA_FLAGS=--xla_cpu_use_fusion_emitters=true``.
+
+    Tried and not used (2026-12-07, this VM; XLA's backend compile is ~1430 s of the suite's ~2830 s of
+    in-process test time, tracing and lowering another ~460 s): ``--xla_backend_optimization_level=1``
+    (suite 22:56 against 23:45 and 24:37 the same day: within the run-to-run spread) and ``0`` /
+    ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` (backend compile -40 %, but sampling modules run 2x slower,
+    tests/nlo/test_nlo_vs_simulation.py 77 -> 158 s, and the panel-rule kernel of the sign network in
+    tests/program/test_chain_reference.py moves from 1.4e-11 to 1.9e-9 off the closed form, beyond its
+    stated 1e-10: the suite would test other numbers than users get)."""
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_use_fusion_emitters" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {LEGACY_EMITTERS}".strip()
