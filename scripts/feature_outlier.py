@@ -31,12 +31,13 @@ from netfield.feature.transition import broken_solution
 
 def plot(data, path):
     """Left: the largest real eigenvalue of W vs signal: the theory's outlier (F13, +- its error), the bulk
-    edge sqrt(weight_var), and the sampled chains' mean +- standard error per width. Right (where a run
-    stored them): the whole spectrum of one sampled W per signal at the largest width, with the bulk
-    circle and the predicted outlier."""
+    edge sqrt(weight_var), and the sampled chains' mean +- standard error per width. Then (where a run
+    stored them) one panel per signal: the whole spectrum of one sampled W at the largest width, with the
+    bulk circle and the predicted outlier's modulus (dotted: +- |lambda|, the sampled side is compared by
+    modulus)."""
     spectra = [p for p in data["points"] if p.get("spectrum")]
-    fig, axes = plt.subplots(1, 2 if spectra else 1, figsize=(12 if spectra else 6.5, 4.8), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(1, 1 + len(spectra), figsize=(6.5 + 3.4 * len(spectra), 4.8), layout="constrained",
+                             squeeze=False, width_ratios=[1.6] + [1.0] * len(spectra))
     ax = axes[0, 0]
     edge = data["bulk_radius"]
     s = np.array([p["signal"] for p in data["points"]])
@@ -50,24 +51,31 @@ def plot(data, path):
                     [q["se"] for _, q in pts], fmt="o", color=f"C{k}", capsize=2,
                     label=f"sampled W, n = {w} (mean of {len(pts[0][1]['extreme_real'])} chains)")
     ax.set_xlabel("signal strength s")
-    ax.set_ylabel("largest real eigenvalue of W")
+    ax.set_ylabel("largest real eigenvalue of W (modulus)")
     ax.set_title("the outlier of the trained recurrent matrix: predicted and sampled", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
-    if spectra:
-        ax2 = axes[0, 1]
-        t = np.linspace(0, 2 * np.pi, 400)
+    t = np.linspace(0, 2 * np.pi, 400)
+    lim = 1.1 * max([edge] + [np.abs(np.asarray(p["spectrum"]["eigenvalues"])).max() for p in spectra]
+                    + [p["theory"] for p in spectra])
+    for k, p in enumerate(spectra):
+        ax2 = axes[0, k + 1]
+        ev = np.asarray(p["spectrum"]["eigenvalues"])
+        ax2.plot(ev[:, 0], ev[:, 1], ".", ms=2, color="C0", alpha=0.7, label="eigenvalues of one sampled W")
+        out = np.hypot(ev[:, 0], ev[:, 1]) > 1.05 * edge
+        ax2.plot(ev[out, 0], ev[out, 1], "o", ms=6, mfc="none", color="C1", label="... outside 1.05 x the bulk")
         ax2.plot(edge * np.cos(t), edge * np.sin(t), "--", color="0.4", lw=1, label="bulk circle")
-        for k, p in enumerate(spectra):
-            ev = np.asarray(p["spectrum"]["eigenvalues"])
-            ax2.plot(ev[:, 0], ev[:, 1], ".", ms=2, color=f"C{k + 3}", alpha=0.6,
-                     label=f"s = {p['signal']:g}, n = {p['spectrum']['width']}")
-            ax2.plot([p["theory"]], [0.0], "*", ms=14, mec="k", color=f"C{k + 3}")
-        ax2.plot([], [], "*", ms=12, color="w", mec="k", label="predicted outlier (F13)")
+        for sign in (1, -1):
+            ax2.axvline(sign * p["theory"], color="C3", ls=":", lw=1.2,
+                        label="predicted outlier +- |lambda| (F13)" if sign == 1 else None)
+        ax2.set_xlim(-lim, lim)
+        ax2.set_ylim(-lim, lim)
         ax2.set_aspect("equal")
         ax2.set_xlabel("Re")
-        ax2.set_ylabel("Im")
-        ax2.set_title("spectrum of one sampled W per signal", fontsize=10)
-        ax2.legend(fontsize=8, loc="upper left")
+        ax2.set_ylabel("Im" if k == 0 else None)
+        ax2.set_title(f"s = {p['signal']:g}, n = {p['spectrum']['width']}: |lambda| = {p['theory']:.2f} predicted",
+                      fontsize=9)
+        if k == 0:
+            ax2.legend(fontsize=7, loc="upper left")
     fig.savefig(path, dpi=110)
 
 
