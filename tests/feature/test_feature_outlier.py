@@ -53,9 +53,9 @@ def test_outlier_position_matches_sampled_networks(stored):
     assert outside and inside
     for point in outside:
         small, large = point["sampled"][0], point["sampled"][-1]
-        deviation = {w: abs(q["mean"] - point["theory"]) for w, q in (("small", small), ("large", large))}
-        assert deviation["large"] < 3 * np.hypot(large["se"], point["theory_error"]), point
-        assert deviation["large"] <= deviation["small"] + np.hypot(small["se"], large["se"]), point
+        off_small, off_large = (abs(q["mean"] - point["theory"]) for q in (small, large))
+        assert off_large < 3 * np.hypot(large["se"], point["theory_error"]), point
+        assert off_large <= off_small + np.hypot(small["se"], large["se"]), point
     for point in inside:
         small, large = point["sampled"][0], point["sampled"][-1]
         assert large["mean"] <= small["mean"] and abs(large["mean"] - edge) < 0.1, point
