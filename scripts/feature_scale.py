@@ -67,7 +67,7 @@ def main():
         "seconds_sampling": sum(e["sample_s"] for e in rounds), "seconds_solving": sum(e["solve_s"] for e in rounds),
         "seconds_error": sum(e.get("error_s", 0.0) for e in rounds),
         "converged": bool(r.converged), "z": r.sampling["z"], "rhat": r.sampling["rhat"], "ess": r.sampling["ess"],
-        "groups": r.sampling["groups"], "rounds": list(rounds),
+        "groups": r.sampling["groups"], "groups_unsolved": r.sampling["groups_unsolved"], "rounds": list(rounds),
         "kernel_relative_error": relative_kernel_error(r.kernel, r.kernel_error),
         "kernel_change_from_gp": float(np.abs(r.kernel - r.gp_kernel).max()),
         "kernel": np.round(r.kernel, 7).tolist(), "kernel_error": np.round(r.kernel_error, 7).tolist(),

@@ -44,6 +44,7 @@ import numpy as np
 from .._runtime.checkpoint import array_digest, run_key
 from .._runtime.progress import progress_bar
 from .checkpoint import load_state, save_state
+from .krylov import newton_krylov
 from .single_site import ChainState, _jit_tilt_energy, sample_single_site
 from .theory import (
     FeatureResult,
@@ -76,7 +77,8 @@ INNER_ITERATIONS = 200
 HISTORY = 20  # residuals of the Anderson mixing (fewer iterations than 6 where each costs samples x (T P)^2)
 MIN_TRUST = 0.25  # a rung whose first step must be cut below this is too far: the signal step is halved
 MIN_SIGNAL_STEP = 1e-4  # smallest signal step, relative to the signal
-CHECKPOINT_FORMAT = 1
+SETTLED_RATIO = 2.0  # noise ratio (_noise_ratio) up to which a state counts as settled (sqrt(2) expected there)
+CHECKPOINT_FORMAT = 2  # 2: Newton-Krylov rounds (F8d) and the noise-ratio test; a format-1 run is not continued
 
 
 def _surrogate(prob, v, xi):
@@ -103,10 +105,36 @@ def _precond(sprob, v):
         return None
 
 
-def _fixed_point(sprob, v, lazy, floor=0.0):
+def _fixed_point(sprob, v, lazy, floor=0.0, keep=0.0):
+    """The reweighted map's fixed point from ``v`` inside the trust region ``floor`` (F8c): Anderson mixing,
+    and where that leaves the region (or does not converge) Newton-Krylov steps (F8d) from ``v`` instead.
+
+    Returns (the FeatureResult at the final state, its packed state, converged, the first Newton step's
+    length: 1 where Anderson converged or Newton's first step was whole, 0 where no step was taken)."""
     r = solve(sprob, init=_unpack(sprob, v), tol=INNER_TOL, spectrum=False, raise_on_failure=False, lazy=lazy,
               min_ess=floor * sprob.normals.shape[0], history=HISTORY, max_iter=INNER_ITERATIONS)
-    return r, _pack(sprob, jnp.asarray(r.base), jnp.asarray(r.conjugate), jnp.asarray(r.readout_conjugate))
+    if r.converged:
+        return r, _pack(sprob, jnp.asarray(r.base), jnp.asarray(r.conjugate), jnp.asarray(r.readout_conjugate)), True, 1.0
+    v_new, _, converged, first = newton_krylov(sprob, v, _free_index(sprob), INNER_TOL, floor=floor, keep=keep)
+    r = solve(sprob, init=_unpack(sprob, v_new), tol=np.inf, spectrum=False, raise_on_failure=False, lazy=lazy)
+    return replace(r, converged=converged), v_new, converged, first
+
+
+def _noise_ratio(prob, v, xi, free) -> float:
+    """The map's residual at ``v`` against its noise (docs/feature.md section 7): for each part of the free
+    variables (C, Ct, Qt) rms(r_1 + r_2) / rms(r_1 - r_2), r_i the residual from the draws ``xi`` (draws,
+    chains, d) of one half of the chains, and the largest of the three: 1 at the exact fixed point, sqrt(2)
+    at the fixed point of independent draws of the same size, >> 1 far from it. Per part, so that Qt (P^2
+    of ~2 T^2 P^2 variables, the stiffest) is not averaged away by the noise of the many."""
+    half = xi.shape[1] // 2
+    r = [np.asarray(_jit_lean_residual(_surrogate(prob, v, xi[:, part].reshape(-1, xi.shape[2])), v)[1])[free]
+         for part in (slice(0, half), slice(half, None))]
+    n = prob.T * prob.T * prob.P * prob.P
+    part = np.searchsorted([n, 2 * n], free, side="right")  # 0: C, 1: Ct, 2: Qt
+    plus = np.bincount(part, (r[0] + r[1]) ** 2, minlength=3)
+    minus = np.bincount(part, (r[0] - r[1]) ** 2, minlength=3)
+    used = minus > 0
+    return float(np.sqrt(plus[used] / minus[used]).max()) if used.any() else 0.0
 
 
 def error_groups(chains: int, draws: int, dim: int, groups: int = GROUPS) -> int:
@@ -117,18 +145,21 @@ def error_groups(chains: int, draws: int, dim: int, groups: int = GROUPS) -> int
 
 
 def _group_errors(prob, v_k, draws, v, lazy, groups):
-    """Standard errors of the solution's state and outputs from the groups of chains (module docstring)."""
+    """Standard errors of the solution's state and outputs from the groups of chains (module docstring),
+    and the number of groups whose own fixed point was not found to INNER_TOL (their last state is used:
+    the draws' noise is then larger than the group spread shows; reported in ``sampling``)."""
     xi = draws.xi  # (draws, chains, d)
     chains = xi.shape[1]
     size = chains // groups
-    states, outs = [], []
+    states, outs, unsolved = [], [], 0
     for g in range(groups):
         part = xi[:, g * size:(g + 1) * size].reshape(-1, xi.shape[2])
-        r, vg = _fixed_point(_surrogate(prob, v_k, part), v, lazy)
+        r, vg, solved, _ = _fixed_point(_surrogate(prob, v_k, part), v, lazy)
+        unsolved += not solved
         states.append(np.asarray(vg))
         outs.append((r.kernel, r.overlap, r.prediction))
     se = lambda a: np.std(np.asarray(a), axis=0, ddof=1) / np.sqrt(groups)
-    return se(states), [se([o[i] for o in outs]) for i in range(3)]
+    return se(states), [se([o[i] for o in outs]) for i in range(3)], unsolved
 
 
 def _description(prob, signal, samples, chains, groups, steps, max_rounds, seed) -> dict:
@@ -246,20 +277,19 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
             xi = draws.xi.reshape(-1, T * P)
             t1 = time.perf_counter()
             sprob = _surrogate(prob, v, xi)
-            # the reweighted map's fixed point, or where its iteration leaves the trust region
-            result, v_full = _fixed_point(sprob, v, lazy, ESS_FLOOR)
-            if result.iterations <= 2 and not result.converged:  # left it at once: along one map step
-                v_full = _jit_residual(sprob, v)[0]
-            alpha, share = 1.0, _reweight_share(sprob, v_full)
-            v_new = v_full
-            while share < ESS_FLOOR and alpha > 1e-3:
-                alpha /= 2
-                v_new = v + alpha * (v_full - v)
+            noise_ratio = _noise_ratio(prob, v, draws.xi, free)
+            if s != signal and noise_ratio <= SETTLED_RATIO:  # a lower rung, solved to its draws' noise: go on
+                result, v_new, solved, alpha, share = None, v, False, 1.0, 1.0
+            else:  # the reweighted map's fixed point, or how far towards it the trust region lets the round go
+                result, v_new, solved, alpha = _fixed_point(sprob, v, lazy, ESS_FLOOR, CLOSE)
                 share = _reweight_share(sprob, v_new)
+            # at the draws' fixed point inside the region, or within the draws' noise of it: near enough
+            settled = (solved and share >= CLOSE) or noise_ratio <= SETTLED_RATIO
             move = np.asarray(v_new - v)[free]
             info = {"signal": float(s), "draws": int(xi.shape[0]), "acceptance": draws.acceptance,
                     "rhat": draws.rhat, "ess": draws.ess, "hmc_step": draws.state.step, "trust_step": alpha,
-                    "reweight_share": share, "move": float(np.abs(move).max()), "iterations": result.iterations,
+                    "reweight_share": share, "move": float(np.abs(move).max()), "iterations": 0 if result is None else result.iterations,
+                    "solved": bool(solved), "noise_ratio": noise_ratio,
                     "sample_s": t1 - t0, "solve_s": time.perf_counter() - t1}
             bar(1)
             chains_state = draws.state
@@ -271,11 +301,11 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                 half = run["done"] + (s - run["done"]) / 2
                 nxt.update(v=run["v_done"], s=half, size=rung_size(half), round=0)
             else:
-                pre = _precond(sprob, v_new) if alpha == 1.0 else None
+                pre = _precond(sprob, v_new) if share >= CLOSE else None
                 if pre is not None:
                     nxt["chains"] = replace(chains_state, precond=pre)
                 nxt.update(v=v_new, round=run["round"] + 1)
-                if alpha == 1.0 and share >= CLOSE:
+                if settled:
                     if s != signal:  # rung solved: the next signal step twice this one (up or down)
                         step = s - run["done"]
                         after = min(signal, s + 2 * step) if step > 0 else max(signal, s + 2 * step)
@@ -285,12 +315,12 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
                         nxt["size"] = min(samples, 2 * xi.shape[0])
                     else:
                         t2 = time.perf_counter()
-                        err_v, (kernel_err, overlap_err, pred_err) = _group_errors(prob, v, draws, v_new, lazy,
-                                                                                   used_groups)
+                        err_v, (kernel_err, overlap_err, pred_err), unsolved = _group_errors(
+                            prob, v, draws, v_new, lazy, used_groups)
                         e = err_v[free]
                         ok = e > 0
                         z = float(np.sqrt(np.mean((move[ok] / e[ok]) ** 2))) if ok.any() else 0.0
-                        info.update(error_s=time.perf_counter() - t2, z=z)
+                        info.update(error_s=time.perf_counter() - t2, z=z, groups_unsolved=unsolved)
                         converged = z <= CONVERGED_Z
                 if not converged and nxt["round"] >= max_rounds:
                     failed = True
@@ -304,8 +334,8 @@ def solve_sampled(prob_at, signal: float, *, samples: int = 2**14, chains: int =
             f"rounds (last move {z:.3g} errors); raise max_rounds or samples; raise_on_failure=False returns the "
             f"last state")
     summary = {"rounds": tuple(rounds), "samples": int(rounds[-1]["draws"]), "chains": int(chains),
-               "groups": int(used_groups), "z": z, "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"],
-               "ess": rounds[-1]["ess"]}
+               "groups": int(used_groups), "groups_unsolved": int(rounds[-1].get("groups_unsolved", 0)), "z": z,
+               "acceptance": rounds[-1]["acceptance"], "rhat": rounds[-1]["rhat"], "ess": rounds[-1]["ess"]}
     final = replace(result, problem=prob, gp_kernel=np.asarray(lazy), ess=draws.ess, sampling=summary)
     if not converged:
         return replace(final, converged=False)
