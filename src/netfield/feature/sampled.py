@@ -13,7 +13,10 @@ reweighting:
 is found by the deterministic solver (Anderson mixing, :func:`netfield.feature.theory.solve`); then the
 chains continue at v_{k+1} (warm start, preconditioned by the Cholesky factor of <xi xi^T>) and the
 map is rebuilt. At the fixed point the weights are uniform: the averages are plain Markov-chain
-averages. A step whose reweighting keeps less than ESS_FLOOR of the draws is shortened (trust region).
+averages. No step leaves the states whose reweighting keeps ESS_FLOOR of the draws (trust region); where
+Anderson mixing cannot reach the fixed point inside it, Newton-Krylov steps (:mod:`netfield.feature.krylov`,
+F8d) go as far as it allows. A rung is left once its state is settled: at the fixed point of its draws, or
+within their noise of it (:func:`_noise_ratio`).
 The signal is raised along a geometric ladder (as :func:`netfield.feature.theory.continuation`); on the
 last rung the number of draws doubles while the state still moves, up to ``samples``.
 
