@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from .theory import _jit_lean_residual, _matrix
+from .theory import _jit_lean_residual, _matrix, whitening_factor
 
 jax.config.update("jax_enable_x64", True)
 
@@ -45,13 +45,8 @@ def _residual_tangent(prob, v, idx, d):
 def _positive(prob, v) -> bool:
     """Whether the state's C is positive definite (the map is not defined elsewhere: no evaluation)."""
     n = prob.T * prob.T * prob.P * prob.P
-    cm = np.asarray(_matrix(jnp.asarray(v[:n]).reshape(prob.T, prob.T, prob.P, prob.P)))
-    cm = 0.5 * (cm + cm.T)
-    try:
-        np.linalg.cholesky(cm + 1e-12 * np.trace(cm) / cm.shape[0] * np.eye(cm.shape[0]))
-    except np.linalg.LinAlgError:
-        return False
-    return True
+    cm = _matrix(jnp.asarray(v[:n]).reshape(prob.T, prob.T, prob.P, prob.P))
+    return bool(jnp.all(jnp.isfinite(whitening_factor(prob, 0.5 * (cm + cm.T)))))
 
 
 def _evaluate(prob, v, idx):
