@@ -7,7 +7,11 @@ of width-n networks (:func:`netfield.feature.posterior_samples`, the study's sam
 docs/results/feature_outlier.json (with one chain's whole spectrum per signal at the largest width) and
 draws docs/figures/feature_outlier.png. About 5 minutes on 2 cores.
 
+Writes --out after every sampled point; ``--resume`` keeps the points it holds (same task, network and
+sampler) and samples only the missing (signal, width) pairs, e.g. a further width.
+
 Usage: python scripts/feature_outlier.py [--signals 1.0 2.0 3.0] [--widths 256 512] [--out PATH] [--figure PATH]
+                                         [--resume]
        python scripts/feature_outlier.py --plot-only   (the figure from the stored results)
 """
 
@@ -86,6 +90,8 @@ def main():
     parser.add_argument("--out", default=os.path.join("docs", "results", "feature_outlier.json"))
     parser.add_argument("--figure", default=os.path.join("docs", "figures", "feature_outlier.png"))
     parser.add_argument("--plot-only", action="store_true", help="draw the figure from --out without sampling")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the (signal, width) points that --out holds and sample only the missing ones")
     args = parser.parse_args()
     if args.plot_only:
         with open(args.out) as f:
@@ -94,27 +100,47 @@ def main():
     x, y = toy_task()
     net = netfield.rnn(TOY["steps"], TOY["activation"], weight_var=TOY["weight_var"])
     out = {"task": "toy_task", "network": TOY, "sampler": SAMPLER, "bulk_radius": float(np.sqrt(TOY["weight_var"])),
-           "points": []}
-    start = time.perf_counter()
+           "points": [], "seconds": 0.0}
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as f:
+            stored = json.load(f)
+        if {k: stored.get(k) for k in ("task", "network", "sampler")} != {k: out[k] for k in ("task", "network", "sampler")}:
+            raise SystemExit(f"--resume: {args.out} holds another task, network or sampler; use a new --out")
+        out = stored
+    points = {p["signal"]: p for p in out["points"]}
+
+    def save():
+        out["points"] = [points[s] for s in sorted(points)]
+        tmp = f"{args.out}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=1)
+        os.replace(tmp, args.out)
+
     for s in args.signals:
-        theory = weight_outliers(broken_solution(net, x, y, kappa=TOY["kappa"], signal=s, points=2**15))
-        entry = {"signal": s, "theory": float(np.abs(theory.eigenvalues[0])),
-                 "theory_error": float(theory.eigenvalue_errors[0]), "sampled": []}
+        start = time.perf_counter()
+        entry = points.get(s)
+        if entry is None:
+            theory = weight_outliers(broken_solution(net, x, y, kappa=TOY["kappa"], signal=s, points=2**15))
+            entry = points[s] = {"signal": s, "theory": float(np.abs(theory.eigenvalues[0])),
+                                 "theory_error": float(theory.eigenvalue_errors[0]), "sampled": []}
         for n in args.widths:
+            if any(q["width"] == n for q in entry["sampled"]):
+                continue  # kept from the stored run (--resume)
             ps = posterior_samples(net, x, y, width=n, kappa=TOY["kappa"], signal=s, seed=0, progress=None, **SAMPLER)
             ev = np.asarray(ps.w_eigenvalues).reshape(-1, n)
             ext = [float(np.abs(e[np.abs(e.imag) < 1e-9].real).max()) for e in ev]
             entry["sampled"].append({"width": n, "extreme_real": ext, "mean": float(np.mean(ext)),
                                      "se": float(np.std(ext, ddof=1) / np.sqrt(len(ext)))})
-            if n == max(args.widths):  # one chain's whole spectrum for the figure
+            entry["sampled"].sort(key=lambda q: q["width"])
+            if n == entry["sampled"][-1]["width"]:  # one chain's whole spectrum at the largest width, for the figure
                 entry["spectrum"] = {"width": n, "eigenvalues": np.stack([ev[0].real, ev[0].imag], axis=1).tolist()}
             print(f"s = {s}: theory {entry['theory']:.3f} +- {entry['theory_error']:.3f}; n = {n}: "
                   f"{np.mean(ext):.3f} +- {entry['sampled'][-1]['se']:.3f} ({', '.join(f'{e:.3f}' for e in ext)})",
                   flush=True)
-        out["points"].append(entry)
-    out["seconds"] = time.perf_counter() - start
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+            out["seconds"] = out.get("seconds", 0.0) + time.perf_counter() - start
+            start = time.perf_counter()
+            save()  # after every sampled point: an interrupted run keeps it (--resume)
+        save()
     plot(out, args.figure)
 
 

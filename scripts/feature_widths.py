@@ -17,13 +17,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from netfield.feature.figures import theory_curve
 from netfield.feature.study import width_study
+
+
+def _critical(data):
+    err = data.get("critical_signal_error")
+    return f"{data['critical_signal']:.4f}" + ("" if err is None else f" +- {err:.4f}")
 
 
 def plot(data, path):
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     widths = sorted({e["width"] for e in data["samples"]})
-    s_th, q_th = np.asarray(data["signals"]), np.asarray(data["theory"]["order"])
+    theory = {"signals": data["theory"].get("signals", data["signals"]), **data["theory"]}
+    s_th, q2_th, q2_se = theory_curve({"theory": {"rnn": theory}, "critical_signal": data["critical_signal"]})
     for k, w in enumerate(widths):
         es = sorted((e for e in data["samples"] if e["width"] == w), key=lambda e: e["signal"])
         s = np.array([e["signal"] for e in es])
@@ -32,10 +39,12 @@ def plot(data, path):
                     label=f"sampled n = {w}")
         ax2.errorbar(s, [e["order_sq"] for e in es], [e["order_sq_se"] for e in es], fmt="o", color=f"C{k}", ms=4,
                      label=f"sampled n = {w}")
-    ax2.plot(s_th, q_th ** 2, "k-", label="theory (n -> infinity)")
+    ax2.plot(s_th, q2_th, "k-", lw=1.2, label=f"theory (n -> infinity), {len(theory['signals'])} signals")
+    ax2.fill_between(s_th, q2_th - q2_se, q2_th + q2_se, color="k", alpha=0.15, lw=0,
+                     label=f"theory +- s.e. over {len(data['seeds'])} QMC scramblings")
     for a in (ax, ax2):
         if data["critical_signal"]:
-            a.axvline(data["critical_signal"], color="C3", ls=":", lw=0.8, label=f"theory s* = {data['critical_signal']:.3f}")
+            a.axvline(data["critical_signal"], color="C3", ls=":", lw=0.8, label=f"theory s* = {_critical(data)}")
         a.set_xlabel("signal strength s")
         a.legend(fontsize=7)
     ax.set_ylabel("sqrt(n) q^2  (curves cross at s*)")
@@ -55,7 +64,11 @@ def main():
     data = width_study(out=args.out, progress=lambda k: print(".", end="", flush=True))
     print()
     plot(data, args.figure)
-    print(f"theory: critical signal s* = {data['critical_signal']:.4f}")
+    print(f"theory: critical signal s* = {_critical(data)}")
+    print("| signal | theory q^2 | s.e. |")
+    print("|---|---|---|")
+    for sig, q, se in zip(data["theory"]["signals"], data["theory"]["order"], data["theory"]["order_se"]):
+        print(f"| {sig:g} | {q * q:.5f} | {2 * q * se:.5f} |")
     for c in data["crossings"]:
         sig = "none in range" if c["signal"] is None else f"{c['signal']:.4f}"
         print(f"sampling: crossing of sqrt(n) q^2 between n = {c['widths'][0]} and {c['widths'][1]}: {sig}")

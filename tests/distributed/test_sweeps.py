@@ -34,7 +34,7 @@ def test_feature_width_scan_on_workers_is_the_single_process_one(tmp_path, dask_
     from netfield.feature import study
 
     tiny = {"chains": 2, "samples": 12, "thin": 1, "burn_in": 12}
-    kw = {"signals": (0.3, 1.0), "widths": (8, 16), "extra": (), "points": 2**11, "sampler": tiny}
+    kw = {"signals": (0.3, 1.0), "widths": (8, 16), "extra": (), "points": 2**11, "sampler": tiny, "curve": ()}
     here = study.width_study(out=tmp_path / "a.json", **kw)
     there = study.width_study(out=tmp_path / "b.json", client=dask_client, **kw)
     strip = lambda r: [{k: v for k, v in e.items() if k != "seconds"} for e in r["samples"]]

@@ -174,9 +174,15 @@ def _crossing(signals, a, b):
     return None
 
 
+# signals where width_study solves the theory for its curve only (no sampled networks there): every 0.02 from
+# 0.2 to 1.0, so that the order parameter's onset at s* shows where it is (within 0.01), not at a grid point of
+# the sampled signals (docs/feature.md section 5)
+CURVE = tuple(round(0.2 + 0.02 * k, 2) for k in range(41))
+
+
 def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), extra=((0.2, 512), (1.0, 512), (1.0, 1024)),
                 points=2**15, seeds=(0, 1), sampler=None, seed=0, out=None, progress=None, client=None,
-                workers=None) -> dict:
+                workers=None, curve=CURVE) -> dict:
     """The transition located by sampling: RNN order parameter q^2 (F11) of HMC-sampled networks vs signal at
     several widths, against the theory (:func:`broken_branch`, critical signal from F9).
 
@@ -186,9 +192,17 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     "crossings", one per pair of consecutive widths; non-critical O(1/n) fluctuations shift them by
     O(n^-1/2)). ``extra``: further (signal, width) pairs (large widths below and above the transition).
 
+    ``curve``: further signals where only the theory is solved (default :data:`CURVE`, every 0.02 from 0.2 to
+    1.0): ``theory`` holds the branch at the union of these and the sampled signals (``theory["signals"]``),
+    followed downwards through all of them, and the transition scan starts from their eigenvalues.
+
     ``out``: JSON file written after every sampled point; a rerun with the same ``out`` reuses its
     entries (resume) and samples only what is missing. ``client`` / ``workers``: the missing points as
     tasks on Dask (docs/distributed.md), each saved as it arrives; the same numbers.
+
+    Cost: the theory ~2-4 s per signal and seed at 2^15 points (the number of ``curve`` signals, ``points``
+    and ``seeds`` are its levers), then per sampled point ~chains x (burn_in + samples x thin) HMC iterations
+    of a width-n network (about 17 minutes for the default plan on 2 cores).
     """
     start = time.perf_counter()
     x, y = toy_task()
@@ -203,13 +217,15 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
         done = {(e["signal"], e["width"]): e for e in previous.get("samples", [])}
     plan = [(float(s), int(w)) for w in widths for s in signals] + [(float(s), int(w)) for s, w in extra]
     all_signals = tuple(sorted({s for s, _ in plan}))
-    th = _theory_branch("rnn", x, y, all_signals, points, seeds)
-    scan = _scan(x, y, all_signals, points, seeds, th["eigenvalues"])
+    theory_signals = tuple(sorted(set(all_signals) | {float(s) for s in curve}))
+    th = _theory_branch("rnn", x, y, theory_signals, points, seeds)
+    scan = _scan(x, y, theory_signals, points, seeds, th["eigenvalues"])
     result = {"task": {**TOY, "x": x.tolist(), "y": y.tolist()}, "sampler": sampler, "points": points,
               "seeds": list(seeds), "signals": list(all_signals), "critical_signal": scan.critical_signal,
               "critical_signal_error": scan.critical_signal_error,
-              "theory": {"order": th["order"].tolist(), "order_se": th["order_se"].tolist(),
-                         "eigenvalue": th["eigenvalue"].tolist(), "eigenvalue_se": th["eigenvalue_se"].tolist()},
+              "theory": {"signals": list(theory_signals), "order": th["order"].tolist(),
+                         "order_se": th["order_se"].tolist(), "eigenvalue": th["eigenvalue"].tolist(),
+                         "eigenvalue_se": th["eigenvalue_se"].tolist()},
               "samples": []}
 
     def save():
@@ -224,7 +240,7 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     def finished(s, w, entry):
         entry = {k: entry[k] for k in ("arch", "signal", "width", "order_sq", "order_sq_se", "order", "tau",
                                        "rhat", "acceptance", "w_top", "w_real_extreme", "seconds")}
-        entry["theory_order_sq"] = float(th["order"][all_signals.index(s)]) ** 2
+        entry["theory_order_sq"] = float(th["order"][theory_signals.index(s)]) ** 2
         entries[(s, w)] = entry
         result["samples"] = [entries[p] for p in plan if p in entries]  # plan order, whatever finished first
         save()
