@@ -42,10 +42,14 @@ def test_outlier_position_matches_sampled_networks(stored):
     prediction off by the bulk-to-outlier gap, ~0.5, fails: 12 or more standard errors), and its deviation
     there is no larger than at the smallest width up to their combined standard error (the issue's
     "approaching with width"; the stored run: s = 3 off by 0.128 = 3.2 s.e. at n = 256, a finite-width
-    bias, and 0.039 = 1.4 s.e. at n = 512); where it puts none (s = 1.0), the sampled extreme eigenvalue
-    does not grow with n and stays within 0.1 of the bulk edge. (With 4 chains per width the exponent of
-    the deviation's trend with n is not resolved: docs/feature.md section 8.) The theory recomputed here
-    equals the stored one within its error."""
+    bias, 0.039 = 1.4 s.e. at n = 512 and 0.019 = 0.7 s.e. at n = 1024); where it puts none (s = 1.0), the
+    sampled extreme eigenvalue at the largest width stays within 0.1 of the bulk edge (an outlier beyond
+    ~1.33 fails) and does not exceed the smallest width's by more than 3 combined standard errors (an
+    outlier growing out of the bulk with n fails). Both widths' means are noisy (4 chains each): a
+    comparison without that allowance fails by chance where nothing grows (the stored run: 1.230 +- 0.042
+    at n = 256, 1.209 +- 0.027 at 512, 1.291 +- 0.030 at 1024, 1.2 combined s.e. above n = 256). (With 4
+    chains per width the exponent of the deviation's trend with n is not resolved: docs/feature.md
+    section 8.) The theory recomputed here equals the stored one within its error."""
     x, y = toy_task()
     edge = stored["bulk_radius"]
     outside = [p for p in stored["points"] if p["theory"] > edge + 0.1]
@@ -58,7 +62,8 @@ def test_outlier_position_matches_sampled_networks(stored):
         assert off_large <= off_small + np.hypot(small["se"], large["se"]), point
     for point in inside:
         small, large = point["sampled"][0], point["sampled"][-1]
-        assert large["mean"] <= small["mean"] and abs(large["mean"] - edge) < 0.1, point
+        assert large["mean"] <= small["mean"] + 3 * np.hypot(small["se"], large["se"]), point
+        assert abs(large["mean"] - edge) < 0.1, point
     s = next(p for p in stored["points"] if p["signal"] == 2.0)
     live = weight_outliers(broken_solution(_net(), x, y, kappa=TOY["kappa"], signal=2.0, points=2**15))
     assert abs(abs(live.eigenvalues[0]) - s["theory"]) < 4 * np.hypot(live.eigenvalue_errors[0], s["theory_error"])
