@@ -200,9 +200,9 @@ def width_study(*, signals=(0.4, 0.5, 0.6, 0.7, 0.8), widths=(128, 256, 512), ex
     entries (resume) and samples only what is missing. ``client`` / ``workers``: the missing points as
     tasks on Dask (docs/distributed.md), each saved as it arrives; the same numbers.
 
-    Cost: the theory ~2-4 s per signal and seed at 2^15 points (the number of ``curve`` signals, ``points``
-    and ``seeds`` are its levers), then per sampled point ~chains x (burn_in + samples x thin) HMC iterations
-    of a width-n network (about 17 minutes for the default plan on 2 cores).
+    Cost: the theory ~5 s per signal and seed at 2^15 points (the default curve: about 8 minutes on 2 cores;
+    the number of ``curve`` signals, ``points`` and ``seeds`` are its levers), then per sampled point ~chains x
+    (burn_in + samples x thin) HMC iterations of a width-n network (about 17 minutes for the default plan).
     """
     start = time.perf_counter()
     x, y = toy_task()
