@@ -159,3 +159,15 @@ def test_undeclared_kink_is_less_accurate_than_declared():
     assert err_with < 1e-8 * exact
     assert with_kinks.kinks == (0.0,) and without.kinks == ()
     assert err_without >= err_with
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "sign"])
+@pytest.mark.parametrize("scale", [1e15, 1e25, 1e300])
+def test_huge_variances_give_the_sign_limit(name, scale):
+    """At variances q >> 1 a saturating phi is sign(u): E[phi(u) phi(v)] -> (2/pi) arcsin(c), finite, for
+    c = 1, -1/2 and 0 (found by the API fuzz test: tanh at c = 1 and q ~ 1e31 gave NaN, 0 * inf where the
+    panel rule maps a kink to z = inf; erf's and the correlation's products overflowed beyond ~1e154)."""
+    for c in (1.0, -0.5, 0.0):
+        cuu, cvv = jnp.asarray(scale), jnp.asarray(4.0 * scale)
+        got = float(gauss.pair(name, cuu, cvv, jnp.asarray(2.0 * c * scale)))
+        assert got == pytest.approx(2 / math.pi * math.asin(c), abs=1e-6), (name, scale, c, got)

@@ -39,10 +39,15 @@ def safe_sqrt(x):
 
 
 def correlation(cuu, cvv, cuv):
-    """c = cuv / sqrt(cuu cvv), clipped to [-1, 1]; 0 where a variance vanishes."""
-    prod = cuu * cvv
-    ok = prod > 0
-    c = jnp.where(ok, cuv / jnp.sqrt(jnp.where(ok, prod, 1.0)), 0.0)
+    """c = cuv / sqrt(cuu cvv), clipped to [-1, 1]; 0 where a variance vanishes. Where the product cuu cvv
+    over- or underflows float64 (variances beyond 1e+-154) the square roots are taken apart; elsewhere the
+    product's form is kept: it gives c = 1 exactly on the diagonal, where sign-like maps have infinite slope."""
+    ok = (cuu > 0) & (cvv > 0)
+    su, sv = jnp.where(ok, cuu, 1.0), jnp.where(ok, cvv, 1.0)
+    prod = su * sv
+    normal = jnp.isfinite(prod) & (prod > 1e-300)
+    den = jnp.where(normal, jnp.sqrt(jnp.where(normal, prod, 1.0)), jnp.sqrt(su) * jnp.sqrt(sv))
+    c = jnp.where(ok, cuv / den, 0.0)
     return jnp.clip(c, -1.0, 1.0)
 
 
@@ -104,7 +109,13 @@ def leaky_relu_closed_forms(slope: float):
 
 def erf_pair(cuu, cvv, cuv):
     """E[erf(u) erf(v)] = (2/pi) arcsin(2 cuv / sqrt((1 + 2 cuu)(1 + 2 cvv)))."""
-    return (2 / _PI) * fastmath.arcsin(2 * cuv / jnp.sqrt((1 + 2 * cuu) * (1 + 2 * cvv)))
+    # the product's square root gives |arg| = 1 exactly at c = +-1 (fixed points of the correlation map);
+    # the square roots apart where the product overflows float64 (variances beyond ~1e154)
+    a, b = 1 + 2 * cuu, 1 + 2 * cvv
+    prod = a * b
+    finite = jnp.isfinite(prod)
+    den = jnp.where(finite, jnp.sqrt(jnp.where(finite, prod, 1.0)), jnp.sqrt(a) * jnp.sqrt(b))
+    return (2 / _PI) * fastmath.arcsin(2 * cuv / den)
 
 
 def erf_dpair(cuu, cvv, cuv):

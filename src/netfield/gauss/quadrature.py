@@ -85,7 +85,8 @@ def _map_points(points, shift, scale):
     tiny = 1e-300
     s = jnp.where(jnp.abs(scale) > tiny, scale, tiny)
     out = (p - shift[..., None]) / s[..., None]
-    return jnp.where(jnp.isfinite(out), out, jnp.sign(p - shift[..., None]) * 2 * RADIUS + 0.0 * out)
+    # an overflowed image is inf: replace it, never add it (0 * inf = NaN: sigma = 0 at |p - shift| > ~1e8)
+    return jnp.where(jnp.isfinite(out), out, jnp.sign(p - shift[..., None]) * 2 * RADIUS)
 
 
 _SMOOTHING_ZONE = (-8.0, -3.0, -1.0, 1.0, 3.0, 8.0)
