@@ -81,6 +81,37 @@ def test_evidence_gradient_matches_finite_differences(architecture, readout):
         assert grad[name] == pytest.approx(fd, rel=1e-5, abs=1e-6), name
 
 
+def test_evidence_gradient_at_other_values_compiles_nothing_and_is_not_stale():
+    """A second evidence_and_grad of an equal network at another weight_var reuses the compiled gradient
+    (it recompiled on every call: 30 s each for a GRU) and gives the numbers of a fresh compilation; other
+    inputs or another value of a parameter outside ``wrt`` get their own program."""
+    net = nf.rnn(2, "erf", weight_var=1.3, bias_var=0.2)
+    x, y = X[:6], Y1[:6]
+    gp.evidence_and_grad(net, x, y, noise=0.05, wrt=("weight_var",))
+    compiled = []
+
+    def listen(event, duration, **kw):
+        if event.endswith("backend_compile_duration"):
+            compiled.append(kw.get("fun_name"))
+
+    def fresh(*args, **kw):
+        gp.regression._EVIDENCE_GRADS.clear()
+        return gp.evidence_and_grad(*args, **kw)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        again = gp.evidence_and_grad(net.replace(weight_var=1.6), x, y, noise=0.05, wrt=("weight_var",))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert not any("objective" in str(name) for name in compiled), compiled
+    assert again == fresh(net.replace(weight_var=1.6), x, y, noise=0.05, wrt=("weight_var",))
+    for other in [(net, X[6:12], y, 0.05), (net.replace(bias_var=0.4), x, y, 0.05), (net, x, y, 0.2)]:
+        got = gp.evidence_and_grad(other[0].replace(weight_var=1.6), other[1], other[2], noise=other[3],
+                                   wrt=("weight_var",))
+        assert got != again and got == fresh(other[0].replace(weight_var=1.6), *other[1:3], noise=other[3],
+                                             wrt=("weight_var",))
+
+
 @pytest.mark.slow
 def test_nngp_posterior_is_the_wide_network_limit():
     """Oracle: Bayesian linear regression on the last-layer features of sampled RNNs (hidden weights

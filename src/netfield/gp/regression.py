@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jax
@@ -36,6 +37,7 @@ import numpy as np
 from .._checks import check_finite_array, check_positive_int, check_variance, is_traced
 from ..meanfield.kernels import check_network
 from ..program import HYPER_PARAMETERS, Network
+from ..program.memo import inputs_key, network_key
 from ._threads import blas_threads
 from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
 
@@ -275,14 +277,39 @@ def evidence_and_grad(net: Network, x, y, *, noise, readout="last", wrt=None):
     wrt = _check_wrt(wrt, net)
     _check_noise(noise)
     start = {p: (noise if p == "noise" else net.hyper(p)) for p in wrt}
+    value, grad = _compiled_evidence_grad(net, x, y, noise, readout, wrt)(
+        {p: jnp.asarray(v, jnp.float64) for p, v in start.items()})
+    return float(value), {p: float(g) for p, g in grad.items()}
+
+
+_EVIDENCE_GRADS: OrderedDict = OrderedDict()
+EVIDENCE_GRADS_KEPT = 4  # compiled evidence gradients kept (each holds an XLA executable)
+
+
+def _compiled_evidence_grad(net: Network, x, y, noise, readout, wrt):
+    """jit(value_and_grad(log evidence)) in the parameters ``wrt``, compiled once per (network with the
+    values of ``wrt`` left out, inputs, targets, readout, and noise unless in ``wrt``): a second call at
+    other values of the parameters reuses the program (measured, GRU of 3 steps on 4 sequences: 30 s of
+    compilation on every call before, 0.7 s for a second call now). One compilation (~1 s per layer, ~30 s
+    for a GRU's gated moments) is cheaper than dispatching the interpreter op by op."""
 
     def objective(values):
         hyper = {p: v for p, v in values.items() if p != "noise"}
         return log_evidence(_with_values(net, hyper), x, y, noise=values.get("noise", noise), readout=readout)
 
-    # compiled: one compilation (~1 s per layer) is cheaper than dispatching the interpreter op by op
-    value, grad = jax.jit(jax.value_and_grad(objective))({p: jnp.asarray(v, jnp.float64) for p, v in start.items()})
-    return float(value), {p: float(g) for p, g in grad.items()}
+    parts = (network_key(net, skip=wrt), inputs_key(x), inputs_key(np.asarray(y)),
+             "noise" if "noise" in wrt else inputs_key(np.asarray(noise, np.float64)))
+    key = None if any(k is None for k in parts) else (*parts, readout, wrt)
+    fn = _EVIDENCE_GRADS.get(key) if key is not None else None
+    if fn is None:
+        fn = jax.jit(jax.value_and_grad(objective))
+        if key is not None:
+            _EVIDENCE_GRADS[key] = fn
+            while len(_EVIDENCE_GRADS) > EVIDENCE_GRADS_KEPT:
+                _EVIDENCE_GRADS.popitem(last=False)
+    else:
+        _EVIDENCE_GRADS.move_to_end(key)
+    return fn
 
 
 def _check_wrt(wrt, net: Network):

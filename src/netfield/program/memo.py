@@ -64,6 +64,31 @@ def _frozen(value):
     return value
 
 
+def network_key(net, *, skip=()):
+    """A hashable key equal for equal networks (builder and static options, or program writer, and the
+    hyper-parameter values, those named in ``skip`` left out), or None where it cannot be formed (traced
+    values, options that cannot be hashed)."""
+    values = tuple(None if name in skip else _array_key(v) for name, v in zip(net.hyper_names, net.hyper_values))
+    if any(v is None for name, v in zip(net.hyper_names, values) if name not in skip):
+        return None
+    try:
+        writer = (net.builder,) if net.builder is not None else (net.write, net.prepare)
+        key = (net.name, writer, _frozen(net.options), net.hyper_names, values)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def inputs_key(x):
+    """A hashable key of inputs (an array or a list of arrays: shapes, dtypes and bytes), or None (traced or
+    object arrays, or inputs numpy cannot read)."""
+    try:
+        return _inputs_key(x)
+    except (TypeError, ValueError):
+        return None
+
+
 def _key(net, x, batch_rows):
     values = tuple(_array_key(v) for v in net.hyper_values)
     inputs = _inputs_key(x)
@@ -100,4 +125,4 @@ def program_of(net, x, *, batch_rows: int | None = None) -> Program:
     return program
 
 
-__all__ = ["SIZE", "program_of"]
+__all__ = ["SIZE", "inputs_key", "network_key", "program_of"]
