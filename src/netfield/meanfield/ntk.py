@@ -43,6 +43,7 @@ from .netsor import (
     _evaluate_elementwise,
     _leaves,
     _pairable,
+    expression_key,
     symmetric_block,
 )
 
@@ -176,7 +177,8 @@ class TangentEngine:
             return jnp.einsum("...pi,...ij,...pj->...p", d1, jnp.asarray(t), d2)
 
         cov = e._entry_covariance(h1, h2, leaves1, leaves2)
-        return e.entrywise_expectation(fn, cov, tangent, symmetric=h1 == h2)
+        key = ("tangent", expression_key(p, h1, leaves1), expression_key(p, h2, leaves2))
+        return e.entrywise_expectation(fn, cov, tangent, symmetric=h1 == h2, key=key)
 
     def _sampled(self, h1, h2):
         """(N6) for batch-coupled functions and Nonlin+ (Moment parameters fixed at their limits):
