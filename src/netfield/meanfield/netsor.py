@@ -214,10 +214,11 @@ class ProgramEngine:
         """E[h1(a) h2(b)] entry by entry for elementwise H-variables: a Gaussian integral over the
         k1 + k2 leaves at rows a and b (Gauss-Hermite up to 4 dimensions, else quasi-Monte Carlo)."""
         k1 = len(leaves1)
+        program = self.program  # the kept integrand (compiled_integrand) must not hold the engine's blocks
 
         def fn(z, _extra):  # z (..., P, D) -> (..., P)
-            v1 = _evaluate_elementwise(self.program, h1, {g: z[..., i] for i, g in enumerate(leaves1)})
-            v2 = _evaluate_elementwise(self.program, h2, {g: z[..., k1 + i] for i, g in enumerate(leaves2)})
+            v1 = _evaluate_elementwise(program, h1, {g: z[..., i] for i, g in enumerate(leaves1)})
+            v2 = _evaluate_elementwise(program, h2, {g: z[..., k1 + i] for i, g in enumerate(leaves2)})
             return v1 * v2
 
         cov = self._entry_covariance(h1, h2, leaves1, leaves2)
