@@ -37,7 +37,7 @@ import numpy as np
 from .._checks import check_finite_array, check_positive_int, check_variance, is_traced
 from ..meanfield.kernels import check_network
 from ..program import HYPER_PARAMETERS, Network
-from ..program.memo import inputs_key, network_key
+from ..program.memo import inputs_key, kept, network_key
 from ._threads import blas_threads
 from .gram import check_readout, gram_matrix, kernel_diag, network_kernel
 
@@ -305,16 +305,7 @@ def _compiled_evidence_grad(net: Network, x, y, noise, readout, wrt):
     parts = (network_key(net, skip=wrt), inputs_key(x), inputs_key(np.asarray(y)),
              "noise" if "noise" in wrt else inputs_key(np.asarray(noise, np.float64)))
     key = None if any(k is None for k in parts) else (*parts, readout, wrt)
-    fn = _EVIDENCE_GRADS.get(key) if key is not None else None
-    if fn is None:
-        fn = jax.jit(jax.value_and_grad(objective))
-        if key is not None:
-            _EVIDENCE_GRADS[key] = fn
-            while len(_EVIDENCE_GRADS) > EVIDENCE_GRADS_KEPT:
-                _EVIDENCE_GRADS.popitem(last=False)
-    else:
-        _EVIDENCE_GRADS.move_to_end(key)
-    return fn
+    return kept(_EVIDENCE_GRADS, key, lambda: jax.jit(jax.value_and_grad(objective)), EVIDENCE_GRADS_KEPT)
 
 
 def _check_wrt(wrt, net: Network):

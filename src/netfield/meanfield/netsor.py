@@ -43,6 +43,7 @@ import numpy as np
 from ..gauss import pair
 from ..gauss.differentiable import hermite_expectation, orthant_closed, sym_sqrt, sym_sqrt_of
 from ..gauss.quadrature import expect_product
+from ..program.memo import kept
 from ..program.netsor import (
     Attention,
     Bias,
@@ -483,19 +484,7 @@ def compiled_integrand(fn, key):
     one). Each moment block of a gated network or an NTK is its own integrand, a new closure per call: a
     GRU's NTK (3 steps) compiled its 12 integrands again on every call, 7.7 s of its 8.2 s, for inputs of
     an already compiled shape."""
-    if key is None:
-        return jax.jit(fn)
-    try:
-        jitted = _COMPILED_INTEGRANDS.get(key)
-    except TypeError:  # a part of the key that cannot be hashed
-        return jax.jit(fn)
-    if jitted is None:
-        jitted = _COMPILED_INTEGRANDS[key] = jax.jit(fn)
-        while len(_COMPILED_INTEGRANDS) > COMPILED_INTEGRANDS_KEPT:
-            _COMPILED_INTEGRANDS.popitem(last=False)
-    else:
-        _COMPILED_INTEGRANDS.move_to_end(key)
-    return jitted
+    return kept(_COMPILED_INTEGRANDS, key, lambda: jax.jit(fn), COMPILED_INTEGRANDS_KEPT)
 
 
 def expression_key(program: Program, h: str, leaves) -> tuple:

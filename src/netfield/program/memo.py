@@ -105,6 +105,24 @@ def _key(net, x, batch_rows):
     return key
 
 
+def kept(cache: OrderedDict, key, make, size: int):
+    """``cache[key]``, made by ``make()`` and kept if absent (the least recently used entries beyond
+    ``size`` dropped); ``make()`` unkept where ``key`` is None or cannot be hashed."""
+    if key is None:
+        return make()
+    try:
+        value = cache.get(key)
+    except TypeError:  # a part of the key that cannot be hashed
+        return make()
+    if value is None:
+        value = cache[key] = make()
+        while len(cache) > size:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return value
+
+
 def program_of(net, x, *, batch_rows: int | None = None) -> Program:
     """``net.program(x, batch_rows=batch_rows)``, the same object as an earlier call's for an equal
     network and equal inputs (module docstring)."""
@@ -112,17 +130,7 @@ def program_of(net, x, *, batch_rows: int | None = None) -> Program:
         key = _key(net, x, batch_rows)
     except (TypeError, ValueError):  # inputs numpy cannot read: net.program reports them
         key = None
-    if key is None:
-        return net.program(x, batch_rows=batch_rows)
-    program = _MEMO.get(key)
-    if program is None:
-        program = net.program(x, batch_rows=batch_rows)
-        _MEMO[key] = program
-        while len(_MEMO) > SIZE:
-            _MEMO.popitem(last=False)
-    else:
-        _MEMO.move_to_end(key)
-    return program
+    return kept(_MEMO, key, lambda: net.program(x, batch_rows=batch_rows), SIZE)
 
 
-__all__ = ["SIZE", "inputs_key", "network_key", "program_of"]
+__all__ = ["SIZE", "inputs_key", "kept", "network_key", "program_of"]
