@@ -72,6 +72,8 @@ def network_key(net, *, skip=()):
     if any(v is None for name, v in zip(net.hyper_names, values) if name not in skip):
         return None
     try:
+        # a builder's network is determined by the builder and its options (Network.rebuild); its writer
+        # is a new closure per build, so it is compared only where there is no builder
         writer = (net.builder,) if net.builder is not None else (net.write, net.prepare)
         key = (net.name, writer, _frozen(net.options), net.hyper_names, values)
         hash(key)
@@ -90,19 +92,8 @@ def inputs_key(x):
 
 
 def _key(net, x, batch_rows):
-    values = tuple(_array_key(v) for v in net.hyper_values)
-    inputs = _inputs_key(x)
-    if inputs is None or any(v is None for v in values):
-        return None
-    try:
-        # a builder's network is determined by the builder and its options (Network.rebuild); its writer
-        # is a new closure per build, so it is compared only where there is no builder
-        writer = (net.builder,) if net.builder is not None else (net.write, net.prepare)
-        key = (net.name, writer, _frozen(net.options), net.hyper_names, values, inputs, batch_rows)
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    network, inputs = network_key(net), _inputs_key(x)
+    return None if network is None or inputs is None else (network, inputs, batch_rows)
 
 
 def kept(cache: OrderedDict, key, make, size: int):
