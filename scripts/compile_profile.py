@@ -2,9 +2,11 @@
 
 As a pytest plugin it records, for every test, its wall time, the number of programs XLA compiled and
 their compilation time (JAX's monitoring event ``/jax/core/compile/backend_compile_duration``, which
-names the compiled function), and writes them to ``$COMPILE_PROFILE_OUT.<worker>.json`` (default
-``compile-profile.main.json``; one file per pytest-xdist worker). Run as a script it sums such files
-per test file, per test and per compiled function.
+names the compiled function; it also times programs loaded from a persistent compilation cache, counted
+apart as cache hits), the time JAX spent tracing and lowering them to XLA (``jaxpr_trace_duration``,
+``jaxpr_to_mlir_module_duration``: paid again on a cache hit), and writes them to
+``$COMPILE_PROFILE_OUT.<worker>.json`` (default ``compile-profile.main.json``; one file per pytest-xdist
+worker). Run as a script it sums such files per test file, per test and per compiled function.
 
 Usage:
     PYTHONPATH=scripts python -m pytest -p compile_profile tests/program
@@ -19,14 +21,25 @@ import json
 import os
 import time
 
-_now = {"count": 0, "seconds": 0.0, "by_name": collections.Counter(), "calls": collections.Counter()}
+_now = {"count": 0, "seconds": 0.0, "staging": 0.0, "hits": 0, "by_name": collections.Counter(),
+        "calls": collections.Counter()}
 _rows: list = []
 # a jax.monitoring event name, not a file path (assembled so that the self-containment test, which
 # flags string literals that look like absolute paths, does not mistake it for one)
 EVENT = "/" + "jax/core/compile/backend_compile_duration"
+STAGING_EVENTS = tuple("/" + f"jax/core/compile/{name}" for name in ("jaxpr_trace_duration",
+                                                                      "jaxpr_to_mlir_module_duration"))
+CACHE_HIT_EVENT = "/" + "jax/compilation_cache/cache_hits"
+
+
+def _hit_listener(event, **kwargs):
+    if event == CACHE_HIT_EVENT:
+        _now["hits"] += 1
 
 
 def _listener(event, duration, **kwargs):
+    if event in STAGING_EVENTS:
+        _now["staging"] += duration
     if event == EVENT:
         name = kwargs.get("fun_name", "?")
         _now["count"] += 1
@@ -39,15 +52,18 @@ def pytest_configure(config):
     import jax.monitoring
 
     jax.monitoring.register_event_duration_secs_listener(_listener)
+    jax.monitoring.register_event_listener(_hit_listener)
 
 
 def _protocol(item, nextitem):  # pytest's hook signature
-    count, seconds, start = _now["count"], _now["seconds"], time.perf_counter()
+    count, seconds, staging, hits = _now["count"], _now["seconds"], _now["staging"], _now["hits"]
+    start = time.perf_counter()
     before = dict(_now["by_name"])
     yield
     top = sorted(((v - before.get(k, 0.0), k) for k, v in _now["by_name"].items()), reverse=True)[:3]
     _rows.append({"test": item.nodeid, "wall_s": time.perf_counter() - start, "compiles": _now["count"] - count,
-                  "compile_s": _now["seconds"] - seconds, "top": [[k, round(s, 3)] for s, k in top if s > 0.05]})
+                  "compile_s": _now["seconds"] - seconds, "staging_s": _now["staging"] - staging,
+                  "cache_hits": _now["hits"] - hits, "top": [[k, round(s, 3)] for s, k in top if s > 0.05]})
 
 
 try:  # a pytest plugin when pytest is there; the summary (main) needs only the standard library
@@ -74,18 +90,21 @@ def summarise(paths, top: int = 30) -> str:
         for name, (calls, seconds) in data["functions"].items():
             functions[name][0] += calls
             functions[name][1] += seconds
-    files = collections.defaultdict(lambda: [0, 0, 0.0, 0.0])
+    files = collections.defaultdict(lambda: [0, 0, 0.0, 0.0, 0.0])
     for t in tests:
         row = files[t["test"].split("::")[0]]
         row[0] += 1
         row[1] += t["compiles"]
         row[2] += t["compile_s"]
         row[3] += t["wall_s"]
+        row[4] += t.get("staging_s", 0.0)  # files written before tracing and lowering were recorded: 0
     head = (f"{len(tests)} tests: {sum(t['wall_s'] for t in tests):.0f} s, of which XLA compilation "
-            f"{sum(t['compile_s'] for t in tests):.0f} s ({sum(t['compiles'] for t in tests)} programs)")
-    lines = [head, "", "   wall_s compile_s programs tests  file"]
-    for name, (n, c, cs, w) in sorted(files.items(), key=lambda kv: -kv[1][3])[:top]:
-        lines.append(f"{w:9.1f} {cs:9.1f} {c:8d} {n:5d}  {name}")
+            f"{sum(t['compile_s'] for t in tests):.0f} s ({sum(t['compiles'] for t in tests)} programs, "
+            f"{sum(t.get('cache_hits', 0) for t in tests)} of them loaded from the persistent cache) and "
+            f"tracing + lowering {sum(t.get('staging_s', 0.0) for t in tests):.0f} s")
+    lines = [head, "", "   wall_s compile_s staging_s programs tests  file"]
+    for name, (n, c, cs, w, st) in sorted(files.items(), key=lambda kv: -kv[1][3])[:top]:
+        lines.append(f"{w:9.1f} {cs:9.1f} {st:9.1f} {c:8d} {n:5d}  {name}")
     lines += ["", "   wall_s compile_s programs  test (largest compilations)"]
     for t in sorted(tests, key=lambda t: -t["wall_s"])[:top]:
         lines.append(f"{t['wall_s']:9.1f} {t['compile_s']:9.1f} {t['compiles']:8d}  {t['test']}  {t['top']}")
