@@ -91,11 +91,6 @@ def inputs_key(x):
         return None
 
 
-def _key(net, x, batch_rows):
-    network, inputs = network_key(net), _inputs_key(x)
-    return None if network is None or inputs is None else (network, inputs, batch_rows)
-
-
 def kept(cache: OrderedDict, key, make, size: int):
     """``cache[key]``, made by ``make()`` and kept if absent (the least recently used entries beyond
     ``size`` dropped); ``make()`` unkept where ``key`` is None or cannot be hashed."""
@@ -117,10 +112,8 @@ def kept(cache: OrderedDict, key, make, size: int):
 def program_of(net, x, *, batch_rows: int | None = None) -> Program:
     """``net.program(x, batch_rows=batch_rows)``, the same object as an earlier call's for an equal
     network and equal inputs (module docstring)."""
-    try:
-        key = _key(net, x, batch_rows)
-    except (TypeError, ValueError):  # inputs numpy cannot read: net.program reports them
-        key = None
+    network, inputs = network_key(net), inputs_key(x)  # None for inputs numpy cannot read: net.program reports them
+    key = None if network is None or inputs is None else (network, inputs, batch_rows)
     return kept(_MEMO, key, lambda: net.program(x, batch_rows=batch_rows), SIZE)
 
 
